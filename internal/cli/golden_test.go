@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// run calls Main as the process would and returns its exit code and output.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// golden compares got with the file, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs; rerun with -update and review the diff.\n--- got:\n%s", path, got)
+	}
+}
+
+// Each directory under testdata/scenarios holds config.yaml and signals.csv;
+// the replay's text and JSON outputs are golden files beside them.
+func TestScenarios(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/scenarios/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no scenarios found: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			args := []string{"simulate", "-c", filepath.Join(dir, "config.yaml"), "--signals", filepath.Join(dir, "signals.csv")}
+			code, out, errs := run(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, filepath.Join(dir, "want.txt"), out)
+			code, out, errs = run(t, append(args, "--json")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, filepath.Join(dir, "want.json"), out)
+			code, out, errs = run(t, append(args, "--explain")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, filepath.Join(dir, "want-explain.txt"), out)
+		})
+	}
+}
+
+// Every example config validates, and each one with a CSV beside it replays:
+// the README's first command among them.
+func TestExamples(t *testing.T) {
+	configs, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(configs) < 4 {
+		t.Fatalf("want at least 4 examples, found %d (%v)", len(configs), err)
+	}
+	for _, c := range configs {
+		name := strings.TrimSuffix(filepath.Base(c), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			code, out, errs := run(t, "validate", "-c", c)
+			if code != 0 || !strings.Contains(out, "valid") {
+				t.Fatalf("validate: exit %d\n%s%s", code, out, errs)
+			}
+			csvs, _ := filepath.Glob(filepath.Join("../../examples", name+"*.csv"))
+			if len(csvs) != 1 {
+				t.Fatalf("want one CSV for %s, found %v", name, csvs)
+			}
+			code, out, errs = run(t, "simulate", "-c", c, "--signals", csvs[0])
+			if code != 0 {
+				t.Fatalf("simulate: exit %d\n%s", code, errs)
+			}
+			golden(t, filepath.Join("testdata", "examples", name+".txt"), out)
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/sim"
+)
+
+// defaultStart is t = 0 of a replay unless --start says otherwise: a Monday,
+// so weekday schedules read naturally.
+const defaultStart = "2026-01-05T00:00:00Z"
+
+func simulateCmd() *cobra.Command {
+	var (
+		path, signals, start string
+		asJSON, explain      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "simulate -c FILE --signals FILE.csv [--json] [--explain]",
+		Short: "Replay recorded signals through the engine on a virtual clock",
+		Long: `Replay a CSV of signal values through the same engine the daemon runs.
+
+The CSV has a column t (seconds) and one column per signal: "cpu" when the
+config has one group, "group/cpu" otherwise. A row's values hold until the next
+row; an empty cell means no value (it goes stale after the signal's stale time).
+Instances become ready lifecycle.launch.boot after they are launched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if signals == "" {
+				return fmt.Errorf("no input: pass --signals FILE.csv")
+			}
+			t0, err := time.Parse(time.RFC3339, start)
+			if err != nil {
+				return fmt.Errorf("--start must be an RFC 3339 time such as %s: %w", defaultStart, err)
+			}
+			_, eng, err := load(path)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
+			fh, err := os.Open(signals)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			table, err := sim.ReadSignals(signals, fh, eng.Groups)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
+			out := cmd.OutOrStdout()
+			opt := sim.Options{Start: t0}
+			if explain {
+				opt.OnDecision = func(d *model.Decision) {
+					if d.Direction != model.Hold {
+						d.WriteText(out)
+					}
+				}
+			}
+			res := sim.ReplaySignals(eng, table, opt)
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			return writeReplay(out, res)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cmd.Flags().StringVar(&signals, "signals", "", "CSV of signal values: t, then one column per signal")
+	cmd.Flags().StringVar(&start, "start", defaultStart, "virtual time of t=0 (RFC 3339); schedules read it")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"summary": …, "timeline": […]} as JSON`)
+	cmd.Flags().BoolVar(&explain, "explain", false, "print every scaling decision in full as it happens")
+	return cmd
+}
+
+// writeReplay prints the timeline as a table, then a summary per group.
+func writeReplay(w io.Writer, res sim.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "t\tgroup\tdesired\tready\t")
+	for _, r := range res.Timeline {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t  %s\n", model.FormatNum(r.T), r.Group, r.Desired, r.Ready, r.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	s := res.Summary
+	fmt.Fprintf(w, "\n%d ticks over %s from %s\n", s.Ticks,
+		model.FormatDuration(time.Duration(s.Seconds*float64(time.Second))), s.Start.Format(time.RFC3339))
+	names := make([]string, 0, len(s.Groups))
+	for n := range s.Groups {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		g := s.Groups[n]
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %d scale-outs, %d scale-ins, desired %d–%d, %.1f instance-hours (%.1f ready)",
+			n, g.ScaleOuts, g.ScaleIns, g.MinDesired, g.MaxDesired, g.InstanceSeconds/3600, g.ReadySeconds/3600)
+		if g.MissingTicks > 0 {
+			fmt.Fprintf(&b, ", %d ticks with missing signals", g.MissingTicks)
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package config
+
+// The configuration tree. Each field carries three tags the rest of the
+// package reads by reflection:
+//
+//	yaml:    the key (",inline" merges a struct's keys into its parent)
+//	doc:     one sentence for docs/config.md and the JSON Schema
+//	default: a YAML value applied when the key is absent
+//	enum:    the accepted strings, comma-separated, for the JSON Schema
+//
+// Required keys say so in doc ("Required."). Keep the doc sentences short:
+// they are the reference users read.
+
+// File is a whole ebb configuration file.
+type File struct {
+	Groups  []Group  `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
+	Budgets []Budget `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
+}
+
+// Group is a set of interchangeable instances scaled together.
+type Group struct {
+	Name      string            `yaml:"name" doc:"Unique name: letters, digits, '-' and '_'. Required."`
+	Capacity  Capacity          `yaml:"capacity" doc:"How many instances the group may have."`
+	Interval  Duration          `yaml:"interval" default:"15s" doc:"How often the group is evaluated."`
+	Signals   map[string]Signal `yaml:"signals" doc:"Named signals the policies read, keyed by name."`
+	Policies  []Policy          `yaml:"policies" doc:"What the group's capacity should be. Required: at least one."`
+	Behavior  Behavior          `yaml:"behavior" doc:"How recommendations become a decision."`
+	Guards    []Guard           `yaml:"guards" doc:"Downstream signals that freeze or cap scale-out."`
+	Lifecycle Lifecycle         `yaml:"lifecycle" doc:"How instances start and stop."`
+}
+
+// Capacity bounds a group's size.
+type Capacity struct {
+	Min     int  `yaml:"min" default:"0" doc:"Fewest instances; 0 lets the group scale to zero."`
+	Max     int  `yaml:"max" doc:"Most instances. Required, at least 1 and at least min."`
+	Initial *int `yaml:"initial" doc:"Desired capacity when ebb first sees the group; defaults to min."`
+}
+
+// Signal is a named numeric time series of a group.
+type Signal struct {
+	Source    string   `yaml:"source" enum:"push" doc:"Where values come from; 'push' (the API or a simulation's CSV) when no expr is given."`
+	Expr      string   `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x."`
+	Window    Duration `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
+	Stale     Duration `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
+	Aggregate string   `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`
+}
+
+// Policy recommends a capacity. Exactly one kind key is set.
+type Policy struct {
+	Name      string     `yaml:"name" doc:"Label used in explanations; defaults to kind(signal)."`
+	Target    *Target    `yaml:"target" doc:"Target tracking: keep a per-instance signal at a value."`
+	Step      *Step      `yaml:"step" doc:"Step scaling with AWS semantics."`
+	Simple    *Simple    `yaml:"simple" doc:"Add or remove a fixed number when a condition holds."`
+	Queue     *Queue     `yaml:"queue" doc:"Size by queue length: items per instance."`
+	Streaming *Streaming `yaml:"streaming" doc:"Size a streaming job by throughput, backlog and CPU."`
+	Schedule  *Schedule  `yaml:"schedule" doc:"Cron windows that set min, max or desired."`
+	Fixed     *Fixed     `yaml:"fixed" doc:"Always recommend the same capacity."`
+}
+
+// Target is target tracking: desired = ceil(current × value ÷ target).
+type Target struct {
+	Signal string  `yaml:"signal" doc:"Signal holding the per-instance average (e.g. CPU utilization). Required."`
+	Value  float64 `yaml:"value" doc:"The value to hold the signal at. Required, > 0."`
+	Mode   string  `yaml:"mode" default:"average" enum:"average,hpa" doc:"average: use the group's value; hpa: the Kubernetes replica calculation over per-instance values (not-ready instances and missing values counted conservatively)."`
+}
+
+// Step is step scaling: the breach (signal − threshold) picks a step whose
+// adjustment is applied.
+type Step struct {
+	Signal       string           `yaml:"signal" doc:"Signal compared with the threshold. Required."`
+	Threshold    float64          `yaml:"threshold" doc:"The alarm threshold; step bounds are relative to it. Required."`
+	Adjustment   string           `yaml:"adjustment" default:"change" enum:"change,exact,percent" doc:"change (add the step's value), exact (set capacity to it) or percent (add that percent of current capacity)."`
+	MinMagnitude int              `yaml:"min_magnitude" default:"0" doc:"With percent, the smallest change in instances a step makes."`
+	Steps        []StepAdjustment `yaml:"steps" doc:"Non-overlapping intervals without gaps. Required: at least one."`
+}
+
+// StepAdjustment is one interval of a step policy.
+type StepAdjustment struct {
+	From   *float64 `yaml:"from" doc:"Lower bound of (signal − threshold); absent means no lower bound."`
+	To     *float64 `yaml:"to" doc:"Upper bound of (signal − threshold); absent means no upper bound."`
+	Adjust int      `yaml:"adjust" doc:"The step's adjustment: instances, a capacity, or a percent, per the policy's adjustment."`
+}
+
+// Simple adds or removes a fixed number of instances when a condition holds for
+// M of the last N datapoints.
+type Simple struct {
+	Signal     string   `yaml:"signal" doc:"Signal the condition reads. Required."`
+	Above      *float64 `yaml:"above" doc:"The condition holds when the signal is above this. Exactly one of above and below."`
+	Below      *float64 `yaml:"below" doc:"The condition holds when the signal is below this."`
+	Change     int      `yaml:"change" doc:"Instances to add (positive) or remove (negative) when the condition holds. Required, not 0."`
+	Datapoints MofN     `yaml:"datapoints" doc:"How many of the last datapoints must hold the condition."`
+}
+
+// MofN is "M of the last N datapoints".
+type MofN struct {
+	Need int `yaml:"need" default:"1" doc:"M: datapoints that must agree."`
+	Of   int `yaml:"of" default:"1" doc:"N: how many recent datapoints are looked at."`
+}
+
+// Queue sizes a group by backlog: desired = ceil(items ÷ per_instance).
+type Queue struct {
+	Signal      string  `yaml:"signal" doc:"Signal holding the number of items waiting (plus in flight, if you add them). Required."`
+	PerInstance float64 `yaml:"per_instance" doc:"Items one instance should have. Required, > 0."`
+	Activation  float64 `yaml:"activation" default:"0" doc:"At or below this many items the policy recommends 0; above it, at least 1, so a group at zero wakes on the first item."`
+}
+
+// Streaming is the rule for streaming jobs (Flink, Beam, Kafka consumers):
+// keep up with input and clear the backlog in time; shrink by CPU only when
+// there is nothing to catch up.
+type Streaming struct {
+	InputRate      string        `yaml:"input_rate" doc:"Signal: records arriving per second. Required."`
+	Throughput     string        `yaml:"throughput" doc:"Signal: records processed per second by the whole job. Required."`
+	Backlog        string        `yaml:"backlog" doc:"Signal: records waiting. Required."`
+	CPU            string        `yaml:"cpu" doc:"Signal: CPU utilization as a fraction (0.9 = 90%). Required."`
+	Growth         string        `yaml:"growth" doc:"Signal: backlog growth per second; defaults to input_rate − throughput."`
+	CatchUp        Duration      `yaml:"catch_up" default:"60s" doc:"Time within which a scale-up should clear the backlog."`
+	CPUTarget      float64       `yaml:"cpu_target" default:"0.8" doc:"CPU utilization sizing aims for when CPU drives the decision."`
+	Up             StreamingUp   `yaml:"up" doc:"When to scale up."`
+	Down           StreamingDown `yaml:"down" doc:"When to scale down."`
+	MinInterval    Duration      `yaml:"min_interval" default:"5m" doc:"Least time between rescales: each one restarts the job from its last checkpoint."`
+	MaxParallelism int           `yaml:"max_parallelism" default:"0" doc:"The job's maximum parallelism; the policy never recommends more instances. 0: no bound besides capacity.max."`
+}
+
+// StreamingUp holds the scale-up triggers of a streaming policy.
+type StreamingUp struct {
+	BacklogTime Duration `yaml:"backlog_time" default:"120s" doc:"Scale up when backlog ÷ throughput exceeds this."`
+	CPU         float64  `yaml:"cpu" default:"0.9" doc:"Scale up when CPU exceeds this."`
+}
+
+// StreamingDown holds the scale-down conditions of a streaming policy; all must
+// hold.
+type StreamingDown struct {
+	BacklogTime Duration `yaml:"backlog_time" default:"10s" doc:"Scale down only when backlog ÷ throughput is below this."`
+	CPU         float64  `yaml:"cpu" default:"0.7" doc:"Scale down only when CPU is below this (and backlog growth ≤ 0)."`
+}
+
+// Schedule sets min, max or desired during cron windows.
+type Schedule struct {
+	Timezone string           `yaml:"timezone" default:"UTC" doc:"IANA time zone the cron expressions are read in."`
+	Windows  []ScheduleWindow `yaml:"windows" doc:"The windows; when several are active, the largest min, smallest max and largest desired win. Required: at least one."`
+}
+
+// ScheduleWindow is one recurring window.
+type ScheduleWindow struct {
+	Cron     string   `yaml:"cron" doc:"Five-field cron expression for when the window opens. Required."`
+	Duration Duration `yaml:"duration" doc:"How long the window stays open. Required, > 0."`
+	Min      *int     `yaml:"min" doc:"Capacity floor while open."`
+	Max      *int     `yaml:"max" doc:"Capacity ceiling while open."`
+	Desired  *int     `yaml:"desired" doc:"Capacity recommended while open."`
+}
+
+// Fixed always recommends the same capacity.
+type Fixed struct {
+	Desired int `yaml:"desired" doc:"The capacity. Required, ≥ 0."`
+}
+
+// Behavior turns recommendations into one decision.
+type Behavior struct {
+	Up      Up       `yaml:"up" doc:"Rules for scaling out."`
+	Down    Down     `yaml:"down" doc:"Rules for scaling in."`
+	Missing Missing  `yaml:"missing" default:"hold" doc:"What a policy does when a signal it reads is missing or stale: hold, scale_out, {treat_as: X} or {fallback: N}. hold never scales in."`
+	Warmup  Duration `yaml:"warmup" default:"0s" doc:"Instances younger than this are left out of per-instance signals."`
+}
+
+// Up is the scale-out half of Behavior.
+type Up struct {
+	Window      Duration `yaml:"window" default:"0s" doc:"Stabilization: scale out only to the lowest recommendation of this window."`
+	Limits      []Limit  `yaml:"limits" default:"[{count: 4, per: 15s}, {percent: 100, per: 15s}]" doc:"How fast capacity may grow."`
+	Directional `yaml:",inline"`
+}
+
+// Down is the scale-in half of Behavior.
+type Down struct {
+	Window      Duration `yaml:"window" default:"5m" doc:"Stabilization: scale in only to the highest recommendation of this window."`
+	Limits      []Limit  `yaml:"limits" default:"[{percent: 100, per: 15s}]" doc:"How fast capacity may shrink."`
+	Directional `yaml:",inline"`
+}
+
+// Directional holds the rules Up and Down share.
+type Directional struct {
+	Select     string   `yaml:"select" default:"max" enum:"max,min,disabled" doc:"Which limit applies when several do: max (the one allowing the most change), min (the least) or disabled (no scaling this way)."`
+	Cooldown   Duration `yaml:"cooldown" default:"0s" doc:"Up: least time after a scale-out before the next. Down: least time after any scaling before a scale-in."`
+	Tolerance  float64  `yaml:"tolerance" default:"0.1" doc:"Target and queue policies hold while signal ÷ target is within this fraction of 1 on this side."`
+	Datapoints MofN     `yaml:"datapoints" doc:"How many of the last evaluations must recommend this direction before it is taken."`
+}
+
+// Limit bounds the change over a period, as a count or a percent of capacity
+// at the period's start.
+type Limit struct {
+	Count   int      `yaml:"count" default:"0" doc:"Instances per period. Exactly one of count and percent."`
+	Percent float64  `yaml:"percent" default:"0" doc:"Percent of capacity at the start of the period."`
+	Per     Duration `yaml:"per" doc:"The period. Required, > 0."`
+}
+
+// Guard freezes or caps scale-out while a downstream signal is high.
+type Guard struct {
+	Signal string  `yaml:"signal" doc:"The downstream signal (throttle rate, connections in use). Required."`
+	Above  float64 `yaml:"above" doc:"The guard holds while the signal is above this. Required."`
+	Cap    *int    `yaml:"cap" doc:"While holding, capacity may grow up to this; absent: no scale-out at all."`
+}
+
+// Budget is a limit several groups share.
+type Budget struct {
+	Name   string             `yaml:"name" doc:"Name used in explanations. Required."`
+	Max    float64            `yaml:"max" doc:"The total the groups may use. Required, > 0."`
+	Groups map[string]float64 `yaml:"groups" doc:"Group name → what one of its instances uses. Required."`
+}
+
+// Lifecycle describes how instances start and stop.
+type Lifecycle struct {
+	Launch Launch `yaml:"launch" doc:"Starting instances."`
+}
+
+// Launch describes starting instances.
+type Launch struct {
+	Boot Duration `yaml:"boot" default:"30s" doc:"How long an instance takes from launch to ready; the simulator uses it."`
+}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// Engine evaluates many groups on their own intervals and applies the budgets
+// they share. It owns each group's State and a reusable Decision per group.
+type Engine struct {
+	Groups []*Group
+	States []*State
+
+	budgets   []budget
+	decisions []model.Decision
+	next      []time.Time
+	due       []bool
+	out       []*model.Decision
+}
+
+type budget struct {
+	name    string
+	max     float64
+	weights []float64 // by group index; 0: not a member
+}
+
+// New compiles every group and budget of a validated configuration.
+func New(f *config.File) (*Engine, error) {
+	e := &Engine{}
+	index := map[string]int{}
+	for _, gc := range f.Groups {
+		g, err := Compile(gc)
+		if err != nil {
+			return nil, err
+		}
+		index[g.Name] = len(e.Groups)
+		e.Groups = append(e.Groups, g)
+		e.States = append(e.States, NewState(g))
+	}
+	for _, bc := range f.Budgets {
+		b := budget{name: bc.Name, max: bc.Max, weights: make([]float64, len(e.Groups))}
+		for name, w := range bc.Groups {
+			i, ok := index[name]
+			if !ok {
+				return nil, fmt.Errorf("budget %s: unknown group %q", bc.Name, name)
+			}
+			b.weights[i] = w
+		}
+		e.budgets = append(e.budgets, b)
+	}
+	n := len(e.Groups)
+	e.decisions = make([]model.Decision, n)
+	e.next = make([]time.Time, n)
+	e.due = make([]bool, n)
+	return e, nil
+}
+
+// Due reports whether group i is due for evaluation at now.
+func (e *Engine) Due(i int, now time.Time) bool { return !now.Before(e.next[i]) }
+
+// Step evaluates every group due at now (each group is due once per its
+// interval, and at the first Step), applies budgets across groups, commits
+// the decisions and returns them. obs(i) supplies group i's observation; it
+// is called only for due groups. The returned decisions are owned by the
+// Engine and valid until the next Step.
+func (e *Engine) Step(now time.Time, obs func(i int) Observation) []*model.Decision {
+	e.out = e.out[:0]
+	for i, g := range e.Groups {
+		e.due[i] = e.Due(i, now)
+		if !e.due[i] {
+			continue
+		}
+		o := obs(i)
+		o.Now = now
+		g.Evaluate(e.States[i], o, &e.decisions[i])
+		e.next[i] = now.Add(g.Interval)
+		e.out = append(e.out, &e.decisions[i])
+	}
+	for _, b := range e.budgets {
+		e.applyBudget(b)
+	}
+	for i, g := range e.Groups {
+		if e.due[i] {
+			g.Commit(e.States[i], &e.decisions[i])
+		}
+	}
+	return e.out
+}
+
+// applyBudget caps scale-outs so the members' total stays within the budget.
+// Capacity that stays counts first; growth is granted in the order groups
+// appear in the configuration. A budget never forces a scale-in and never
+// takes a group below its minimum.
+func (e *Engine) applyBudget(b budget) {
+	used := 0.0
+	for i, w := range b.weights {
+		if w <= 0 {
+			continue
+		}
+		if e.due[i] {
+			d := &e.decisions[i]
+			used += w * float64(min(d.Current, d.Desired))
+		} else {
+			used += w * float64(e.States[i].Desired)
+		}
+	}
+	for i, w := range b.weights {
+		if w <= 0 || !e.due[i] {
+			continue
+		}
+		d := &e.decisions[i]
+		if d.Desired <= d.Current {
+			continue
+		}
+		room := math.Floor((b.max - used) / w)
+		allowed := d.Current + int(max(room, 0))
+		allowed = max(allowed, d.Min)
+		if d.Desired > allowed {
+			d.Desired = step(d, model.StageBudget, d.Desired, allowed, model.Because(
+				"budget %v allows %v (%v of %v in use)", model.Str(b.name), model.Int(allowed),
+				model.Num(used), model.Num(b.max)))
+			d.Direction = model.DirectionOf(d.Current, d.Desired)
+		}
+		used += w * float64(d.Desired-d.Current)
+	}
+}

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/policy"
+	"github.com/ebb-autoscaler/ebb/internal/signal"
+)
+
+// Sample is a new value of a pushed signal, addressed by its index in the
+// group (Group.SignalIndex).
+type Sample struct {
+	Signal int
+	T      time.Time
+	V      float64
+}
+
+// Instance is one instance's view for a tick: its readiness, when it started
+// and, optionally, its own values of signals (by signal index; a nil slice or
+// a missing value means it reported nothing).
+type Instance struct {
+	ID       string
+	Ready    bool
+	Launched time.Time
+	Values   []policy.Value
+}
+
+// Observation is what the world looks like to the engine at one tick.
+type Observation struct {
+	Now time.Time
+	// Ready is how many instances are serving.
+	Ready int
+	// Samples are values received since the previous tick.
+	Samples []Sample
+	// Instances, when given, supply per-instance values; a signal that any
+	// instance reports takes its group value from them.
+	Instances []Instance
+}
+
+// State is what the engine remembers about one group between ticks.
+type State struct {
+	// Desired is the group's desired capacity.
+	Desired int
+	// LastScale, LastUp and LastDown are when capacity last changed, grew
+	// and shrank; zero if never.
+	LastScale, LastUp, LastDown time.Time
+
+	recs       []timedValue // recommendations, for stabilization windows
+	events     []timedValue // capacity changes (signed), for rate limits
+	upPoints   model.Datapoints
+	downPoints model.Datapoints
+	memories   []model.Datapoints // one per policy
+	last       []lastSample       // one per signal
+	series     []*signal.Series   // one per signal; nil when no history is kept
+
+	// Scratch space reused every tick so evaluation does not allocate.
+	values  []policy.Value
+	perInst [][]policy.InstanceValue
+	subst   []bool
+	missing []string // why a signal is missing, for explanations
+	ready   int      // this tick's serving instances, for expressions
+	env     env
+}
+
+type timedValue struct {
+	t time.Time
+	v int
+}
+
+type lastSample struct {
+	t  time.Time
+	v  float64
+	ok bool
+}
+
+// NewState returns the memory of a group that has never been evaluated.
+func NewState(g *Group) *State {
+	n := len(g.signals)
+	st := &State{
+		Desired:  min(max(g.Initial, g.Min), g.Max),
+		memories: make([]model.Datapoints, len(g.policies)),
+		last:     make([]lastSample, n),
+		series:   make([]*signal.Series, n),
+		values:   make([]policy.Value, n),
+		perInst:  make([][]policy.InstanceValue, n),
+		subst:    make([]bool, n),
+		missing:  make([]string, n),
+	}
+	for i, s := range g.signals {
+		if s.horizon > 0 {
+			st.series[i] = &signal.Series{Horizon: s.horizon}
+		}
+	}
+	st.env = env{g: g, st: st}
+	return st
+}
+
+// env lets expressions read the current tick's values.
+type env struct {
+	g  *Group
+	st *State
+}
+
+func (e env) Value(name string) (float64, bool) {
+	if name == signal.Ready {
+		return float64(e.st.ready), true
+	}
+	i, ok := e.g.index[name]
+	if !ok || !e.st.values[i].OK {
+		return 0, false
+	}
+	return e.st.values[i].V, true
+}
+
+func (e env) Series(name string) *signal.Series {
+	i, ok := e.g.index[name]
+	if !ok {
+		return nil
+	}
+	return e.st.series[i]
+}
+
+// trim drops entries older than keep before now, in place.
+func trim(xs []timedValue, now time.Time, keep time.Duration) []timedValue {
+	cut := 0
+	for cut < len(xs) && now.Sub(xs[cut].t) > keep {
+		cut++
+	}
+	if cut == 0 {
+		return xs
+	}
+	n := copy(xs, xs[cut:])
+	return xs[:n]
+}
