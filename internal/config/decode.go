@@ -105,8 +105,10 @@ type decoder struct {
 	// pos records where each path was seen, for validation to point at.
 	// nil while decoding defaults, which have no position.
 	pos map[string]position
-	// bad holds the scopes (see scope) of values that failed to decode:
-	// validation would only repeat those problems in other words.
+	// bad holds the paths of values that failed to decode: validation of
+	// those values (and of what is inside them) would only repeat the
+	// problem in other words. Everything else is still validated, so one
+	// run reports every problem.
 	bad map[string]bool
 	// budget bounds the nodes visited, so aliases cannot make a small file
 	// expand into an enormous one.
@@ -134,7 +136,12 @@ func countNodes(n *yaml.Node) int {
 // spoiled reports whether a validation problem at path may only echo a
 // decoding problem.
 func (d *decoder) spoiled(path string) bool {
-	return d.bad[scope(path)] || d.bad[""]
+	for p := range d.bad {
+		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -149,7 +156,7 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 func (d *decoder) valueErrorf(n *yaml.Node, path, format string, args ...any) {
 	d.errorf(n, path, format, args...)
 	if d.bad != nil {
-		d.bad[scope(path)] = true
+		d.bad[path] = true
 	}
 }
 

@@ -138,6 +138,7 @@ func TestParseDecodeErrors(t *testing.T) {
 			want: []string{
 				`ebb.yaml:6:38: groups[0].policies[0].target.value: must be a number, not "high"`,
 				`ebb.yaml:7:44: groups[0].policies[1].queue.per_instance: must be a finite number, not ".nan"`,
+				`ebb.yaml:8:9: groups[0].policies[2]: duplicate policy name "queue(cpu)" (also policies[1]); set name to tell them apart`,
 				`ebb.yaml:8:44: groups[0].policies[2].queue.per_instance: must be a number, not a list`,
 			},
 		},
@@ -172,6 +173,9 @@ func TestParseDecodeErrors(t *testing.T) {
 			want: []string{
 				`ebb.yaml:3:15: groups[0].capacity: must be a mapping, not a list`,
 				`ebb.yaml:4:14: groups[0].signals: must be a mapping, not a list`,
+				// Validation goes on past decoding problems; with no signals
+				// decoded, the reference to cpu has nothing to match.
+				`ebb.yaml:5:34: groups[0].policies[0].target.signal: unknown signal "cpu" (the group declares no signals)`,
 			},
 		},
 		{
@@ -228,8 +232,9 @@ func TestParseDecodeErrors(t *testing.T) {
     lifecycle: {lunch: {}}
 `,
 			want: []string{
-				// groups[0]'s value checks are left out: its max did not decode.
+				// Only checks of the value that did not decode are left out.
 				`ebb.yaml:3:21: groups[0].capacity.max: must be an integer, not "lots"`,
+				`ebb.yaml:5:46: groups[0].policies[0].target.value: must be > 0`,
 				`ebb.yaml:7:21: groups[1].capacity.min: must be ≤ max (2)`,
 				`ebb.yaml:8:28: groups[1].signals.cpu.stale: must be > 0`,
 				`ebb.yaml:9:34: groups[1].policies[0].target.signal: unknown signal "cpux" (declared: cpu)`,

@@ -127,18 +127,3 @@ func parent(path string) string {
 	}
 	return ""
 }
-
-// scope is the top-level element a path belongs to: groups[3] for
-// groups[3].capacity.max, budgets for budgets.
-func scope(path string) string {
-	root, rest := path, ""
-	if i := strings.IndexAny(path, ".["); i >= 0 {
-		root, rest = path[:i], path[i:]
-	}
-	if strings.HasPrefix(rest, "[") {
-		if j := strings.Index(rest, "]"); j >= 0 {
-			return root + rest[:j+1]
-		}
-	}
-	return root
-}

@@ -39,7 +39,7 @@ type Capacity struct {
 // Signal is a named numeric time series of a group.
 type Signal struct {
 	Source    string   `yaml:"source" enum:"push" doc:"Where values come from; 'push' (the API or a simulation's CSV) when no expr is given."`
-	Expr      string   `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x."`
+	Expr      string   `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x; ready is the number of ready instances."`
 	Window    Duration `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
 	Stale     Duration `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
 	Aggregate string   `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`

@@ -197,6 +197,9 @@ func (v *validator) signals(g *Group, p string) {
 		if !signalName.MatchString(name) {
 			v.errf(sp, "invalid signal name %q: use letters, digits and '_', not starting with a digit", name)
 		}
+		if name == signal.Ready {
+			v.errf(sp, "%q is reserved: expressions read it as the number of ready instances", name)
+		}
 		if s.Source != "" {
 			if !slices.Contains(sources, s.Source) {
 				v.errf(join(sp, "source"), "unknown source %q (known: %s)", s.Source, strings.Join(sources, ", "))

@@ -78,16 +78,18 @@ func TestValidate(t *testing.T) {
       busy: {expr: "max(cpu, mem)"}
       broken: {expr: "cpu +"}
       q: {window: 0s, stale: 0s, aggregate: median}
+      ready: {}
 ` + cpuPolicy,
 			want: []string{
 				`ebb.yaml:5:21: groups[0].signals.cpu.source: unknown source "prom" (known: push)`,
 				`ebb.yaml:6:7: groups[0].signals.1st: invalid signal name "1st": use letters, digits and '_', not starting with a digit`,
 				`ebb.yaml:7:22: groups[0].signals.both.source: set source or expr, not both`,
-				`ebb.yaml:8:20: groups[0].signals.busy.expr: unknown signal "mem" (declared: 1st, both, broken, busy, cpu, q)`,
+				`ebb.yaml:8:20: groups[0].signals.busy.expr: unknown signal "mem" (declared: 1st, both, broken, busy, cpu, q, ready)`,
 				`ebb.yaml:9:22: groups[0].signals.broken.expr: invalid expression: unexpected token EOF (1:5)`,
 				`ebb.yaml:10:19: groups[0].signals.q.window: must be > 0`,
 				`ebb.yaml:10:30: groups[0].signals.q.stale: must be > 0`,
 				`ebb.yaml:10:45: groups[0].signals.q.aggregate: must be one of avg, sum, max, min, not "median"`,
+				`ebb.yaml:11:7: groups[0].signals.ready: "ready" is reserved: expressions read it as the number of ready instances`,
 			},
 		},
 		{
