@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -89,6 +90,10 @@ func benchTicks(b *testing.B, n int, body string) {
 		return Observation{Ready: e.States[i].Desired, Samples: ss}
 	}
 	e.Step(now, obs) // the first tick sizes scratch buffers
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap := float64(ms.HeapAlloc) / (1 << 20)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -98,6 +103,7 @@ func benchTicks(b *testing.B, n int, body string) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/group")
+	b.ReportMetric(heap, "heap-MiB")
 }
 
 // BenchmarkTick is the quality bar: 100,000 groups × 5 signals per tick.

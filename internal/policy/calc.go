@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unique"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
@@ -72,7 +73,9 @@ func fill(format string, pairs ...string) string {
 		}
 		esc[i] = s
 	}
-	return strings.NewReplacer(esc...).Replace(format)
+	// Interned: groups configured alike (the common case with thousands of
+	// groups) share one copy of each format instead of one per policy.
+	return unique.Make(strings.NewReplacer(esc...).Replace(format)).Value()
 }
 
 // num renders a configured number the way Reason renders its arguments.

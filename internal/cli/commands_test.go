@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+)
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	p := write(t, "ebb.yaml", `groups:
+  - name: web
+    capacity: {min: 5, max: 2}
+    interval: fast
+    signals: {cpu: {}}
+    policies:
+      - target: {signal: cpux, value: 0}
+`)
+	code, out, errs := run(t, "validate", "-c", p)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	for _, want := range []string{
+		p + ":3:21: groups[0].capacity.min: must be ≤ max (2)",
+		p + ":4:15: groups[0].interval: must be a duration",
+		p + `:7:26: groups[0].policies[0].target.signal: unknown signal "cpux"`,
+		p + ":7:39: groups[0].policies[0].target.value: must be > 0",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+}
+
+func TestValidateUsage(t *testing.T) {
+	if code, _, errs := run(t, "validate"); code != 1 || !strings.Contains(errs, "no config: pass -c FILE") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if code, _, errs := run(t, "validate", "-c", "/nonexistent/ebb.yaml"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if code, _, errs := run(t, "valdate"); code != 2 || !strings.Contains(errs, `unknown command "valdate"`) {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	code, out, errs := run(t, "schema")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want, err := config.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != strings.TrimSpace(string(want)) {
+		t.Fatal("ebb schema differs from config.Schema()")
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if doc["$schema"] == nil || doc["properties"] == nil {
+		t.Fatalf("schema lacks $schema or properties: %v", doc)
+	}
+}
+
+func TestSimulateErrors(t *testing.T) {
+	cfg := "../../examples/web.yaml"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{name: "no signals flag", args: []string{"simulate", "-c", cfg}, code: 2, want: "no input: pass --signals FILE.csv"},
+		{name: "bad start", args: []string{"simulate", "-c", cfg, "--signals", write(t, "s.csv", "t,rps\n0,1\n"), "--start", "monday"}, code: 2, want: "--start must be an RFC 3339 time"},
+		{name: "bad csv", args: []string{"simulate", "-c", cfg, "--signals", write(t, "s.csv", "t,rps\n0,1\n0,2\n")}, code: 1, want: "s.csv:3:1: t 0 is not after the previous row's 0"},
+		{name: "bad config", args: []string{"simulate", "-c", write(t, "e.yaml", "groups: []\n"), "--signals", write(t, "s.csv", "t,x\n0,1\n")}, code: 1, want: "e.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := run(t, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errs, tt.code, tt.want)
+			}
+		})
+	}
+}

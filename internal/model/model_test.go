@@ -1,0 +1,90 @@
+package model
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReason(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Reason
+		want string
+	}{
+		{name: "plain", r: Because("hold"), want: "hold"},
+		{name: "numbers", r: Because("%v of %v at %v%%", Num(0.8449), Int(14), Num(12.5)), want: "0.845 of 14 at 12.5%"},
+		{name: "duration and string", r: Because("%v window %v", Str("down"), Dur(20*time.Minute)), want: "down window 20m"},
+		{name: "too few args", r: Because("%v and %v", Int(1)), want: "1 and ?"},
+		{name: "tiny and infinite", r: Because("%v %v", Num(0.00012), Num(1/zero())), want: "0.00012 inf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.String(); got != tt.want {
+				t.Fatalf("String() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func zero() float64 { return 0 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 90 * time.Second: "1m30s", 5 * time.Minute: "5m", time.Hour: "1h", 90 * time.Minute: "1h30m", 250 * time.Millisecond: "250ms",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestDecisionJSON(t *testing.T) {
+	d := Decision{
+		Group: "web", Time: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), Current: 10, Desired: 12, Direction: Up, Min: 1, Max: 20,
+		Inputs:   []SignalValue{{Name: "cpu", Value: 0.9}},
+		Policies: []Recommendation{{Policy: "target(cpu)", Opinion: Recommend, Desired: 15, Reason: Because("ceil(%v)", Num(15))}},
+		Proposed: 15, Decider: 0,
+		Steps: []Step{{Stage: StageRateLimit, From: 15, To: 12, Reason: Because("limit allows %v", Int(12))}},
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["reason"] != "limit allows 12" || got["bound"] != "rate_limit" || got["direction"] != "up" {
+		t.Fatalf("reason/bound/direction wrong: %s", b)
+	}
+	if p := got["policies"].([]any)[0].(map[string]any); p["reason"] != "ceil(15)" {
+		t.Fatalf("policy reason not rendered: %s", b)
+	}
+	// No steps: the reason is the deciding policy's.
+	d.Steps = nil
+	if r := d.Reason(); r != "target(cpu): ceil(15)" {
+		t.Fatalf("Reason() = %q", r)
+	}
+	var text strings.Builder
+	if err := d.WriteText(&text); err != nil || !strings.Contains(text.String(), "target(cpu)  15  ceil(15)") {
+		t.Fatalf("text:\n%s", text.String())
+	}
+}
+
+func TestDatapoints(t *testing.T) {
+	var d Datapoints
+	for _, yes := range []bool{true, false, true, true} {
+		d.Push(yes, 3)
+	}
+	if got := d.Count(3); got != 2 {
+		t.Fatalf("Count(3) = %d, want 2 (false, true, true)", got)
+	}
+	for range 70 {
+		d.Push(true, 64)
+	}
+	if got := d.Count(64); got != 64 {
+		t.Fatalf("Count(64) = %d after 70 yes, want 64", got)
+	}
+}
