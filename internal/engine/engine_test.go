@@ -202,3 +202,69 @@ func TestDecisionText(t *testing.T) {
 		}
 	}
 }
+
+// The tolerance band is set per direction in behavior and reaches the
+// ratio-based policies.
+func TestTolerancePerDirection(t *testing.T) {
+	const g = `
+name: g
+capacity: {min: 1, max: 100, initial: 10}
+signals: {cpu: {}}
+policies: [{target: {signal: cpu, value: 0.5}}]
+behavior:
+  up: {tolerance: 0.05, limits: []}
+  down: {tolerance: 0.3, window: 0s, limits: []}
+`
+	tests := []struct {
+		cpu  float64
+		want int
+	}{
+		{cpu: 0.52, want: 10}, // ratio 1.04: inside the 5% up band
+		{cpu: 0.53, want: 11}, // ratio 1.06: outside it
+		{cpu: 0.36, want: 10}, // ratio 0.72: inside the 30% down band
+		{cpu: 0.34, want: 7},  // ratio 0.68: outside it
+	}
+	for _, tt := range tests {
+		r := newRunner(t, g)
+		if d := r.at(0, map[string]float64{"cpu": tt.cpu}); d.Desired != tt.want {
+			t.Errorf("cpu %v: desired %d, want %d\n%s", tt.cpu, d.Desired, tt.want, explain(d))
+		}
+	}
+}
+
+// In hpa mode the engine hands the policy each instance's value with its
+// readiness and warm-up, and the Kubernetes rule counts the unknowns
+// conservatively.
+func TestTargetHPAThroughEngine(t *testing.T) {
+	g := compile(t, `
+name: g
+capacity: {min: 1, max: 100, initial: 4}
+signals: {cpu: {}}
+policies: [{target: {signal: cpu, value: 0.5, mode: hpa}}]
+behavior: {warmup: 1m, up: {limits: []}, down: {window: 0s, limits: []}}
+`)
+	cpu := func(v float64) []policy.Value { return []policy.Value{{V: v, OK: true}} }
+	old := t0.Add(-time.Hour)
+	obs := Observation{Now: t0, Ready: 3, Instances: []Instance{
+		{ID: "a", Ready: true, Launched: old, Values: cpu(1.0)},
+		{ID: "b", Ready: true, Launched: old, Values: cpu(1.0)},
+		{ID: "c", Ready: true, Launched: t0.Add(-10 * time.Second), Values: cpu(0.1)}, // warming up
+		{ID: "d", Ready: false, Launched: t0},                                           // launching, no value
+	}}
+	var d model.Decision
+	st := NewState(g)
+	g.Evaluate(st, obs, &d)
+	// Ratio 2 over a and b; scaling up, the two not-ready count as 0:
+	// (1 + 1 + 0 + 0) / 4 / 0.5 = 1 → within tolerance: hold 4.
+	if d.Desired != 4 || !strings.Contains(explain(&d), "within tolerance") {
+		t.Fatalf("desired %d, want 4 held by the conservative recount\n%s", d.Desired, explain(&d))
+	}
+	// Once c and d are ready and warm and report, the plain rule applies.
+	obs.Now = t0.Add(2 * time.Minute)
+	obs.Instances[2].Values = cpu(1.0)
+	obs.Instances[3] = Instance{ID: "d", Ready: true, Launched: old, Values: cpu(1.0)}
+	g.Evaluate(st, obs, &d)
+	if d.Desired != 8 {
+		t.Fatalf("desired %d, want 8 = ceil(4 × 1.0 / 0.5)\n%s", d.Desired, explain(&d))
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -78,13 +79,22 @@ func (g *Group) observe(st *State, obs Observation, d *model.Decision) {
 	for i := range st.perInst {
 		st.perInst[i] = st.perInst[i][:0]
 	}
+	// Every instance gets an entry for every signal, so an instance that
+	// reported nothing (still launching) still counts as one; a signal no
+	// instance reported keeps its group-level value.
 	for _, in := range obs.Instances {
 		warm := now.Sub(in.Launched) >= g.warmup
-		for i, v := range in.Values {
-			if i >= len(st.perInst) {
-				break
+		for i := range st.perInst {
+			var v policy.Value
+			if i < len(in.Values) {
+				v = in.Values[i]
 			}
 			st.perInst[i] = append(st.perInst[i], policy.InstanceValue{Ready: in.Ready, Warm: warm, Value: v})
+		}
+	}
+	for i, vals := range st.perInst {
+		if !slices.ContainsFunc(vals, func(v policy.InstanceValue) bool { return v.OK }) {
+			st.perInst[i] = vals[:0]
 		}
 	}
 	for i, s := range g.signals {
