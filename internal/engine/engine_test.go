@@ -249,7 +249,7 @@ behavior: {warmup: 1m, up: {limits: []}, down: {window: 0s, limits: []}}
 		{ID: "a", Ready: true, Launched: old, Values: cpu(1.0)},
 		{ID: "b", Ready: true, Launched: old, Values: cpu(1.0)},
 		{ID: "c", Ready: true, Launched: t0.Add(-10 * time.Second), Values: cpu(0.1)}, // warming up
-		{ID: "d", Ready: false, Launched: t0},                                           // launching, no value
+		{ID: "d", Ready: false, Launched: t0},                                         // launching, no value
 	}}
 	var d model.Decision
 	st := NewState(g)
