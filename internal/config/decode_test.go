@@ -95,7 +95,7 @@ func TestParseDecodeErrors(t *testing.T) {
     signals: {cpu: {}}
     policies: [{target: {signal: cpu, value: 1}}]
 `,
-			want: []string{`ebb.yaml:4:5: groups[0]: unknown key "color" (valid keys: name, capacity, interval, signals, policies, behavior, guards, lifecycle)`},
+			want: []string{`ebb.yaml:4:5: groups[0]: unknown key "color" (valid keys: name, capacity, interval, signals, policies, behavior, guards, provider, lifecycle)`},
 		},
 		{
 			name: "unknown policy kind",
@@ -388,13 +388,30 @@ func TestParseDefaults(t *testing.T) {
 				Signals:   map[string]Signal{"cpu": {Window: minute, Stale: minute, Aggregate: "avg"}},
 				Policies:  []Policy{{Target: &Target{Signal: "cpu", Value: 0.5, Mode: "average"}}},
 				Behavior:  Behavior{Up: up, Down: down, Missing: Missing{Mode: MissingHold}},
-				Lifecycle: Lifecycle{Launch: Launch{Boot: Duration(30 * time.Second)}},
+				Lifecycle: Lifecycle{
+					Launch: Launch{
+						Boot: Duration(30 * time.Second), Ready: Probe{Timeout: Duration(5 * time.Second)},
+						Timeout: Duration(2 * time.Minute), MaxConcurrent: 10,
+						Backoff: Backoff{Initial: Duration(5 * time.Second), Max: Duration(5 * time.Minute)},
+					},
+					Drain: Drain{
+						HTTP: HTTPAction{Method: "PUT"}, Busy: Probe{Timeout: Duration(5 * time.Second)},
+						Heartbeat: Duration(10 * time.Second), Timeout: Duration(time.Hour), OnTimeout: "continue",
+					},
+					Health: Health{Check: Probe{Timeout: Duration(5 * time.Second)}, Grace: Duration(30 * time.Second), Failures: 3},
+					Select: "oldest",
+				},
 			}
 			// Deep copies, so one case cannot change the next one's defaults.
 			want.Behavior.Up.Limits = append([]Limit(nil), up.Limits...)
 			want.Behavior.Down.Limits = append([]Limit(nil), down.Limits...)
 			tt.want(&want)
-			if diff := cmp.Diff(&File{Groups: []Group{want}}, f); diff != "" {
+			defaults := &File{
+				Store:  Store{Path: "ebb.db", JournalMax: 1000, JournalAge: Duration(168 * time.Hour), SignalAge: Duration(6 * time.Hour)},
+				API:    API{Listen: "127.0.0.1:7070"},
+				Groups: []Group{want},
+			}
+			if diff := cmp.Diff(defaults, f); diff != "" {
 				t.Errorf("decoded (-want +got):\n%s", diff)
 			}
 		})

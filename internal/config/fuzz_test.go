@@ -155,6 +155,8 @@ func encode(v reflect.Value) *yaml.Node {
 		return n
 	case reflect.String:
 		return str("!!str", v.String())
+	case reflect.Bool:
+		return str("!!bool", strconv.FormatBool(v.Bool()))
 	case reflect.Int:
 		return str("!!int", strconv.FormatInt(v.Int(), 10))
 	case reflect.Float64:

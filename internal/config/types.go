@@ -13,8 +13,24 @@ package config
 
 // File is a whole ebb configuration file.
 type File struct {
+	Store   Store    `yaml:"store" doc:"Where ebb keeps its state (ebb run)."`
+	API     API      `yaml:"api" doc:"The HTTP API (ebb run)."`
 	Groups  []Group  `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
 	Budgets []Budget `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
+}
+
+// Store is ebb's embedded state file.
+type Store struct {
+	Path       string   `yaml:"path" default:"ebb.db" doc:"The state file (bbolt); relative paths are relative to the working directory."`
+	JournalMax int      `yaml:"journal_max" default:"1000" doc:"Decisions kept per group in the journal."`
+	JournalAge Duration `yaml:"journal_age" default:"168h" doc:"Decisions older than this are dropped from the journal."`
+	SignalAge  Duration `yaml:"signal_age" default:"6h" doc:"How much signal history is kept."`
+}
+
+// API is ebb's HTTP API.
+type API struct {
+	Listen    string `yaml:"listen" default:"127.0.0.1:7070" doc:"Address the API listens on; loopback unless you mean otherwise."`
+	TokenFile string `yaml:"token_file" doc:"File holding the bearer token mutations need; else the EBB_TOKEN environment variable; with neither, mutations are refused."`
 }
 
 // Group is a set of interchangeable instances scaled together.
@@ -26,7 +42,25 @@ type Group struct {
 	Policies  []Policy          `yaml:"policies" doc:"What the group's capacity should be. Required: at least one."`
 	Behavior  Behavior          `yaml:"behavior" doc:"How recommendations become a decision."`
 	Guards    []Guard           `yaml:"guards" doc:"Downstream signals that freeze or cap scale-out."`
+	Provider  Provider          `yaml:"provider" doc:"Where instances run (ebb run)."`
 	Lifecycle Lifecycle         `yaml:"lifecycle" doc:"How instances start and stop."`
+}
+
+// Provider says where a group's instances run. At most one kind is set; a
+// group without one can be simulated but not run.
+type Provider struct {
+	Local *LocalProvider `yaml:"local" doc:"Child processes on this machine."`
+}
+
+// LocalProvider runs instances as child processes. Command and env values are
+// templates: {{.ID}}, {{.Port}}, {{.Addr}}, {{.Zone}}, {{.Group}}.
+type LocalProvider struct {
+	Command []string          `yaml:"command" doc:"The instance's command line, one element per argument. Required."`
+	Env     map[string]string `yaml:"env" doc:"Extra environment variables."`
+	Dir     string            `yaml:"dir" doc:"Working directory; the daemon's when empty."`
+	LogDir  string            `yaml:"log_dir" default:"ebb-logs" doc:"Each instance's output goes to LOG_DIR/GROUP/ID.log."`
+	Zones   []string          `yaml:"zones" doc:"Zone labels to spread instances over."`
+	Grace   Duration          `yaml:"grace" default:"10s" doc:"After SIGTERM, how long to wait before SIGKILL when terminating."`
 }
 
 // Capacity bounds a group's size.
@@ -208,10 +242,59 @@ type Budget struct {
 
 // Lifecycle describes how instances start and stop.
 type Lifecycle struct {
-	Launch Launch `yaml:"launch" doc:"Starting instances."`
+	Launch  Launch `yaml:"launch" doc:"Starting instances."`
+	Drain   Drain  `yaml:"drain" doc:"Stopping instances without losing their work."`
+	Health  Health `yaml:"health" doc:"Replacing instances that stop working."`
+	Select  string `yaml:"select" default:"oldest" enum:"oldest,newest,zone_balanced,least_busy" doc:"Which instances scale-in drains: oldest, newest, zone_balanced (from the fullest zone, oldest first) or least_busy (not busy first, then oldest)."`
+	Protect bool   `yaml:"protect" default:"false" doc:"Never pick this group's instances for scale-in (a coordinator, say); they are still replaced when unhealthy."`
 }
 
 // Launch describes starting instances.
 type Launch struct {
-	Boot Duration `yaml:"boot" default:"30s" doc:"How long an instance takes from launch to ready; the simulator uses it."`
+	Boot          Duration `yaml:"boot" default:"30s" doc:"How long an instance takes from launch to ready; the simulator uses it."`
+	Ready         Probe    `yaml:"ready" doc:"When a launched instance counts as capacity; without a probe, once its process runs."`
+	Timeout       Duration `yaml:"timeout" default:"2m" doc:"A launch not ready within this fails: it is stopped and retried with backoff."`
+	MaxConcurrent int      `yaml:"max_concurrent" default:"10" doc:"Most launches in flight at once."`
+	Backoff       Backoff  `yaml:"backoff" doc:"Delay before retrying after failed launches."`
+}
+
+// Backoff is an exponential delay with jitter.
+type Backoff struct {
+	Initial Duration `yaml:"initial" default:"5s" doc:"Delay after the first failure; it doubles with each failure in a row."`
+	Max     Duration `yaml:"max" default:"5m" doc:"The delay never exceeds this."`
+}
+
+// Probe asks an instance something: an HTTP GET that must answer 2xx (and,
+// with path, whose JSON value at path is read), or a command that must exit 0.
+type Probe struct {
+	HTTP    string   `yaml:"http" doc:"URL template, e.g. http://{{.Addr}}/healthz."`
+	Path    string   `yaml:"path" doc:"With http: a dot-separated path into the JSON answer (busy probes read a boolean or a number)."`
+	Command []string `yaml:"command" doc:"Command template; exit status 0 means yes."`
+	Timeout Duration `yaml:"timeout" default:"5s" doc:"How long one probe may take."`
+}
+
+// Drain describes a graceful stop: ask the instance to finish, wait while it
+// is busy (heartbeating), then terminate.
+type Drain struct {
+	Signal    string     `yaml:"signal" doc:"A Unix signal asking the instance to finish, e.g. SIGUSR1 or SIGTERM."`
+	HTTP      HTTPAction `yaml:"http" doc:"An HTTP request asking the instance to finish, e.g. Trino's PUT /v1/info/state \"SHUTTING_DOWN\"."`
+	Command   []string   `yaml:"command" doc:"A command asking the instance to finish."`
+	Busy      Probe      `yaml:"busy" doc:"Whether the instance still works; without a probe, busy while its process runs."`
+	Heartbeat Duration   `yaml:"heartbeat" default:"10s" doc:"How often a draining instance is checked (and its drain heartbeated)."`
+	Timeout   Duration   `yaml:"timeout" default:"1h" doc:"Longest wait for a busy instance."`
+	OnTimeout string     `yaml:"on_timeout" default:"continue" enum:"continue,abandon" doc:"After timeout: continue (terminate it) or abandon (keep it and put it back in service)."`
+}
+
+// HTTPAction is one HTTP request.
+type HTTPAction struct {
+	Method string `yaml:"method" default:"PUT" doc:"HTTP method."`
+	URL    string `yaml:"url" doc:"URL template, e.g. http://{{.Addr}}/v1/info/state."`
+	Body   string `yaml:"body" doc:"Request body."`
+}
+
+// Health describes how unhealthy instances are found.
+type Health struct {
+	Check    Probe    `yaml:"check" doc:"A probe that must pass; without one, an instance is healthy while its process runs."`
+	Grace    Duration `yaml:"grace" default:"30s" doc:"Checks are not held against an instance this soon after it became ready."`
+	Failures int      `yaml:"failures" default:"3" doc:"Failed checks in a row that make an instance unhealthy."`
 }

@@ -114,6 +114,7 @@ func (v *validator) config(f *File) {
 			names[g.Name] = i
 		}
 	}
+	v.runtime(f)
 	budgets := map[string]int{}
 	for i := range f.Budgets {
 		b := &f.Budgets[i]
@@ -172,6 +173,8 @@ func (v *validator) group(g *Group, p string) {
 		}
 	}
 	v.check(g.Lifecycle.Launch.Boot >= 0, joinKeys(p, "lifecycle.launch.boot"), "must be ≥ 0")
+	v.provider(&g.Provider, join(p, "provider"))
+	v.lifecycle(&g.Lifecycle, join(p, "lifecycle"))
 }
 
 func (v *validator) capacity(c *Capacity, p string) {

@@ -67,6 +67,38 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "runtime, provider and lifecycle",
+			src: `store: {path: "", journal_max: 0}
+api: {listen: "7070"}
+groups:
+  - name: web
+    capacity: {max: 4}
+    signals: {cpu: {}}
+    provider:
+      local: {command: [./worker, "{{.Prot}}"], zones: [a, a]}
+    lifecycle:
+      launch: {max_concurrent: 0, ready: {http: "http://{{.Addr}}/ready", command: [true]}}
+      drain: {signal: SIGKILL, command: [stop], on_timeout: wait}
+      health: {failures: 0, check: {path: busy}}
+      select: random
+` + cpuPolicy,
+			want: []string{
+				`ebb.yaml:1:15: store.path: must not be empty`,
+				`ebb.yaml:1:32: store.journal_max: must be ≥ 1`,
+				`ebb.yaml:2:15: api.listen: must be host:port, such as 127.0.0.1:7070, not "7070"`,
+				`ebb.yaml:8:35: groups[0].provider.local.command[1]: invalid template (fields: .ID .Group .Zone .Port .Addr): template: groups[0].provider.local.command[1]:1:2: executing "groups[0].provider.local.command[1]" at <.Prot>: can't evaluate field Prot in type config.TemplateData`,
+				`ebb.yaml:8:60: groups[0].provider.local.zones[1]: duplicate zone "a"`,
+				`ebb.yaml:10:32: groups[0].lifecycle.launch.max_concurrent: must be ≥ 1`,
+				`ebb.yaml:10:35: groups[0].lifecycle.launch.ready: set http or command, not both`,
+				`ebb.yaml:11:7: groups[0].lifecycle.drain: set one drain action: signal, http or command`,
+				`ebb.yaml:11:23: groups[0].lifecycle.drain.signal: must be one of SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, not "SIGKILL"`,
+				`ebb.yaml:11:61: groups[0].lifecycle.drain.on_timeout: must be one of continue, abandon, not "wait"`,
+				`ebb.yaml:12:26: groups[0].lifecycle.health.failures: must be ≥ 1`,
+				`ebb.yaml:12:43: groups[0].lifecycle.health.check.path: only applies with http`,
+				`ebb.yaml:13:15: groups[0].lifecycle.select: must be one of oldest, newest, zone_balanced, least_busy, not "random"`,
+			},
+		},
+		{
 			name: "signals",
 			src: `groups:
   - name: web

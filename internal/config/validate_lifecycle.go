@@ -1,0 +1,153 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"text/template"
+)
+
+// TemplateData is what command, URL and env templates may use.
+type TemplateData struct {
+	ID    string // instance ID
+	Group string
+	Zone  string
+	Port  int    // the port the instance was given
+	Addr  string // host:port
+}
+
+// ParseTemplate parses a command, URL or env template and checks that it
+// only uses TemplateData's fields.
+func ParseTemplate(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("invalid template: %w", err)
+	}
+	sample := TemplateData{ID: "i", Group: "g", Zone: "z", Port: 1, Addr: "127.0.0.1:1"}
+	if err := t.Execute(&bytes.Buffer{}, sample); err != nil {
+		return nil, fmt.Errorf("invalid template (fields: .ID .Group .Zone .Port .Addr): %w", err)
+	}
+	return t, nil
+}
+
+// Signals a drain may send.
+var drainSignals = []string{"SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"}
+
+// runtime checks what only ebb run uses: the store and the API.
+func (v *validator) runtime(f *File) {
+	v.check(f.Store.Path != "", "store.path", "must not be empty")
+	v.check(f.Store.JournalMax >= 1, "store.journal_max", "must be ≥ 1")
+	v.check(f.Store.JournalAge > 0, "store.journal_age", "must be > 0")
+	v.check(f.Store.SignalAge > 0, "store.signal_age", "must be > 0")
+	if _, _, err := net.SplitHostPort(f.API.Listen); err != nil {
+		v.errf("api.listen", "must be host:port, such as 127.0.0.1:7070, not %q", f.API.Listen)
+	}
+}
+
+func (v *validator) provider(pr *Provider, p string) {
+	l := pr.Local
+	if l == nil {
+		return
+	}
+	lp := join(p, "local")
+	if len(l.Command) == 0 {
+		v.errf(join(lp, "command"), "required: the instance's command line")
+	}
+	for i, arg := range l.Command {
+		v.template(index(join(lp, "command"), i), arg)
+	}
+	for _, k := range sortedKeys(l.Env) {
+		v.template(join(join(lp, "env"), k), l.Env[k])
+	}
+	v.check(l.LogDir != "", join(lp, "log_dir"), "must not be empty")
+	v.check(l.Grace >= 0, join(lp, "grace"), "must be ≥ 0")
+	seen := map[string]bool{}
+	for i, z := range l.Zones {
+		zp := index(join(lp, "zones"), i)
+		switch {
+		case z == "":
+			v.errf(zp, "must not be empty")
+		case seen[z]:
+			v.errf(zp, "duplicate zone %q", z)
+		}
+		seen[z] = true
+	}
+}
+
+func (v *validator) template(p, text string) {
+	if _, err := ParseTemplate(p, text); err != nil {
+		v.errf(p, "%v", err)
+	}
+}
+
+func (v *validator) lifecycle(l *Lifecycle, p string) {
+	lp := join(p, "launch")
+	v.check(l.Launch.Timeout > 0, join(lp, "timeout"), "must be > 0")
+	v.check(l.Launch.MaxConcurrent >= 1, join(lp, "max_concurrent"), "must be ≥ 1")
+	bp := join(lp, "backoff")
+	v.check(l.Launch.Backoff.Initial > 0, join(bp, "initial"), "must be > 0")
+	v.check(l.Launch.Backoff.Max >= l.Launch.Backoff.Initial, join(bp, "max"), "must be ≥ initial (%s)", l.Launch.Backoff.Initial)
+	v.probe(&l.Launch.Ready, join(lp, "ready"))
+
+	dp := join(p, "drain")
+	d := &l.Drain
+	actions := 0
+	if d.Signal != "" {
+		actions++
+		if !slices.Contains(drainSignals, d.Signal) {
+			v.errf(join(dp, "signal"), "must be one of %s, not %q", strings.Join(drainSignals, ", "), d.Signal)
+		}
+	}
+	if d.HTTP.URL != "" {
+		actions++
+		v.template(joinKeys(dp, "http.url"), d.HTTP.URL)
+		v.template(joinKeys(dp, "http.body"), d.HTTP.Body)
+		v.check(d.HTTP.Method != "", joinKeys(dp, "http.method"), "must not be empty")
+	}
+	if len(d.Command) > 0 {
+		actions++
+		for i, arg := range d.Command {
+			v.template(index(join(dp, "command"), i), arg)
+		}
+	}
+	if actions > 1 {
+		v.errf(dp, "set one drain action: signal, http or command")
+	}
+	v.probe(&d.Busy, join(dp, "busy"))
+	v.check(d.Heartbeat > 0, join(dp, "heartbeat"), "must be > 0")
+	v.check(d.Timeout > 0, join(dp, "timeout"), "must be > 0")
+	v.oneOf(join(dp, "on_timeout"), d.OnTimeout, []string{"continue", "abandon"})
+
+	hp := join(p, "health")
+	v.probe(&l.Health.Check, join(hp, "check"))
+	v.check(l.Health.Grace >= 0, join(hp, "grace"), "must be ≥ 0")
+	v.check(l.Health.Failures >= 1, join(hp, "failures"), "must be ≥ 1")
+	v.oneOf(join(p, "select"), l.Select, []string{"oldest", "newest", "zone_balanced", "least_busy"})
+}
+
+func (v *validator) probe(pr *Probe, p string) {
+	if pr.HTTP != "" && len(pr.Command) > 0 {
+		v.errf(p, "set http or command, not both")
+	}
+	if pr.HTTP != "" {
+		v.template(join(p, "http"), pr.HTTP)
+	}
+	if pr.Path != "" && pr.HTTP == "" {
+		v.errf(join(p, "path"), "only applies with http")
+	}
+	for i, arg := range pr.Command {
+		v.template(index(join(p, "command"), i), arg)
+	}
+	v.check(pr.Timeout > 0, join(p, "timeout"), "must be > 0")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
