@@ -382,12 +382,12 @@ func TestParseDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustParse(t, "groups:\n  - name: web\n    capacity: {max: 3}\n    signals: {cpu: {}}\n"+tt.src)
 			want := Group{
-				Name:      "web",
-				Capacity:  Capacity{Max: 3},
-				Interval:  Duration(15 * time.Second),
-				Signals:   map[string]Signal{"cpu": {Window: minute, Stale: minute, Aggregate: "avg"}},
-				Policies:  []Policy{{Target: &Target{Signal: "cpu", Value: 0.5, Mode: "average"}}},
-				Behavior:  Behavior{Up: up, Down: down, Missing: Missing{Mode: MissingHold}},
+				Name:     "web",
+				Capacity: Capacity{Max: 3},
+				Interval: Duration(15 * time.Second),
+				Signals:  map[string]Signal{"cpu": {Window: minute, Stale: minute, Aggregate: "avg"}},
+				Policies: []Policy{{Target: &Target{Signal: "cpu", Value: 0.5, Mode: "average"}}},
+				Behavior: Behavior{Up: up, Down: down, Missing: Missing{Mode: MissingHold}},
 				Lifecycle: Lifecycle{
 					Launch: Launch{
 						Boot: Duration(30 * time.Second), Ready: Probe{Timeout: Duration(5 * time.Second)},
