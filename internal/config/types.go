@@ -72,11 +72,29 @@ type Capacity struct {
 
 // Signal is a named numeric time series of a group.
 type Signal struct {
-	Source    string   `yaml:"source" enum:"push" doc:"Where values come from; 'push' (the API or a simulation's CSV) when no expr is given."`
-	Expr      string   `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x; ready is the number of ready instances."`
-	Window    Duration `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
-	Stale     Duration `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
-	Aggregate string   `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`
+	Source    string    `yaml:"source" enum:"push" doc:"Where values come from; 'push' (the API or a simulation's CSV) when no expr is given."`
+	Expr      string    `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x; ready is the number of ready instances."`
+	Window    Duration  `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
+	Stale     Duration  `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
+	Aggregate string    `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`
+	Scrape    *Scrape   `yaml:"scrape" doc:"Read a metric from each instance's Prometheus text endpoint (ebb run); per-instance values, combined by aggregate over ready instances past warm-up."`
+	HTTPJSON  *HTTPJSON `yaml:"http_json" doc:"Read a number from a JSON document over HTTP (ebb run)."`
+}
+
+// Scrape reads one metric from every instance.
+type Scrape struct {
+	Metric  string            `yaml:"metric" doc:"Metric name; matching samples are summed per instance. Required."`
+	Labels  map[string]string `yaml:"labels" doc:"Only samples carrying these labels."`
+	URL     string            `yaml:"url" default:"http://{{.Addr}}/metrics" doc:"URL template, per instance."`
+	Timeout Duration          `yaml:"timeout" default:"5s" doc:"How long one scrape may take."`
+}
+
+// HTTPJSON reads a number at a path in a JSON document.
+type HTTPJSON struct {
+	URL         string   `yaml:"url" doc:"URL template, e.g. http://trino:8080/v1/cluster. Required."`
+	Path        string   `yaml:"path" doc:"Dot-separated path to the value, e.g. runningQueries or workers.0.busy; true counts as 1. Required."`
+	PerInstance bool     `yaml:"per_instance" default:"false" doc:"Ask every instance (the URL uses {{.Addr}}) instead of one endpoint for the group."`
+	Timeout     Duration `yaml:"timeout" default:"5s" doc:"How long one request may take."`
 }
 
 // Policy recommends a capacity. Exactly one kind key is set.

@@ -207,10 +207,8 @@ func (v *validator) signals(g *Group, p string) {
 			if !slices.Contains(sources, s.Source) {
 				v.errf(join(sp, "source"), "unknown source %q (known: %s)", s.Source, strings.Join(sources, ", "))
 			}
-			if s.Expr != "" {
-				v.errf(join(sp, "source"), "set source or expr, not both")
-			}
 		}
+		v.signalSource(&s, sp)
 		if s.Expr != "" {
 			// Every name is accepted here so that unknown ones can be
 			// reported with the declared list.

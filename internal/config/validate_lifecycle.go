@@ -1,36 +1,10 @@
 package config
 
 import (
-	"bytes"
-	"fmt"
 	"net"
 	"slices"
 	"strings"
-	"text/template"
 )
-
-// TemplateData is what command, URL and env templates may use.
-type TemplateData struct {
-	ID    string // instance ID
-	Group string
-	Zone  string
-	Port  int    // the port the instance was given
-	Addr  string // host:port
-}
-
-// ParseTemplate parses a command, URL or env template and checks that it
-// only uses TemplateData's fields.
-func ParseTemplate(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("invalid template: %w", err)
-	}
-	sample := TemplateData{ID: "i", Group: "g", Zone: "z", Port: 1, Addr: "127.0.0.1:1"}
-	if err := t.Execute(&bytes.Buffer{}, sample); err != nil {
-		return nil, fmt.Errorf("invalid template (fields: .ID .Group .Zone .Port .Addr): %w", err)
-	}
-	return t, nil
-}
 
 // Signals a drain may send.
 var drainSignals = []string{"SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"}
@@ -150,4 +124,30 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// signalSource checks a signal's scrape or http_json source.
+func (v *validator) signalSource(s *Signal, p string) {
+	kinds := 0
+	for _, set := range []bool{s.Expr != "", s.Source != "", s.Scrape != nil, s.HTTPJSON != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds > 1 {
+		v.errf(p, "set one of expr, source, scrape or http_json")
+	}
+	if sc := s.Scrape; sc != nil {
+		sp := join(p, "scrape")
+		v.check(sc.Metric != "", join(sp, "metric"), "must not be empty")
+		v.template(join(sp, "url"), sc.URL)
+		v.check(sc.Timeout > 0, join(sp, "timeout"), "must be > 0")
+	}
+	if hj := s.HTTPJSON; hj != nil {
+		hp := join(p, "http_json")
+		v.check(hj.URL != "", join(hp, "url"), "must not be empty")
+		v.template(join(hp, "url"), hj.URL)
+		v.check(hj.Path != "", join(hp, "path"), "must not be empty")
+		v.check(hj.Timeout > 0, join(hp, "timeout"), "must be > 0")
+	}
 }

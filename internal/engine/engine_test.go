@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,30 @@ behavior: {warmup: 1m, up: {limits: []}, down: {window: 0s, limits: []}}
 	g.Evaluate(st, obs, &d)
 	if d.Desired != 8 {
 		t.Fatalf("desired %d, want 8 = ceil(4 × 1.0 / 0.5)\n%s", d.Desired, explain(&d))
+	}
+}
+
+// A restarted ebb restores the state: the scale-down window still holds.
+func TestMemoryRoundTrip(t *testing.T) {
+	r := newRunner(t, body(10, "window: 0s", "window: 300s, limits: []"))
+	r.at(0, want(10))
+	r.at(time.Minute, want(4))
+	m := r.st.Memory()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Memory
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	fresh := NewState(r.g)
+	r.g.Restore(fresh, back)
+	r.st = fresh
+	if d := r.at(2*time.Minute, want(4)); d.Desired != 10 || !strings.Contains(d.Reason(), "scale-down window 5m holds 10") {
+		t.Fatalf("after restore: %d (%s), want the window to hold 10", d.Desired, d.Reason())
+	}
+	if got := r.g.SetDesired(r.st, t0, 1000); got != 100 {
+		t.Fatalf("SetDesired(1000) = %d, want clamped to 100", got)
 	}
 }

@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/fleet"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// ErrNotFound is returned for an unknown group or instance.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalid is returned for a request that cannot be applied.
+var ErrInvalid = errors.New("invalid request")
+
+// GroupView is what the API shows of a group.
+type GroupView struct {
+	Name      string          `json:"name"`
+	Min       int             `json:"min"`
+	Max       int             `json:"max"`
+	Desired   int             `json:"desired"`
+	Fleet     *fleet.Status   `json:"fleet,omitempty"`
+	Suspended store.Suspended `json:"suspended"`
+	Decision  *DecisionBrief  `json:"last_decision,omitempty"`
+}
+
+// DecisionBrief is a decision in one line.
+type DecisionBrief struct {
+	Time      time.Time       `json:"time"`
+	Current   int             `json:"current"`
+	Desired   int             `json:"desired"`
+	Direction model.Direction `json:"direction"`
+	Reason    string          `json:"reason"`
+}
+
+func brief(d model.Decision) *DecisionBrief {
+	return &DecisionBrief{Time: d.Time, Current: d.Current, Desired: d.Desired, Direction: d.Direction, Reason: d.Reason()}
+}
+
+// Groups lists every group, in config order.
+func (d *Daemon) Groups() []GroupView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]GroupView, 0, len(d.cfg.Groups))
+	for _, gc := range d.cfg.Groups {
+		out = append(out, d.view(gc.Name))
+	}
+	return out
+}
+
+// Group shows one group.
+func (d *Daemon) Group(name string) (GroupView, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.groups[name]; !ok {
+		return GroupView{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
+	}
+	return d.view(name), nil
+}
+
+// view builds a group's view. d.mu held.
+func (d *Daemon) view(name string) GroupView {
+	g := d.groups[name]
+	eg := d.eng.Groups[g.index]
+	v := GroupView{Name: name, Min: eg.Min, Max: eg.Max, Desired: d.eng.States[g.index].Desired}
+	if g.rec != nil {
+		st := g.status
+		v.Fleet = &st
+	}
+	if dec, ok := d.last[name]; ok {
+		v.Decision = brief(dec)
+	}
+	d.st.View(func(tx *store.Tx) error {
+		gs, _, err := tx.GroupState(name)
+		v.Suspended = gs.Suspended
+		return err
+	})
+	return v
+}
+
+// Instances lists a group's instances; terminated ones only with all.
+func (d *Daemon) Instances(group string, all bool) ([]model.Instance, error) {
+	if _, err := d.Group(group); err != nil {
+		return nil, err
+	}
+	var out []model.Instance
+	err := d.st.View(func(tx *store.Tx) error {
+		var err error
+		out, err = tx.Instances(group)
+		return err
+	})
+	if !all {
+		out = slices.DeleteFunc(out, func(in model.Instance) bool { return in.State == model.Terminated })
+	}
+	return out, err
+}
+
+// Activities are a group's recent decisions and lifecycle actions.
+type Activities struct {
+	Decisions []store.Entry  `json:"decisions"`
+	Intents   []store.Intent `json:"actions"`
+}
+
+// Activities returns the newest limit decisions and actions.
+func (d *Daemon) Activities(group string, limit int) (Activities, error) {
+	if _, err := d.Group(group); err != nil {
+		return Activities{}, err
+	}
+	var a Activities
+	err := d.st.View(func(tx *store.Tx) error {
+		var err error
+		if a.Decisions, err = tx.Decisions(group, limit); err != nil {
+			return err
+		}
+		a.Intents, err = tx.Intents(group, limit)
+		return err
+	})
+	return a, err
+}
+
+// Explain returns the group's latest decision in full.
+func (d *Daemon) Explain(group string) (model.Decision, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.groups[group]; !ok {
+		return model.Decision{}, fmt.Errorf("group %q: %w", group, ErrNotFound)
+	}
+	dec, ok := d.last[group]
+	if !ok {
+		return model.Decision{}, fmt.Errorf("group %q has no decision yet: %w", group, ErrNotFound)
+	}
+	return dec, nil
+}
+
+// Scale sets a group's desired capacity by hand, within its bounds, and
+// returns what it was set to.
+func (d *Daemon) Scale(group string, n int) (int, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("desired %d: must be ≥ 0: %w", n, ErrInvalid)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.groups[group]
+	if !ok {
+		return 0, fmt.Errorf("group %q: %w", group, ErrNotFound)
+	}
+	eg, st := d.eng.Groups[g.index], d.eng.States[g.index]
+	got := eg.SetDesired(st, d.opt.Clock.Now(), n)
+	d.opt.Log.Info("scaled by operator", "group", group, "to", got)
+	return got, nil
+}
+
+// Processes a suspension covers.
+var processes = map[string]func(*store.Suspended, bool){
+	"launch":    func(s *store.Suspended, on bool) { s.Launch = on },
+	"terminate": func(s *store.Suspended, on bool) { s.Terminate = on },
+	"all":       func(s *store.Suspended, on bool) { s.Launch, s.Terminate = on, on },
+}
+
+// Suspend suspends (on) or resumes the named processes of a group.
+func (d *Daemon) Suspend(group string, procs []string, on bool) (store.Suspended, error) {
+	if _, err := d.Group(group); err != nil {
+		return store.Suspended{}, err
+	}
+	if len(procs) == 0 {
+		procs = []string{"all"}
+	}
+	for _, p := range procs {
+		if processes[p] == nil {
+			return store.Suspended{}, fmt.Errorf("process %q: must be launch, terminate or all: %w", p, ErrInvalid)
+		}
+	}
+	var out store.Suspended
+	err := d.st.Update(func(tx *store.Tx) error {
+		gs, _, err := tx.GroupState(group)
+		if err != nil {
+			return err
+		}
+		for _, p := range procs {
+			processes[p](&gs.Suspended, on)
+		}
+		out = gs.Suspended
+		return tx.PutGroupState(group, gs)
+	})
+	return out, err
+}
+
+// Drain drains one instance of a group now; a replacement is launched.
+func (d *Daemon) Drain(ctx context.Context, group, id string) error {
+	d.mu.Lock()
+	g, ok := d.groups[group]
+	d.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("group %q: %w", group, ErrNotFound)
+	case g.rec == nil:
+		return fmt.Errorf("group %q has no provider: %w", group, ErrInvalid)
+	}
+	err := g.rec.Drain(ctx, id)
+	if errors.Is(err, fleet.ErrNotInService) {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return err
+}
+
+// Push records pushed signal values for a group. A batch with any bad value
+// is refused whole.
+func (d *Daemon) Push(group string, t time.Time, values map[string]float64) error {
+	d.mu.Lock()
+	g, ok := d.groups[group]
+	var accept func(string) bool
+	if ok {
+		eg := d.eng.Groups[g.index]
+		sigs := g.cfg.Signals
+		accept = func(name string) bool {
+			i, ok := eg.SignalIndex(name)
+			return ok && eg.Pushed(i) && sigs[name].Scrape == nil && sigs[name].HTTPJSON == nil
+		}
+	}
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("group %q: %w", group, ErrNotFound)
+	}
+	if len(values) == 0 {
+		return fmt.Errorf("no values: %w", ErrInvalid)
+	}
+	if t.IsZero() {
+		t = d.opt.Clock.Now()
+	}
+	if err := d.push.Add(group, t, values, accept); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return nil
+}
+
+// Ready reports whether the daemon has made its first decisions.
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready
+}
+
+// Token is the bearer token mutations need; empty refuses them all.
+func (d *Daemon) Token() string { return d.opt.Token }
+
+// Listen is the configured API address.
+func (d *Daemon) Listen() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.API.Listen
+}

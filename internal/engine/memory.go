@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// TimedValue is a number at a time, as kept in Memory.
+type TimedValue struct {
+	T time.Time `json:"t"`
+	V int       `json:"v"`
+}
+
+// Memory is what a group's State must carry across a restart of ebb so
+// that windows, limits and cooldowns go on as if nothing happened. Signal
+// values are not in it: they go stale anyway and are read afresh.
+type Memory struct {
+	Desired    int                `json:"desired"`
+	LastScale  time.Time          `json:"last_scale,omitzero"`
+	LastUp     time.Time          `json:"last_up,omitzero"`
+	LastDown   time.Time          `json:"last_down,omitzero"`
+	Recs       []TimedValue       `json:"recs,omitempty"`
+	Events     []TimedValue       `json:"events,omitempty"`
+	UpPoints   model.Datapoints   `json:"up_points"`
+	DownPoints model.Datapoints   `json:"down_points"`
+	Policies   []model.Datapoints `json:"policies,omitempty"`
+}
+
+// Memory returns a copy of what the state remembers.
+func (st *State) Memory() Memory {
+	m := Memory{
+		Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown,
+		UpPoints: st.upPoints, DownPoints: st.downPoints,
+		Policies: append([]model.Datapoints(nil), st.memories...),
+	}
+	for _, r := range st.recs {
+		m.Recs = append(m.Recs, TimedValue{T: r.t, V: r.v})
+	}
+	for _, e := range st.events {
+		m.Events = append(m.Events, TimedValue{T: e.t, V: e.v})
+	}
+	return m
+}
+
+// Restore puts remembered memory back into a fresh state. Desired is
+// clamped to the group's bounds (the config may have changed); policy
+// memories are kept only if the group still has as many policies.
+func (g *Group) Restore(st *State, m Memory) {
+	st.Desired = min(max(m.Desired, g.Min), g.Max)
+	st.LastScale, st.LastUp, st.LastDown = m.LastScale, m.LastUp, m.LastDown
+	st.upPoints, st.downPoints = m.UpPoints, m.DownPoints
+	if len(m.Policies) == len(st.memories) {
+		copy(st.memories, m.Policies)
+	}
+	st.recs = st.recs[:0]
+	for _, r := range m.Recs {
+		st.recs = append(st.recs, timedValue{t: r.T, v: r.V})
+	}
+	st.events = st.events[:0]
+	for _, e := range m.Events {
+		st.events = append(st.events, timedValue{t: e.T, v: e.V})
+	}
+}
+
+// SetDesired sets capacity by hand (an operator's scale command), within
+// the group's bounds. The next evaluation starts from it; stabilization,
+// rate limits and cooldowns go on from their history.
+func (g *Group) SetDesired(st *State, now time.Time, n int) int {
+	n = min(max(n, g.Min), g.Max)
+	if n != st.Desired {
+		st.LastScale = now
+		if n > st.Desired {
+			st.LastUp = now
+		} else {
+			st.LastDown = now
+		}
+	}
+	st.Desired = n
+	return n
+}

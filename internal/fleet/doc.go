@@ -1,0 +1,20 @@
+// Package fleet keeps a group's instances at the engine's desired capacity
+// without losing work: it launches in bounded batches, counts an instance as
+// capacity only once it is ready, drains before it terminates, replaces what
+// fails, and records every intent in the store before acting on it so a
+// restarted ebb resumes — and never repeats — what was in progress.
+//
+// Instance lifecycle (model.InstanceState):
+//
+//	pending ──launch──► launching ──ready──► in_service ──scale-in──► draining
+//	                        │                    │                       │
+//	                 timeout│exited       exited │ health         idle/gone│timeout
+//	                        ▼                    ▼                       ▼
+//	                     failed              unhealthy ──────────► terminating ──► terminated
+//	                        └─────────────────────────────────────────▲
+//
+// A Reconciler is driven by its caller: each Reconcile call looks at every
+// instance once and makes at most a bounded number of provider calls, each
+// under its own timeout, so a hung provider cannot stall the caller for
+// long.
+package fleet

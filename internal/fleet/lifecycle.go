@@ -1,0 +1,363 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// resume finishes intents a crash left open: it never repeats a launch,
+// re-sends a drain request (they are idempotent) and re-issues a terminate
+// (a no-op for an instance already gone).
+func (r *Reconciler) resume(ctx context.Context) error {
+	var open []store.Intent
+	insts := map[string]model.Instance{}
+	err := r.st.View(func(tx *store.Tx) error {
+		var err error
+		if open, err = tx.OpenIntents(r.spec.Group); err != nil {
+			return err
+		}
+		for _, in := range open {
+			inst, ok, err := tx.Instance(r.spec.Group, in.Instance)
+			if err != nil {
+				return err
+			}
+			if ok {
+				insts[in.Instance] = inst
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
+	}
+	for _, in := range open {
+		inst, ok := insts[in.Instance]
+		if !ok { // nothing to act on; close the intent
+			if err := r.st.Update(func(tx *store.Tx) error {
+				return tx.FinishIntent(in.Seq, r.opt.Clock.Now(), "instance record missing")
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		var err error
+		switch in.Kind {
+		case store.IntentLaunch:
+			err = r.resumeLaunch(ctx, in, inst)
+		case store.IntentDrain:
+			err = r.sendDrain(ctx, in, inst)
+		case store.IntentTerminate:
+			err = r.terminate(ctx, in, inst)
+		}
+		if err != nil {
+			r.opt.Log.Warn("resume intent failed", "intent", in.Seq, "kind", in.Kind, "instance", in.Instance, "err", err)
+		}
+	}
+	return nil
+}
+
+// resumeLaunch settles a launch whose outcome was not recorded: the
+// provider either started the instance (adopt it) or did not (fail it).
+func (r *Reconciler) resumeLaunch(ctx context.Context, in store.Intent, inst model.Instance) error {
+	if f, ok := r.prov.(Finder); ok {
+		cctx, cancel := r.call(ctx)
+		found, ok, err := f.Find(cctx, inst.Group, inst.ID)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("find %s: %w", inst.ID, err)
+		}
+		if ok {
+			inst.Addr, inst.Process = found.Addr, found.Process
+			r.move(&inst, model.Launching, "adopted after restart")
+			return r.finish(in, inst, "adopted")
+		}
+	}
+	r.move(&inst, model.Failed, "launch interrupted; no instance found")
+	r.failedLaunch()
+	return r.finish(in, inst, "lost")
+}
+
+// advance moves one instance along its lifecycle.
+func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
+	now := r.opt.Clock.Now()
+	switch inst.State {
+	case model.Pending:
+		// A pending record without an open intent was never launched.
+		r.move(inst, model.Terminated, "never launched")
+		return r.put(*inst)
+	case model.Launching:
+		alive, err := r.alive(ctx, *inst)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !alive:
+			r.move(inst, model.Failed, "exited before it was ready")
+			r.failedLaunch()
+			return r.stop(ctx, inst)
+		case r.ready(ctx, *inst):
+			inst.ReadyAt = now
+			r.move(inst, model.InService, "ready")
+			r.failStreak = 0
+			return r.put(*inst)
+		case now.Sub(inst.LaunchedAt) > r.spec.launchTimeout:
+			r.move(inst, model.Failed, "not ready within "+model.FormatDuration(r.spec.launchTimeout))
+			r.failedLaunch()
+			return r.stop(ctx, inst)
+		}
+	case model.InService:
+		alive, err := r.alive(ctx, *inst)
+		if err != nil {
+			return err
+		}
+		if !alive {
+			r.move(inst, model.Unhealthy, "process exited")
+			return r.stop(ctx, inst)
+		}
+		if r.unhealthy(ctx, *inst) {
+			r.move(inst, model.Unhealthy, fmt.Sprintf("failed %d health checks in a row", r.spec.healthFailures))
+			return r.stop(ctx, inst)
+		}
+	case model.Draining:
+		return r.watchDrain(ctx, inst)
+	case model.Failed, model.Unhealthy, model.Terminating:
+		return r.stop(ctx, inst)
+	}
+	return nil
+}
+
+func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	ok, err := r.prov.Alive(cctx, inst)
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", inst.ID, err)
+	}
+	return ok, nil
+}
+
+// ready asks the readiness probe; without one, a running process is ready.
+func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
+	if !r.spec.readyProbe.set() {
+		return true
+	}
+	ok, err := r.spec.readyProbe.ask(ctx, r.opt.HTTP, inst)
+	if err != nil {
+		r.opt.Log.Debug("not ready yet", "instance", inst.ID, "err", err)
+	}
+	return ok && err == nil
+}
+
+// unhealthy runs the health check past the grace period and reports whether
+// it failed often enough in a row.
+func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) bool {
+	if !r.spec.healthProbe.set() || r.opt.Clock.Now().Sub(inst.ReadyAt) < r.spec.healthGrace {
+		return false
+	}
+	ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, inst)
+	if ok && err == nil {
+		delete(r.healthFails, inst.ID)
+		return false
+	}
+	r.healthFails[inst.ID]++
+	return r.healthFails[inst.ID] >= r.spec.healthFailures
+}
+
+// watchDrain checks a draining instance once per heartbeat: gone or idle,
+// it is terminated; busy past the timeout, on_timeout decides.
+func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error {
+	now := r.opt.Clock.Now()
+	if last, ok := r.checked[inst.ID]; ok && now.Sub(last) < r.spec.heartbeat {
+		return nil
+	}
+	r.checked[inst.ID] = now
+	alive, err := r.alive(ctx, *inst)
+	if err != nil {
+		return err
+	}
+	if !alive {
+		delete(r.checked, inst.ID)
+		r.move(inst, model.Terminated, "exited after draining")
+		return r.put(*inst)
+	}
+	busy := true
+	if r.spec.busyProbe.set() {
+		b, err := r.spec.busyProbe.ask(ctx, r.opt.HTTP, *inst)
+		if err != nil {
+			r.opt.Log.Warn("busy probe failed; still waiting", "instance", inst.ID, "err", err)
+		} else {
+			busy = b
+		}
+	}
+	switch {
+	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit && r.spec.abandonLate:
+		// Kept, and protected: scaling in would only pick it again and
+		// wait another timeout. Unprotect it to let scale-in choose it.
+		delete(r.checked, inst.ID)
+		inst.Protected = true
+		r.move(inst, model.InService, "drain timed out after "+model.FormatDuration(r.spec.drainLimit)+"; abandoned: back in service, protected from scale-in")
+		return r.put(*inst)
+	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit:
+		delete(r.checked, inst.ID)
+		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
+		return r.stop(ctx, inst)
+	case busy:
+		inst.HeartbeatAt = now
+		return r.put(*inst)
+	}
+	delete(r.checked, inst.ID)
+	r.move(inst, model.Terminating, "drained")
+	return r.stop(ctx, inst)
+}
+
+// stop terminates an instance under a terminate intent.
+func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
+	if inst.State != model.Terminating {
+		reason := inst.Reason
+		r.move(inst, model.Terminating, reason)
+	}
+	in, err := r.begin(store.IntentTerminate, *inst)
+	if err != nil {
+		return err
+	}
+	return r.terminate(ctx, in, *inst)
+}
+
+// terminate performs a recorded terminate intent. On failure the intent
+// stays open and the next reconcile tries again.
+func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
+	cctx, cancel := r.call(ctx)
+	err := r.prov.Terminate(cctx, inst)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("terminate %s: %w", inst.ID, err)
+	}
+	delete(r.healthFails, inst.ID)
+	r.move(&inst, model.Terminated, inst.Reason)
+	return r.finish(in, inst, "terminated")
+}
+
+// scale launches or drains toward desired.
+func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
+	var launching, rebalancing, inService []model.Instance
+	for _, in := range insts {
+		switch in.State {
+		case model.Launching:
+			launching = append(launching, in)
+			if in.Reason == reasonRebalance {
+				rebalancing = append(rebalancing, in)
+			}
+		case model.InService:
+			inService = append(inService, in)
+		}
+	}
+	active := len(launching) + len(inService)
+	now := r.opt.Clock.Now()
+	switch {
+	case active < desired && !susp.Launch:
+		if now.Before(r.nextLaunch) {
+			return nil
+		}
+		n := min(desired-active, r.spec.maxConcurrent-len(launching))
+		for range n {
+			zone := r.pickZone(append(slices.Clone(launching), inService...))
+			inst, err := r.launch(ctx, zone, "scale-out")
+			if err != nil {
+				return err
+			}
+			if inst.State != model.Launching {
+				break // a failed launch backs off the rest of the batch
+			}
+			launching = append(launching, inst)
+		}
+	case active-len(rebalancing) > desired && !susp.Terminate:
+		excess := active - len(rebalancing) - desired
+		// Launches that are not capacity yet hold no work: stop them first,
+		// newest first.
+		for i := len(launching) - 1; i >= 0 && excess > 0; i-- {
+			if launching[i].Reason == reasonRebalance {
+				continue
+			}
+			l := launching[i]
+			r.move(&l, model.Terminating, "scale-in before ready")
+			if err := r.stop(ctx, &l); err != nil {
+				return err
+			}
+			excess--
+		}
+		for _, v := range r.victims(ctx, inService, excess) {
+			if err := r.startDrain(ctx, v, "scale-in: "+r.spec.selection); err != nil {
+				return err
+			}
+		}
+	case active == desired && len(launching) == 0 && !susp.Launch && !susp.Terminate:
+		// Zones drifted apart (replacements, failures): launch in the
+		// emptiest zone first; once it is ready, the excess drains from
+		// the fullest.
+		if zone, ok := r.rebalanceZone(inService); ok {
+			_, err := r.launch(ctx, zone, reasonRebalance)
+			return err
+		}
+	}
+	return nil
+}
+
+const reasonRebalance = "rebalance"
+
+// launch starts one instance under a launch intent.
+func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Instance, error) {
+	now := r.opt.Clock.Now()
+	inst := model.Instance{
+		ID:         fmt.Sprintf("%s-%08x", r.spec.Group, r.opt.Rand.Uint32()),
+		Group:      r.spec.Group,
+		Zone:       zone,
+		State:      model.Pending,
+		Protected:  r.spec.Protect,
+		LaunchedAt: now,
+		StateSince: now,
+		Reason:     reason,
+	}
+	in, err := r.begin(store.IntentLaunch, inst)
+	if err != nil {
+		return inst, err
+	}
+	cctx, cancel := r.call(ctx)
+	got, err := r.prov.Launch(cctx, provider.LaunchRequest{ID: inst.ID, Group: inst.Group, Zone: zone})
+	cancel()
+	if err != nil {
+		r.move(&inst, model.Failed, "launch: "+err.Error())
+		r.failedLaunch()
+		inst.State = model.Terminated // nothing runs: there is nothing to stop
+		return inst, r.finish(in, inst, "failed: "+err.Error())
+	}
+	inst.Addr, inst.Process = got.Addr, got.Process
+	inst.State, inst.StateSince = model.Launching, now
+	r.opt.Log.Info("instance", "instance", inst.ID, "from", model.Pending, "to", model.Launching, "zone", zone, "reason", reason)
+	return inst, r.finish(in, inst, "launched")
+}
+
+// startDrain moves an instance to draining under a drain intent and asks it
+// to finish.
+func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason string) error {
+	r.move(&inst, model.Draining, reason)
+	in, err := r.begin(store.IntentDrain, inst)
+	if err != nil {
+		return err
+	}
+	return r.sendDrain(ctx, in, inst)
+}
+
+// sendDrain performs a recorded drain intent.
+func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
+	sig, _ := r.prov.(signaler)
+	err := r.spec.drain.send(ctx, r.opt.HTTP, sig, inst)
+	if err != nil && !isGone(err) {
+		return fmt.Errorf("drain %s: %w", inst.ID, err)
+	}
+	return r.finish(in, inst, "asked to finish: "+r.spec.drain.String())
+}

@@ -1,0 +1,251 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/clock"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// Provider is what the reconciler needs from where instances run. A
+// provider that can also signal instances (provider.Signaler) supports
+// signal drains; one that can find an instance by ID (Finder) lets a
+// restarted ebb adopt a launch a crash interrupted.
+type Provider interface {
+	provider.Launcher
+	provider.Terminator
+	provider.Checker
+}
+
+// Finder finds a launched instance by its ID, for launches whose outcome a
+// crash left unrecorded.
+type Finder interface {
+	Find(ctx context.Context, group, id string) (model.Instance, bool, error)
+}
+
+type signaler = provider.Signaler
+
+// Options are the reconciler's collaborators.
+type Options struct {
+	Clock clock.Clock
+	Log   *slog.Logger
+	HTTP  *http.Client
+	// Rand draws launch IDs and backoff jitter.
+	Rand *rand.Rand
+	// CallTimeout bounds each provider call (default 30s).
+	CallTimeout time.Duration
+}
+
+// Reconciler keeps one group's instances at its desired capacity.
+type Reconciler struct {
+	mu   sync.Mutex // one Reconcile or Drain at a time
+	spec Spec
+	prov Provider
+	st   *store.Store
+	opt  Options
+
+	failStreak  int
+	nextLaunch  time.Time
+	healthFails map[string]int
+	checked     map[string]time.Time // last drain check, per instance
+}
+
+// Status summarises a group's fleet after a reconcile.
+type Status struct {
+	Desired     int      `json:"desired"`
+	Launching   int      `json:"launching"`
+	InService   int      `json:"in_service"`
+	Draining    int      `json:"draining"`
+	Terminating int      `json:"terminating"`
+	Conditions  []string `json:"conditions,omitempty"`
+}
+
+// New returns a reconciler for spec's group.
+func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.HTTP == nil {
+		opt.HTTP = &http.Client{}
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.New(rand.NewPCG(1, 1))
+	}
+	if opt.CallTimeout <= 0 {
+		opt.CallTimeout = 30 * time.Second
+	}
+	opt.Log = opt.Log.With("group", spec.Group)
+	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
+		healthFails: map[string]int{}, checked: map[string]time.Time{}}
+}
+
+// Reconcile moves the fleet one step toward desired: it resumes intents a
+// crash left open, advances every instance's lifecycle, then launches or
+// drains.
+func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.resume(ctx); err != nil {
+		return Status{}, err
+	}
+	insts, susp, err := r.load()
+	if err != nil {
+		return Status{}, err
+	}
+	for i := range insts {
+		if err := r.advance(ctx, &insts[i]); err != nil {
+			r.opt.Log.Warn("instance step failed", "instance", insts[i].ID, "state", insts[i].State, "err", err)
+		}
+	}
+	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State == model.Terminated })
+	if err := r.scale(ctx, insts, desired, susp); err != nil {
+		return Status{}, err
+	}
+	return r.status(desired)
+}
+
+func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
+	var insts []model.Instance
+	var susp store.Suspended
+	err := r.st.View(func(tx *store.Tx) error {
+		all, err := tx.Instances(r.spec.Group)
+		if err != nil {
+			return err
+		}
+		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State == model.Terminated })
+		gs, _, err := tx.GroupState(r.spec.Group)
+		susp = gs.Suspended
+		return err
+	})
+	if err != nil {
+		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+	}
+	return insts, susp, nil
+}
+
+func (r *Reconciler) status(desired int) (Status, error) {
+	insts, _, err := r.load()
+	if err != nil {
+		return Status{}, err
+	}
+	s := Status{Desired: desired}
+	for _, in := range insts {
+		switch in.State {
+		case model.Pending, model.Launching:
+			s.Launching++
+		case model.InService:
+			s.InService++
+		case model.Draining:
+			s.Draining++
+		default:
+			s.Terminating++
+		}
+	}
+	if r.failStreak > 0 {
+		s.Conditions = append(s.Conditions, fmt.Sprintf("%d launches failed in a row; next attempt after %s",
+			r.failStreak, r.nextLaunch.UTC().Format(time.RFC3339)))
+	}
+	return s, nil
+}
+
+// call bounds one provider call.
+func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.opt.CallTimeout)
+}
+
+// begin records an intent and the instance's new record in one transaction,
+// before the action is taken.
+func (r *Reconciler) begin(kind store.IntentKind, inst model.Instance) (store.Intent, error) {
+	var in store.Intent
+	err := r.st.Update(func(tx *store.Tx) error {
+		var err error
+		in, err = tx.AddIntent(store.Intent{Group: inst.Group, Instance: inst.ID, Kind: kind, Created: r.opt.Clock.Now()})
+		if err != nil {
+			return err
+		}
+		return tx.PutInstance(inst)
+	})
+	if err != nil {
+		return in, fmt.Errorf("record %s intent for %s: %w", kind, inst.ID, err)
+	}
+	return in, nil
+}
+
+// finish records the outcome of an intent and the instance's record
+// together.
+func (r *Reconciler) finish(in store.Intent, inst model.Instance, result string) error {
+	err := r.st.Update(func(tx *store.Tx) error {
+		if err := tx.PutInstance(inst); err != nil {
+			return err
+		}
+		return tx.FinishIntent(in.Seq, r.opt.Clock.Now(), result)
+	})
+	if err != nil {
+		return fmt.Errorf("record %s of %s done: %w", in.Kind, inst.ID, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) put(inst model.Instance) error {
+	if err := r.st.Update(func(tx *store.Tx) error { return tx.PutInstance(inst) }); err != nil {
+		return fmt.Errorf("record %s: %w", inst.ID, err)
+	}
+	return nil
+}
+
+// move sets an instance's state and reason, stamping the time.
+func (r *Reconciler) move(inst *model.Instance, to model.InstanceState, reason string) {
+	r.opt.Log.Info("instance", "instance", inst.ID, "from", inst.State, "to", to, "reason", reason)
+	inst.State, inst.Reason, inst.StateSince = to, reason, r.opt.Clock.Now()
+}
+
+// failedLaunch counts a failure and pushes the next launch back.
+func (r *Reconciler) failedLaunch() {
+	r.failStreak++
+	d := r.spec.backoffMin << min(r.failStreak-1, 20)
+	if d > r.spec.backoffMax || d <= 0 {
+		d = r.spec.backoffMax
+	}
+	d = time.Duration(float64(d) * (0.5 + r.opt.Rand.Float64()/2)) // jitter: 50–100%
+	r.nextLaunch = r.opt.Clock.Now().Add(d)
+	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.failStreak, "retry_in", d.Round(time.Millisecond))
+}
+
+// ErrNotInService is returned by Drain for an instance that is not serving.
+var ErrNotInService = errors.New("instance is not in service")
+
+// Drain drains one instance now, as an operator asked. The group's
+// desired capacity is unchanged, so a replacement is launched.
+func (r *Reconciler) Drain(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var inst model.Instance
+	var ok bool
+	if err := r.st.View(func(tx *store.Tx) error {
+		var err error
+		inst, ok, err = tx.Instance(r.spec.Group, id)
+		return err
+	}); err != nil {
+		return fmt.Errorf("read %s: %w", id, err)
+	}
+	switch {
+	case !ok:
+		return fmt.Errorf("group %s has no instance %q", r.spec.Group, id)
+	case inst.State != model.InService:
+		return fmt.Errorf("%s is %s: %w", id, inst.State, ErrNotInService)
+	}
+	return r.startDrain(ctx, inst, "drained by operator")
+}

@@ -1,0 +1,268 @@
+// Package server is ebb's HTTP API: JSON under /v1/, Prometheus metrics on
+// /metrics, /healthz and /readyz. Reads are open; every mutation needs the
+// bearer token, compared in constant time. Request bodies are limited and
+// decoded strictly: a bad body is a 400 with a message and changes nothing.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// Backend is what the API serves; *daemon.Daemon implements it.
+type Backend interface {
+	Groups() []daemon.GroupView
+	Group(name string) (daemon.GroupView, error)
+	Instances(group string, all bool) ([]model.Instance, error)
+	Activities(group string, limit int) (daemon.Activities, error)
+	Explain(group string) (model.Decision, error)
+	Scale(group string, n int) (int, error)
+	Suspend(group string, procs []string, on bool) (store.Suspended, error)
+	Drain(ctx context.Context, group, id string) error
+	Push(group string, t time.Time, values map[string]float64) error
+	WriteMetrics(w io.Writer) error
+	Ready() bool
+	Token() string
+}
+
+var _ Backend = (*daemon.Daemon)(nil)
+
+const maxBody = 1 << 20
+
+// Handler returns the API.
+func Handler(b Backend) http.Handler {
+	s := &server{b: b}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /v1/groups", s.groups)
+	mux.HandleFunc("GET /v1/groups/{group}", s.group)
+	mux.HandleFunc("GET /v1/groups/{group}/instances", s.instances)
+	mux.HandleFunc("GET /v1/groups/{group}/activities", s.activities)
+	mux.HandleFunc("GET /v1/groups/{group}/explain", s.explain)
+	mux.HandleFunc("POST /v1/groups/{group}/scale", s.auth(s.scale))
+	mux.HandleFunc("POST /v1/groups/{group}/suspend", s.auth(s.suspend(true)))
+	mux.HandleFunc("POST /v1/groups/{group}/resume", s.auth(s.suspend(false)))
+	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/drain", s.auth(s.drain))
+	mux.HandleFunc("POST /v1/groups/{group}/signals", s.auth(s.push))
+	return mux
+}
+
+type server struct{ b Backend }
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, Error{Error: fmt.Sprintf(format, args...)})
+}
+
+// failErr maps the backend's errors to status codes.
+func failErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, daemon.ErrNotFound):
+		fail(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, daemon.ErrInvalid):
+		fail(w, http.StatusBadRequest, "%v", err)
+	default:
+		fail(w, http.StatusInternalServerError, "%v", err)
+	}
+}
+
+// auth requires the bearer token.
+func (s *server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		want := s.b.Token()
+		if want == "" {
+			fail(w, http.StatusForbidden, "mutations are disabled: no API token is configured (api.token_file or EBB_TOKEN)")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ebb"`)
+			fail(w, http.StatusUnauthorized, "a valid bearer token is required")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// decode reads a JSON body strictly into v.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		fail(w, http.StatusBadRequest, "invalid body: %v", err)
+		return false
+	}
+	if dec.More() {
+		fail(w, http.StatusBadRequest, "invalid body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.b.Ready() {
+		fail(w, http.StatusServiceUnavailable, "not ready: no decision made yet")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	s.b.WriteMetrics(w)
+}
+
+func (s *server) groups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.b.Groups())
+}
+
+func (s *server) group(w http.ResponseWriter, r *http.Request) {
+	g, err := s.b.Group(r.PathValue("group"))
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *server) instances(w http.ResponseWriter, r *http.Request) {
+	all := r.URL.Query().Get("all") == "true"
+	insts, err := s.b.Instances(r.PathValue("group"), all)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	if insts == nil {
+		insts = []model.Instance{}
+	}
+	writeJSON(w, http.StatusOK, insts)
+}
+
+func (s *server) activities(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 10000 {
+			fail(w, http.StatusBadRequest, "limit must be a whole number from 1 to 10000, not %q", q)
+			return
+		}
+		limit = n
+	}
+	a, err := s.b.Activities(r.PathValue("group"), limit)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// explain answers the latest decision: JSON, or text with ?format=text.
+func (s *server) explain(w http.ResponseWriter, r *http.Request) {
+	d, err := s.b.Explain(r.PathValue("group"))
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	if r.URL.Query().Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		d.WriteText(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// ScaleRequest is the body of POST …/scale.
+type ScaleRequest struct {
+	Desired *int `json:"desired"`
+}
+
+func (s *server) scale(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Desired == nil {
+		fail(w, http.StatusBadRequest, "invalid body: desired is required")
+		return
+	}
+	got, err := s.b.Scale(r.PathValue("group"), *req.Desired)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"desired": got})
+}
+
+// SuspendRequest is the body of POST …/suspend and …/resume.
+type SuspendRequest struct {
+	Processes []string `json:"processes"`
+}
+
+func (s *server) suspend(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req SuspendRequest
+		if r.ContentLength != 0 && !decode(w, r, &req) {
+			return
+		}
+		got, err := s.b.Suspend(r.PathValue("group"), req.Processes, on)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, got)
+	}
+}
+
+func (s *server) drain(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := s.b.Drain(ctx, r.PathValue("group"), r.PathValue("id")); err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"draining": r.PathValue("id")})
+}
+
+// PushRequest is the body of POST …/signals.
+type PushRequest struct {
+	Time   time.Time          `json:"time"`
+	Values map[string]float64 `json:"values"`
+}
+
+func (s *server) push(w http.ResponseWriter, r *http.Request) {
+	var req PushRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := s.b.Push(r.PathValue("group"), req.Time, req.Values); err != nil {
+		failErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

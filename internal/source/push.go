@@ -1,0 +1,66 @@
+package source
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Sample is one pushed value.
+type Sample struct {
+	Signal string
+	T      time.Time
+	V      float64
+}
+
+// Push holds values pushed through the API until the engine's next tick
+// takes them. Only the newest value per signal is kept: the engine reads
+// current values, not a stream.
+type Push struct {
+	mu     sync.Mutex
+	latest map[string]map[string]Sample // group → signal → sample
+}
+
+// NewPush returns an empty buffer.
+func NewPush() *Push { return &Push{latest: map[string]map[string]Sample{}} }
+
+// Add records pushed values for a group. Every value is checked before any
+// is kept: a bad batch changes nothing.
+func (p *Push) Add(group string, t time.Time, values map[string]float64, accept func(signal string) bool) error {
+	for name, v := range values {
+		if !accept(name) {
+			return fmt.Errorf("group %s has no pushed signal %q", group, name)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("signal %s: %v is not a finite number", name, v)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := p.latest[group]
+	if g == nil {
+		g = map[string]Sample{}
+		p.latest[group] = g
+	}
+	for name, v := range values {
+		if old, ok := g[name]; ok && t.Before(old.T) {
+			continue
+		}
+		g[name] = Sample{Signal: name, T: t, V: v}
+	}
+	return nil
+}
+
+// Take returns and forgets the group's pending values.
+func (p *Push) Take(group string) []Sample {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := p.latest[group]
+	delete(p.latest, group)
+	out := make([]Sample, 0, len(g))
+	for _, s := range g {
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// GroupState is what ebb remembers about a group between ticks and restarts.
+type GroupState struct {
+	Desired   int       `json:"desired"`
+	LastScale time.Time `json:"last_scale,omitzero"`
+	LastUp    time.Time `json:"last_up,omitzero"`
+	LastDown  time.Time `json:"last_down,omitzero"`
+	Suspended Suspended `json:"suspended"`
+	// Engine holds the engine's own memory (opaque JSON), so a restart keeps
+	// stabilization windows.
+	Engine json.RawMessage `json:"engine,omitempty"`
+}
+
+// Suspended says which of a group's actions an operator has paused.
+type Suspended struct {
+	Launch    bool `json:"launch"`
+	Terminate bool `json:"terminate"`
+}
+
+// GroupState returns the group's state and whether any was stored.
+func (tx *Tx) GroupState(group string) (GroupState, bool, error) {
+	g := tx.readGroup(group)
+	if g == nil {
+		return GroupState{}, false, nil
+	}
+	v := g.Get(keyState)
+	if v == nil {
+		return GroupState{}, false, nil
+	}
+	var st GroupState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return GroupState{}, false, fmt.Errorf("decode state of group %s: %w", group, err)
+	}
+	return st, true, nil
+}
+
+// PutGroupState replaces the group's state.
+func (tx *Tx) PutGroupState(group string, st GroupState) error {
+	if len(st.Engine) > 0 && !json.Valid(st.Engine) {
+		return fmt.Errorf("put state of group %s: engine memory is not valid JSON", group)
+	}
+	v, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state of group %s: %w", group, err)
+	}
+	g, err := tx.writeGroup(group)
+	if err != nil {
+		return fmt.Errorf("put state of group %s: %w", group, err)
+	}
+	if err := g.Put(keyState, v); err != nil {
+		return fmt.Errorf("put state of group %s: %w", group, err)
+	}
+	return nil
+}
+
+// Groups returns, sorted, the names of the groups that have a state or at
+// least one instance. Groups with only a journal or signals are left out:
+// they are not being managed, only remembered.
+func (tx *Tx) Groups() ([]string, error) {
+	groups := tx.btx.Bucket(bucketGroups)
+	if groups == nil {
+		return nil, nil
+	}
+	var names []string
+	err := groups.ForEachBucket(func(name []byte) error {
+		g := groups.Bucket(name)
+		if g.Get(keyState) != nil {
+			names = append(names, string(name))
+			return nil
+		}
+		if inst := g.Bucket(bucketInstances); inst != nil {
+			if k, _ := inst.Cursor().First(); k != nil {
+				names = append(names, string(name))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	// bbolt iterates in byte order, which is already string order; sort
+	// anyway so the promise does not rest on that.
+	slices.Sort(names)
+	return names, nil
+}
+
+// PutInstance creates or replaces an instance, keyed by its group and ID.
+func (tx *Tx) PutInstance(inst model.Instance) error {
+	var errs []error
+	if inst.Group == "" {
+		errs = append(errs, errEmptyGroupName)
+	}
+	if inst.ID == "" {
+		errs = append(errs, errors.New("instance id is empty"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("put instance %q in group %q: %w", inst.ID, inst.Group, err)
+	}
+	v, err := json.Marshal(inst)
+	if err != nil {
+		return fmt.Errorf("encode instance %s/%s: %w", inst.Group, inst.ID, err)
+	}
+	g, err := tx.writeGroup(inst.Group)
+	if err != nil {
+		return fmt.Errorf("put instance %s/%s: %w", inst.Group, inst.ID, err)
+	}
+	if err := g.Bucket(bucketInstances).Put([]byte(inst.ID), v); err != nil {
+		return fmt.Errorf("put instance %s/%s: %w", inst.Group, inst.ID, err)
+	}
+	return nil
+}
+
+// Instance returns one instance and whether it exists.
+func (tx *Tx) Instance(group, id string) (model.Instance, bool, error) {
+	b := tx.readSub(group, bucketInstances)
+	if b == nil || id == "" {
+		return model.Instance{}, false, nil
+	}
+	v := b.Get([]byte(id))
+	if v == nil {
+		return model.Instance{}, false, nil
+	}
+	var inst model.Instance
+	if err := json.Unmarshal(v, &inst); err != nil {
+		return model.Instance{}, false, fmt.Errorf("decode instance %s/%s: %w", group, id, err)
+	}
+	return inst, true, nil
+}
+
+// Instances returns the group's instances, oldest launch first and then by
+// ID, so scale-in choices and listings are stable.
+func (tx *Tx) Instances(group string) ([]model.Instance, error) {
+	b := tx.readSub(group, bucketInstances)
+	if b == nil {
+		return nil, nil
+	}
+	var out []model.Instance
+	err := b.ForEach(func(k, v []byte) error {
+		var inst model.Instance
+		if err := json.Unmarshal(v, &inst); err != nil {
+			return fmt.Errorf("decode instance %s/%s: %w", group, k, err)
+		}
+		out = append(out, inst)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b model.Instance) int {
+		if c := a.LaunchedAt.Compare(b.LaunchedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// DeleteInstance removes an instance. Removing one that is not there is not
+// an error: a resumed terminate may delete it a second time.
+func (tx *Tx) DeleteInstance(group, id string) error {
+	b := tx.readSub(group, bucketInstances)
+	if b == nil || id == "" {
+		return nil
+	}
+	if err := b.Delete([]byte(id)); err != nil {
+		return fmt.Errorf("delete instance %s/%s: %w", group, id, err)
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the current layout version. Open writes it into a new
+// file, migrates an older file up to it and refuses a newer one.
+const SchemaVersion = 1
+
+// ErrInUse is returned by Open when another process holds the file's lock
+// past Options.Timeout.
+var ErrInUse = errors.New("in use by another process")
+
+// Defaults for zero Options fields.
+const (
+	DefaultJournalMax = 1000
+	DefaultJournalAge = 7 * 24 * time.Hour
+	DefaultSignalAge  = 6 * time.Hour
+	DefaultTimeout    = 5 * time.Second
+)
+
+// Options tune retention and locking. Zero fields take the defaults; negative
+// ones are an error.
+type Options struct {
+	// JournalMax is how many decisions, and how many done intents, are kept
+	// per group; default 1000.
+	JournalMax int
+	// JournalAge drops decisions older than this, measured from the time of
+	// the decision being appended; default 7 days.
+	JournalAge time.Duration
+	// SignalAge is how much signal history is kept per group; default 6h.
+	SignalAge time.Duration
+	// Timeout is how long Open waits for the file lock held by another ebb;
+	// default 5s.
+	Timeout time.Duration
+}
+
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if o.JournalMax < 0 {
+		errs = append(errs, fmt.Errorf("journal max %d: must be >= 0", o.JournalMax))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"journal age", o.JournalAge}, {"signal age", o.SignalAge}, {"timeout", o.Timeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must be >= 0", d.name, d.v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, err
+	}
+	if o.JournalMax == 0 {
+		o.JournalMax = DefaultJournalMax
+	}
+	if o.JournalAge == 0 {
+		o.JournalAge = DefaultJournalAge
+	}
+	if o.SignalAge == 0 {
+		o.SignalAge = DefaultSignalAge
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o, nil
+}
+
+// Store is an open state file. Its methods are safe for concurrent use: bbolt
+// runs one writer at a time beside any number of readers.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opt  Options
+}
+
+// Open opens or creates the state file at path, waiting up to opt.Timeout for
+// its lock, and brings its layout to SchemaVersion.
+func Open(path string, opt Options) (*Store, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("store %s is %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return upgrade(tx, path) }); err != nil {
+		// Release the lock: the caller cannot use a store it did not get.
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db, path: path, opt: opt}, nil
+}
+
+// Close releases the file and its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// View runs fn in a read-only transaction that sees one consistent snapshot.
+// The Tx must not be used after fn returns.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+}
+
+// Update runs fn in a read-write transaction: fn's writes commit together
+// when it returns nil, and none of them do when it returns an error (which
+// Update returns unchanged) or panics. The Tx must not be used after fn
+// returns.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+}
+
+// Tx is a transaction on the store, handed to View and Update callbacks.
+type Tx struct {
+	btx *bolt.Tx
+	opt Options
+}
+
+// Root bucket and key names; see doc.go for the layout.
+var (
+	bucketMeta         = []byte("meta")
+	bucketIntentGroups = []byte("intent_groups")
+	bucketGroups       = []byte("groups")
+	keySchema          = []byte("schema")
+)
+
+// migration upgrades a file from one schema version to the next.
+type migration struct {
+	from  uint64
+	name  string
+	apply func(*bolt.Tx) error
+}
+
+// migrations[i] upgrades version i to i+1; all run in Open's transaction, so
+// a crash mid-migration leaves the old version intact.
+var migrations = []migration{
+	// Version 0 is a file with no layout yet; the root buckets every version
+	// needs are created by upgrade itself, so there is nothing to move.
+	{from: 0, name: "initial layout", apply: func(*bolt.Tx) error { return nil }},
+}
+
+// upgrade reads the file's schema version, refuses a newer one, runs the
+// migrations from an older one and makes sure the root buckets exist.
+func upgrade(tx *bolt.Tx, path string) error {
+	var version uint64 // no version: a new file
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("store %s has a malformed schema version (%d bytes)", path, len(v))
+			}
+			version = binary.BigEndian.Uint64(v)
+		}
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("store %s has schema version %d; this ebb understands up to %d", path, version, SchemaVersion)
+	}
+	for _, m := range migrations[version:SchemaVersion] {
+		if err := m.apply(tx); err != nil {
+			return fmt.Errorf("migrate store %s from schema version %d (%s): %w", path, m.from, m.name, err)
+		}
+	}
+	for _, name := range [][]byte{bucketMeta, bucketIntentGroups, bucketGroups} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s in store %s: %w", name, path, err)
+		}
+	}
+	if err := tx.Bucket(bucketMeta).Put(keySchema, u64key(SchemaVersion)); err != nil {
+		return fmt.Errorf("write schema version to store %s: %w", path, err)
+	}
+	return nil
+}
+
+// u64key encodes a sequence number so byte order is numeric order.
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// timeKey encodes t as its UnixNano with the sign bit flipped, so byte order
+// is time order across the whole range (1678–2262) UnixNano covers.
+func timeKey(t time.Time) []byte { return u64key(uint64(t.UnixNano()) ^ 1<<63) }
+
+func keyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k)^1<<63)).UTC()
+}
+
+var (
+	minKeyTime = time.Unix(0, -1<<63)
+	maxKeyTime = time.Unix(0, 1<<63-1)
+)
+
+// inKeyRange reports whether timeKey(t) represents t exactly.
+func inKeyRange(t time.Time) bool { return !t.Before(minKeyTime) && !t.After(maxKeyTime) }
+
+// Group sub-bucket and key names.
+var (
+	keyState          = []byte("state")
+	bucketInstances   = []byte("instances")
+	bucketIntents     = []byte("intents")
+	bucketOpen        = []byte("open")
+	bucketDecisions   = []byte("decisions")
+	bucketSignals     = []byte("signals")
+	groupSubBuckets   = [][]byte{bucketInstances, bucketIntents, bucketOpen, bucketDecisions, bucketSignals}
+	errEmptyGroupName = errors.New("group name is empty")
+)
+
+// readGroup returns the group's bucket, or nil when nothing was ever written
+// for it: readers treat that as empty.
+func (tx *Tx) readGroup(group string) *bolt.Bucket {
+	groups := tx.btx.Bucket(bucketGroups)
+	if groups == nil || group == "" {
+		return nil
+	}
+	return groups.Bucket([]byte(group))
+}
+
+// readSub returns a sub-bucket of the group's, or nil.
+func (tx *Tx) readSub(group string, name []byte) *bolt.Bucket {
+	g := tx.readGroup(group)
+	if g == nil {
+		return nil
+	}
+	return g.Bucket(name)
+}
+
+// writeGroup returns the group's bucket with all its sub-buckets, creating
+// what is missing, so writers need no existence checks.
+func (tx *Tx) writeGroup(group string) (*bolt.Bucket, error) {
+	if group == "" {
+		return nil, errEmptyGroupName
+	}
+	groups := tx.btx.Bucket(bucketGroups)
+	if groups == nil {
+		return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
+	}
+	g, err := groups.CreateBucketIfNotExists([]byte(group))
+	if err != nil {
+		return nil, fmt.Errorf("create group %s: %w", group, err)
+	}
+	for _, name := range groupSubBuckets {
+		if _, err := g.CreateBucketIfNotExists(name); err != nil {
+			return nil, fmt.Errorf("create bucket %s of group %s: %w", name, group, err)
+		}
+	}
+	return g, nil
+}
+
+// oldestKeys returns up to n keys of b from the first, in order. Keys are
+// collected before deleting because a bbolt cursor skips an entry after a
+// delete.
+func oldestKeys(b *bolt.Bucket, n int) [][]byte {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < n; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	return keys
+}
+
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
