@@ -27,7 +27,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd())
+	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd(), runCmd(),
+		statusCmd(), instancesCmd(), activitiesCmd(), explainCmd(), scaleCmd(),
+		suspendCmd(true), suspendCmd(false), drainCmd())
 	err := root.Execute()
 	var exit exitError
 	switch {

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/server"
+)
+
+func runCmd() *cobra.Command {
+	var path, level string
+	cmd := &cobra.Command{
+		Use:   "run -c FILE",
+		Short: "Run the autoscaler: decide, launch, drain, serve the API",
+		Long: `Run ebb as a daemon. It evaluates every group on its interval, keeps each
+group's instances at the decided capacity, and serves the API (api.listen).
+
+SIGHUP, or a change of the file, reloads the config; an invalid file is
+logged and the running config kept. SIGTERM or SIGINT stops deciding and
+exits, leaving instances running: the next ebb run adopts them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return errors.New("no config: pass -c FILE")
+			}
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serve(ctx, daemon.Options{ConfigPath: path, Log: log}, nil)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// serve runs a daemon with its API until ctx is done. started, if not nil,
+// is called with the daemon and the API's address once it listens.
+func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon, string)) error {
+	d, err := daemon.New(opt)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				d.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	ln, err := net.Listen("tcp", d.Listen())
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	opt.Log.Info("ebb running", "api", ln.Addr().String(), "config", opt.ConfigPath)
+	if started != nil {
+		started(d, ln.Addr().String())
+	}
+	return d.Run(ctx, server.Handler(d), func(h http.Handler) error {
+		srv.Handler = h
+		return srv.Serve(ln)
+	})
+}
