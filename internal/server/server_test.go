@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// fakeBackend records what the handlers asked of it.
+type fakeBackend struct {
+	token  string
+	scaled int
+	pushed map[string]float64
+	procs  []string
+}
+
+func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
+func (f *fakeBackend) Group(name string) (daemon.GroupView, error) {
+	if name != "web" {
+		return daemon.GroupView{}, fmt.Errorf("group %q: %w", name, daemon.ErrNotFound)
+	}
+	return daemon.GroupView{Name: "web", Max: 5}, nil
+}
+func (f *fakeBackend) Instances(group string, all bool) ([]model.Instance, error) {
+	_, err := f.Group(group)
+	return nil, err
+}
+func (f *fakeBackend) Activities(group string, limit int) (daemon.Activities, error) {
+	_, err := f.Group(group)
+	return daemon.Activities{}, err
+}
+func (f *fakeBackend) Explain(group string) (model.Decision, error) {
+	return model.Decision{Group: group, Desired: 3, Decider: -1}, nil
+}
+func (f *fakeBackend) Scale(group string, n int) (int, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("desired %d: must be ≥ 0: %w", n, daemon.ErrInvalid)
+	}
+	f.scaled = n
+	return n, nil
+}
+func (f *fakeBackend) Suspend(group string, procs []string, on bool) (store.Suspended, error) {
+	f.procs = procs
+	return store.Suspended{Launch: on}, nil
+}
+func (f *fakeBackend) Drain(ctx context.Context, group, id string) error { return nil }
+func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64) error {
+	f.pushed = values
+	return nil
+}
+func (f *fakeBackend) WriteMetrics(w io.Writer) error { _, err := io.WriteString(w, "x 1\n"); return err }
+func (f *fakeBackend) Ready() bool                    { return false }
+func (f *fakeBackend) Token() string                  { return f.token }
+
+func TestAPI(t *testing.T) {
+	fb := &fakeBackend{token: "s3cret"}
+	srv := httptest.NewServer(Handler(fb))
+	defer srv.Close()
+	tests := []struct {
+		name, method, path, token, body string
+		code                            int
+		want                            string
+	}{
+		{name: "groups", method: "GET", path: "/v1/groups", code: 200, want: `"name": "web"`},
+		{name: "unknown group", method: "GET", path: "/v1/groups/nope", code: 404, want: `group \"nope\": not found`},
+		{name: "instances of unknown", method: "GET", path: "/v1/groups/nope/instances", code: 404},
+		{name: "bad limit", method: "GET", path: "/v1/groups/web/activities?limit=0", code: 400, want: "limit must be a whole number"},
+		{name: "explain text", method: "GET", path: "/v1/groups/web/explain?format=text", code: 200, want: "web at "},
+		{name: "not ready", method: "GET", path: "/readyz", code: 503},
+		{name: "metrics", method: "GET", path: "/metrics", code: 200, want: "x 1"},
+		{name: "no token", method: "POST", path: "/v1/groups/web/scale", body: `{"desired": 3}`, code: 401},
+		{name: "wrong token", method: "POST", path: "/v1/groups/web/scale", token: "guess", body: `{"desired": 3}`, code: 401},
+		{name: "scale", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": 3}`, code: 200, want: `"desired": 3`},
+		{name: "unknown field", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desird": 3}`, code: 400, want: "unknown field"},
+		{name: "missing desired", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{}`, code: 400, want: "desired is required"},
+		{name: "negative", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": -1}`, code: 400, want: "must be ≥ 0"},
+		{name: "two values", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": 3} {}`, code: 400, want: "more than one JSON value"},
+		{name: "not json", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `queue=3`, code: 400, want: "invalid body"},
+		{name: "too big", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `{"values": {"q": 1}, "pad": "` + strings.Repeat("x", 2<<20) + `"}`, code: 400},
+		{name: "push", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `{"values": {"queue": 12}}`, code: 204},
+		{name: "suspend without body", method: "POST", path: "/v1/groups/web/suspend", token: "s3cret", code: 200, want: `"launch": true`},
+		{name: "drain", method: "POST", path: "/v1/groups/web/instances/i-1/drain", token: "s3cret", code: 202},
+		{name: "wrong method", method: "DELETE", path: "/v1/groups/web", code: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb.scaled = -99
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s; want %d and %q", resp.StatusCode, body, tt.code, tt.want)
+			}
+			if tt.code >= 400 && fb.scaled != -99 {
+				t.Fatalf("a refused request changed something: scaled to %d", fb.scaled)
+			}
+		})
+	}
+	if fb.pushed["queue"] != 12 {
+		t.Fatalf("pushed %v", fb.pushed)
+	}
+}
+
+func TestMutationsRefusedWithoutAConfiguredToken(t *testing.T) {
+	srv := httptest.NewServer(Handler(&fakeBackend{}))
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/groups/web/scale", strings.NewReader(`{"desired": 1}`))
+	req.Header.Set("Authorization", "Bearer ")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("status %d, want 403", resp.StatusCode)
+	}
+}
+
+func FuzzPushBody(f *testing.F) {
+	f.Add(`{"values": {"queue": 12}}`)
+	f.Add(`{"values": {"queue": 1e400}}`)
+	f.Add(`{"time": "bad", "values": {}}`)
+	fb := &fakeBackend{token: "t"}
+	h := Handler(fb)
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/v1/groups/web/signals", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 204 && rec.Code != 400 {
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+	})
+}
