@@ -57,9 +57,12 @@ func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64)
 	f.pushed = values
 	return nil
 }
-func (f *fakeBackend) WriteMetrics(w io.Writer) error { _, err := io.WriteString(w, "x 1\n"); return err }
-func (f *fakeBackend) Ready() bool                    { return false }
-func (f *fakeBackend) Token() string                  { return f.token }
+func (f *fakeBackend) WriteMetrics(w io.Writer) error {
+	_, err := io.WriteString(w, "x 1\n")
+	return err
+}
+func (f *fakeBackend) Ready() bool   { return false }
+func (f *fakeBackend) Token() string { return f.token }
 
 func TestAPI(t *testing.T) {
 	fb := &fakeBackend{token: "s3cret"}
