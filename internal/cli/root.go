@@ -29,7 +29,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd(), runCmd(),
 		statusCmd(), instancesCmd(), activitiesCmd(), explainCmd(), scaleCmd(),
-		suspendCmd(true), suspendCmd(false), drainCmd())
+		suspendCmd(true), suspendCmd(false), drainCmd(), workerCmd(), demoCmd())
 	err := root.Execute()
 	var exit exitError
 	switch {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -27,6 +28,21 @@ func (d Direction) String() string {
 
 // MarshalText renders the direction as "up", "down" or "hold".
 func (d Direction) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads "up", "down" or "hold".
+func (d *Direction) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "up":
+		*d = Up
+	case "down":
+		*d = Down
+	case "hold":
+		*d = Hold
+	default:
+		return fmt.Errorf("direction %q: want up, down or hold", b)
+	}
+	return nil
+}
 
 // DirectionOf compares a proposed capacity with the current one.
 func DirectionOf(current, proposed int) Direction {

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/demo"
+)
+
+// demoEnv is added to the worker processes' environment; tests set it so
+// their own binary acts as ebb.
+var demoEnv map[string]string
+
+func demoCmd() *cobra.Command {
+	var (
+		duration time.Duration
+		speed    float64
+		seed     int64
+		asJSON   bool
+		keep     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo [--duration 3m] [--speed 1] [--seed N] [--json]",
+		Short: "Watch ebb scale real worker processes under a real traffic trace",
+		Long: `Run the whole system on this machine with nothing installed: a job queue, a
+load generator replaying the 1998 World Cup web site's biggest flash crowd
+compressed into --duration, worker processes (this binary in worker mode)
+that ebb launches, health-checks and drains, a live view, and a summary.
+
+Every job is accounted for: scale-in asks a worker to finish its job
+(SIGUSR1) and waits while it is busy. Ctrl-C stops the demo and every
+process it started, the same way.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("seed") {
+				seed = time.Now().UnixNano() % 1_000_000
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the ebb binary for the workers: %w", err)
+			}
+			dir, err := os.MkdirTemp("", "ebb-demo-")
+			if err != nil {
+				return err
+			}
+			logFile, err := os.Create(filepath.Join(dir, "ebb.log"))
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			live := isTerminal(out) && !asJSON
+			if asJSON {
+				out = cmd.ErrOrStderr()
+			}
+			fmt.Fprintf(out, "seed %d; state and logs in %s\n", seed, dir)
+			sum, err := demo.Run(ctx, demo.Options{
+				Duration: duration, Speed: speed, Seed: seed,
+				Executable: exe, Env: demoEnv, Dir: dir, Out: out, Live: live,
+				Start: func(ctx context.Context, path, token string) (string, func(), error) {
+					return startEbb(ctx, daemon.Options{
+						ConfigPath: path, Token: token,
+						Log:        slog.New(slog.NewTextHandler(logFile, nil)),
+						Seed:       uint64(seed) + 1,
+					})
+				},
+			})
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "ebb demo: %v (state and logs kept in %s)\n", err, dir)
+				keep = true
+			}
+			if asJSON {
+				if perr := printJSON(cmd.OutOrStdout(), sum); perr != nil {
+					return perr
+				}
+			} else {
+				writeSummary(cmd.OutOrStdout(), sum)
+			}
+			if !keep {
+				os.RemoveAll(dir)
+			}
+			if err == nil && sum.JobsLost > 0 {
+				return fmt.Errorf("%d jobs lost", sum.JobsLost)
+			}
+			return err
+		},
+	}
+	cmd.Flags().DurationVar(&duration, "duration", 3*time.Minute, "wall time the trace is compressed into")
+	cmd.Flags().Float64Var(&speed, "speed", 1, "workers work this many times faster (service times are divided by it)")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the load (default: random, printed)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object (the live view goes to stderr)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the state and logs directory")
+	return cmd
+}
+
+// startEbb runs ebb in this process until ctx ends or stop is called.
+func startEbb(ctx context.Context, opt daemon.Options) (string, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, opt, func(_ *daemon.Daemon, a string) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		return a, func() { cancel(); <-done }, nil
+	case err := <-done:
+		cancel()
+		return "", nil, err
+	}
+}
+
+func writeSummary(w io.Writer, s demo.Summary) {
+	pct := 0.0
+	if s.FixedFleetInstanceSeconds > 0 {
+		pct = 100 * s.InstanceSeconds / s.FixedFleetInstanceSeconds
+	}
+	fmt.Fprintf(w, `
+summary (seed %d, %.0f s)
+  jobs        %d submitted, %d completed, %d lost, %d left in the queue
+  queue wait  p50 %.0f ms, p99 %.0f ms
+  instances   peak %d, lowest after the peak %d; %d launched, %d drained
+  cost        %.0f instance-seconds, %.0f%% of a fixed fleet of %d (%.0f instance-seconds)
+`, s.Seed, s.Seconds, s.JobsSubmitted, s.JobsCompleted, s.JobsLost, s.JobsPending,
+		s.WaitP50MS, s.WaitP99MS, s.PeakInstances, s.MinInstancesAfterPeak, s.Launched, s.Drained,
+		s.InstanceSeconds, pct, s.FixedFleet, s.FixedFleetInstanceSeconds)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

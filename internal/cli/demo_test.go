@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ebb-autoscaler/ebb/internal/demo"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider/local"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// asEbb makes this test binary act as the ebb command when a test starts it
+// as a worker process.
+const asEbb = "EBB_TEST_AS_EBB"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asEbb) == "1" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// A short demo end to end: real worker processes under the trace; capacity
+// rises under load and falls after it; no job is lost; every worker that
+// was drained finished its job first; nothing is left running.
+func TestDemo(t *testing.T) {
+	demoEnv = map[string]string{asEbb: "1"}
+	defer func() { demoEnv = nil }()
+	code, out, errs := run(t, "demo", "--duration", "30s", "--seed", "3", "--json", "--keep")
+	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("no state directory in stderr:\n%s", errs)
+	}
+	dir := m[1]
+	defer os.RemoveAll(dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	var s demo.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	t.Logf("summary: %+v", s)
+	for _, key := range []string{"jobs_submitted", "jobs_completed", "jobs_lost", "peak_instances", "min_instances_after_peak", "instance_seconds", "fixed_fleet_instance_seconds"} {
+		if !strings.Contains(out, `"`+key+`"`) {
+			t.Errorf("summary lacks %s", key)
+		}
+	}
+	if s.JobsSubmitted < 100 || s.JobsCompleted != s.JobsSubmitted || s.JobsLost != 0 || s.JobsPending != 0 {
+		t.Fatalf("jobs: %+v; want every submitted job completed, none lost", s)
+	}
+	if s.PeakInstances < 5 || s.MinInstancesAfterPeak >= s.PeakInstances/2 {
+		t.Fatalf("instances peak %d, lowest after %d; want capacity to rise under load and fall after", s.PeakInstances, s.MinInstancesAfterPeak)
+	}
+	if s.Drained < 1 || s.InstanceSeconds <= 0 || s.FixedFleetInstanceSeconds <= 0 {
+		t.Fatalf("drained %d, instance-seconds %v / %v", s.Drained, s.InstanceSeconds, s.FixedFleetInstanceSeconds)
+	}
+
+	st, err := store.Open(filepath.Join(dir, "ebb.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var insts []model.Instance
+	st.View(func(tx *store.Tx) error { insts, err = tx.Instances("workers"); return err })
+	st.Close()
+	p, _ := local.New(local.Config{Command: []string{"x"}})
+	drainedLogs := 0
+	for _, in := range insts {
+		if alive, _ := p.Alive(context.Background(), in); alive {
+			t.Errorf("%s still runs after the demo", in.ID)
+		}
+		log, err := os.ReadFile(filepath.Join(dir, "logs", "workers", in.ID+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(log)
+		if strings.Contains(text, "msg=draining") {
+			drainedLogs++
+			if !strings.Contains(text, "msg=drained") {
+				t.Errorf("%s began draining but did not finish:\n%s", in.ID, text)
+			}
+		}
+		if strings.Contains(text, "taken away") || strings.Contains(text, "level=ERROR") {
+			t.Errorf("%s lost or failed a job:\n%s", in.ID, text)
+		}
+	}
+	if drainedLogs < s.Drained {
+		t.Fatalf("%d workers logged a drain, the summary says %d were drained", drainedLogs, s.Drained)
+	}
+}
