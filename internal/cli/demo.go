@@ -72,8 +72,8 @@ process it started, the same way.`,
 				Start: func(ctx context.Context, path, token string) (string, func(), error) {
 					return startEbb(ctx, daemon.Options{
 						ConfigPath: path, Token: token,
-						Log:        slog.New(slog.NewTextHandler(logFile, nil)),
-						Seed:       uint64(seed) + 1,
+						Log:  slog.New(slog.NewTextHandler(logFile, nil)),
+						Seed: uint64(seed) + 1,
 					})
 				},
 			})
