@@ -168,6 +168,28 @@ func TestRunScalesDrainsAndSurvivesRestart(t *testing.T) {
 	if err := d.c.Explain(ctx, "web", &explain); err != nil || !strings.Contains(explain, "web at ") {
 		t.Fatalf("explain: %v\n%s", err, explain)
 	}
+	// The command line against the same daemon.
+	api := []string{"--api", d.c.Base}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"status"}, want: "web    0    5    1        1"},
+		{args: []string{"instances", "web"}, want: "in_service"},
+		{args: []string{"activities", "web", "--limit", "5"}, want: "asked to finish: SIGUSR1"},
+		{args: []string{"explain", "web"}, want: "queue(want)"},
+		{args: []string{"suspend", "web", "launch", "--token", "secret"}, want: "web: suspended: launch"},
+		{args: []string{"resume", "web", "--token", "secret"}, want: "web: suspended: -"},
+		{args: []string{"scale", "web", "--desired", "9", "--token", "secret"}, want: "web: desired 5"},
+	} {
+		code, out, errs := run(t, append(tc.args, api...)...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("ebb %s: exit %d, want %q in\n%s%s", strings.Join(tc.args, " "), code, tc.want, out, errs)
+		}
+	}
+	if code, _, errs := run(t, append([]string{"scale", "web", "--desired", "2"}, api...)...); code == 0 || !strings.Contains(errs, "401") {
+		t.Errorf("scale without a token: exit %d: %s", code, errs)
+	}
 	// Leave nothing running.
 	if _, err := d.c.Scale(ctx, "web", 0); err != nil {
 		t.Fatal(err)
