@@ -41,6 +41,8 @@ type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []waiter
+	notify  chan time.Duration
+	instant bool
 }
 
 type waiter struct {
@@ -66,8 +68,21 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 	w := waiter{at: f.now.Add(d), ch: make(chan struct{})}
-	f.waiters = append(f.waiters, w)
+	if f.instant {
+		f.now = w.at
+		close(w.ch)
+	} else {
+		f.waiters = append(f.waiters, w)
+	}
+	notify := f.notify
 	f.mu.Unlock()
+	if notify != nil {
+		select {
+		case notify <- d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	select {
 	case <-w.ch:
 		return nil
@@ -91,6 +106,24 @@ func (f *Fake) Advance(d time.Duration) {
 		kept = append(kept, w)
 	}
 	f.waiters = kept
+}
+
+// Notify makes every Sleep report its duration on the returned channel once
+// the sleeper is registered (blocking when buffer reports are unread), so a
+// test learns exactly when to Advance, and for how long the code slept.
+func (f *Fake) Notify(buffer int) <-chan time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notify = make(chan time.Duration, buffer)
+	return f.notify
+}
+
+// SetInstant makes Sleep return at once, moving the clock to the sleep's
+// end: time passes only as fast as the code asks for it.
+func (f *Fake) SetInstant(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.instant = on
 }
 
 // Sleepers returns how many goroutines are waiting on the clock, so a test

@@ -48,3 +48,18 @@ func TestRealSleepHonoursContext(t *testing.T) {
 		}
 	})
 }
+
+func TestFakeNotifyAndInstant(t *testing.T) {
+	f := NewFake(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC))
+	slept := f.Notify(4)
+	f.SetInstant(true)
+	if err := f.Sleep(context.Background(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-slept; d != time.Hour {
+		t.Fatalf("notified %v, want 1h", d)
+	}
+	if got := f.Now(); !got.Equal(time.Date(2026, 1, 5, 1, 0, 0, 0, time.UTC)) {
+		t.Fatalf("instant sleep left the clock at %v", got)
+	}
+}

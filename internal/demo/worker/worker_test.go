@@ -136,7 +136,7 @@ func startWorker(t *testing.T, queueURL string, instant bool, tweak func(*Config
 		done:   make(chan error, 1),
 		logs:   &logBuffer{},
 	}
-	r.clock.instant = instant
+	r.clock.SetInstant(instant)
 	cfg := Config{
 		Queue:    queueURL,
 		ID:       "w1",
