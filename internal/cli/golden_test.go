@@ -81,8 +81,12 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("validate: exit %d\n%s%s", code, out, errs)
 			}
 			csvs, _ := filepath.Glob(filepath.Join("../../examples", name+"*.csv"))
-			if len(csvs) != 1 {
-				t.Fatalf("want one CSV for %s, found %v", name, csvs)
+			switch len(csvs) {
+			case 0: // a config for ebb run only
+				return
+			case 1:
+			default:
+				t.Fatalf("want at most one CSV for %s, found %v", name, csvs)
 			}
 			code, out, errs = run(t, "simulate", "-c", c, "--signals", csvs[0])
 			if code != 0 {

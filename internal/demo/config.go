@@ -10,8 +10,9 @@ import (
 )
 
 // groupConfig is the demo's ebb configuration: one group of workers sized by
-// the queue's backlog and by how busy the workers are, scaling out fast and
-// in slowly, draining with SIGUSR1 while a worker is busy.
+// the queue's backlog (jobs waiting or being worked), scaling out at once and
+// in only on the smoothed backlog, draining with SIGUSR1 while a worker is
+// busy.
 func groupConfig(dir, queueURL, exe string, speed float64, env map[string]string) string {
 	envYAML := ""
 	for k, v := range env {
@@ -30,12 +31,17 @@ groups:
       queued: {http_json: {url: %[2]q, path: queued}, stale: 10s}
       in_flight: {http_json: {url: %[2]q, path: in_flight}, stale: 10s}
       backlog: {expr: "queued + in_flight"}
+      steady: {expr: 'avg(backlog, "12s")'}
       busy: {scrape: {metric: ebb_worker_busy}, aggregate: avg, stale: 10s}
     policies:
-      - name: backlog
-        queue: {signal: backlog, per_instance: 1.25}
-      - name: busy
-        target: {signal: busy, value: %[8]v}
+      # Scale out on the instant backlog, so a burst is met at once; scale
+      # in only when the 12-second average agrees too (scale-in needs every
+      # policy). Both aim at %[9]v jobs per worker: %[8]v of the workers busy.
+      # busy is not a policy's input; it shows in every explanation.
+      - name: burst
+        queue: {signal: backlog, per_instance: %[9]v}
+      - name: steady
+        queue: {signal: steady, per_instance: %[9]v}
     behavior:
       up: {limits: [{count: 8, per: 4s}, {percent: 100, per: 4s}]}
       down: {window: 20s, limits: [{percent: 25, per: 4s}]}
@@ -49,7 +55,7 @@ groups:
       launch: {ready: {http: "http://{{.Addr}}/healthz", timeout: 2s}, timeout: 20s, max_concurrent: 10, backoff: {initial: 1s, max: 10s}}
       drain: {signal: SIGUSR1, busy: {http: "http://{{.Addr}}/v1/busy", path: busy}, heartbeat: 1s, timeout: 1m}
       health: {check: {http: "http://{{.Addr}}/healthz"}, grace: 5s}
-`, dir+"/ebb.db", queueURL+"/v1/stats", exe, queueURL, strconv.FormatFloat(speed, 'f', -1, 64), envYAML, dir+"/logs", targetBusy)
+`, dir+"/ebb.db", queueURL+"/v1/stats", exe, queueURL, strconv.FormatFloat(speed, 'f', -1, 64), envYAML, dir+"/logs", targetBusy, perInstance)
 }
 
 // cooldown is how long the demo goes on after the load stops, so capacity
@@ -57,9 +63,13 @@ groups:
 // steps of the scale-in limit.
 func cooldown(d time.Duration) time.Duration { return max(40*time.Second, d/4) }
 
-// targetBusy is the busy policy's target; a fixed fleet for comparison is
-// sized for the peak at the same utilization.
+// targetBusy is the share of workers the policies aim to keep busy; a
+// fixed fleet for comparison is sized for the peak at the same utilization.
 const targetBusy = 0.7
+
+// perInstance is the jobs (waiting or being worked) per worker that keep
+// targetBusy of them busy.
+var perInstance = math.Round(100/targetBusy) / 100
 
 // fixedFleet is the workers a fleet sized once for the peak needs: the
 // peak's jobs in service at once (Little's law: arrivals × service time)
