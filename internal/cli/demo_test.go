@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/demo"
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -24,6 +25,34 @@ func TestMain(m *testing.M) {
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// Interrupting the demo (Ctrl-C) stops it early: the workers finish their
+// jobs and exit, nothing is lost, nothing is left running.
+func TestDemoInterrupted(t *testing.T) {
+	demoEnv = map[string]string{asEbb: "1"}
+	defer func() { demoEnv = nil }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(12*time.Second, cancel) // what Ctrl-C does
+	var out, errb strings.Builder
+	code := mainContext(ctx, []string{"demo", "--duration", "60s", "--seed", "4", "--json", "--keep"}, &out, &errb)
+	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errb.String())
+	if m == nil {
+		t.Fatalf("no state directory in stderr:\n%s", errb.String())
+	}
+	defer os.RemoveAll(m[1])
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	var s demo.Summary
+	if err := json.Unmarshal([]byte(out.String()), &s); err != nil {
+		t.Fatalf("summary: %v\n%s", err, out.String())
+	}
+	if s.Seconds > 40 || s.JobsLost != 0 || s.JobsCompleted+int64(s.JobsPending) != s.JobsSubmitted || s.Launched == 0 {
+		t.Fatalf("summary %+v; want an early stop with every job completed or still queued", s)
+	}
+	assertNothingRuns(t, m[1])
 }
 
 // A short demo end to end: real worker processes under the trace; capacity
@@ -62,19 +91,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("drained %d, instance-seconds %v / %v", s.Drained, s.InstanceSeconds, s.FixedFleetInstanceSeconds)
 	}
 
-	st, err := store.Open(filepath.Join(dir, "ebb.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var insts []model.Instance
-	st.View(func(tx *store.Tx) error { insts, err = tx.Instances("workers"); return err })
-	st.Close()
-	p, _ := local.New(local.Config{Command: []string{"x"}})
+	insts := assertNothingRuns(t, dir)
 	drainedLogs := 0
 	for _, in := range insts {
-		if alive, _ := p.Alive(context.Background(), in); alive {
-			t.Errorf("%s still runs after the demo", in.ID)
-		}
 		log, err := os.ReadFile(filepath.Join(dir, "logs", "workers", in.ID+".log"))
 		if err != nil {
 			t.Fatal(err)
@@ -93,4 +112,24 @@ func TestDemo(t *testing.T) {
 	if drainedLogs < s.Drained {
 		t.Fatalf("%d workers logged a drain, the summary says %d were drained", drainedLogs, s.Drained)
 	}
+}
+
+// assertNothingRuns checks that no instance the demo recorded still runs,
+// and returns them.
+func assertNothingRuns(t *testing.T, dir string) []model.Instance {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "ebb.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var insts []model.Instance
+	st.View(func(tx *store.Tx) error { insts, err = tx.Instances("workers"); return err })
+	p, _ := local.New(local.Config{Command: []string{"x"}})
+	for _, in := range insts {
+		if alive, _ := p.Alive(context.Background(), in); alive {
+			t.Errorf("%s still runs after the demo", in.ID)
+		}
+	}
+	return insts
 }

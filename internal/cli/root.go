@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,11 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 // Main runs ebb with args and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return mainContext(context.Background(), args, stdout, stderr)
+}
+
+// mainContext is Main under ctx: cancelling it is what Ctrl-C does.
+func mainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "ebb",
 		Short:         "ebb decides how many instances each group needs, and explains why",
@@ -30,7 +36,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd(), runCmd(),
 		statusCmd(), instancesCmd(), activitiesCmd(), explainCmd(), scaleCmd(),
 		suspendCmd(true), suspendCmd(false), drainCmd(), workerCmd(), demoCmd())
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	var exit exitError
 	switch {
 	case err == nil:

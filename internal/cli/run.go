@@ -52,6 +52,9 @@ exits, leaving instances running: the next ebb run adopts them.`,
 // serve runs a daemon with its API until ctx is done. started, if not nil,
 // is called with the daemon and the API's address once it listens.
 func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon, string)) error {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
 	d, err := daemon.New(opt)
 	if err != nil {
 		return err

@@ -62,8 +62,6 @@ type Instance struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Process is set by providers that run local processes.
 	Process *Process `json:"process,omitempty"`
-	// Attempt counts launches of this slot that failed before this one.
-	Attempt int `json:"attempt,omitempty"`
 
 	LaunchedAt  time.Time `json:"launched_at"`
 	ReadyAt     time.Time `json:"ready_at,omitzero"`
