@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
+	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 )
@@ -72,15 +73,6 @@ type envVar struct {
 	tmpl *template.Template
 }
 
-// templateData is what Command and Env templates see.
-type templateData struct {
-	ID    string
-	Group string
-	Zone  string
-	Port  int
-	Addr  string
-}
-
 var (
 	_ provider.Launcher   = (*Provider)(nil)
 	_ provider.Terminator = (*Provider)(nil)
@@ -117,7 +109,7 @@ func New(cfg Config) (*Provider, error) {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 			continue
 		}
-		t, err := parseTemplate(name, src)
+		t, err := config.ParseTemplate(name, src)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -130,7 +122,7 @@ func New(cfg Config) (*Provider, error) {
 			errs = append(errs, fmt.Errorf("%s: invalid variable name", name))
 			continue
 		}
-		t, err := parseTemplate(name, cfg.Env[key])
+		t, err := config.ParseTemplate(name, cfg.Env[key])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -141,29 +133,6 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// parseTemplate parses src and renders it once with sample data, so unknown
-// fields fail now. Its errors start with "template: NAME:", which names the
-// element.
-func parseTemplate(name, src string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Parse(src)
-	if err != nil {
-		return nil, err
-	}
-	sample := templateData{ID: "id", Group: "group", Zone: "zone", Port: 1, Addr: "127.0.0.1:1"}
-	if _, err := render(t, sample); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-func render(t *template.Template, data templateData) (string, error) {
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
 }
 
 // LogPath returns the file that receives inst's output, or "" when output is

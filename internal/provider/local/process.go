@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 )
@@ -34,7 +35,7 @@ func (p *Provider) Launch(ctx context.Context, req provider.LaunchRequest) (mode
 	if err != nil {
 		return model.Instance{}, fmt.Errorf("launch %s: %w", name, err)
 	}
-	data := templateData{
+	data := config.TemplateData{
 		ID:    req.ID,
 		Group: req.Group,
 		Zone:  req.Zone,
@@ -90,10 +91,10 @@ func freePort(ctx context.Context) (int, error) {
 }
 
 // newCmd renders the command line and environment for one instance.
-func (p *Provider) newCmd(data templateData) (*exec.Cmd, error) {
+func (p *Provider) newCmd(data config.TemplateData) (*exec.Cmd, error) {
 	args := make([]string, len(p.command))
 	for i, t := range p.command {
-		s, err := render(t, data)
+		s, err := config.Execute(t, data)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +104,7 @@ func (p *Provider) newCmd(data templateData) (*exec.Cmd, error) {
 	// lost the record of this launch.
 	env := append(os.Environ(), envInstance+"="+data.Group+"/"+data.ID, envAddr+"="+data.Addr)
 	for _, v := range p.env {
-		s, err := render(v.tmpl, data)
+		s, err := config.Execute(v.tmpl, data)
 		if err != nil {
 			return nil, err
 		}
