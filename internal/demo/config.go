@@ -10,9 +10,8 @@ import (
 )
 
 // groupConfig is the demo's ebb configuration: one group of workers sized by
-// the queue's backlog (jobs waiting or being worked), scaling out at once and
-// in only on the smoothed backlog, draining with SIGUSR1 while a worker is
-// busy.
+// the queue's backlog and the workers' utilization, scaling out at once and
+// in slowly, draining with SIGUSR1 while a worker is busy.
 func groupConfig(dir, queueURL, exe string, speed float64, env map[string]string) string {
 	envYAML := ""
 	for k, v := range env {
@@ -31,17 +30,17 @@ groups:
       queued: {http_json: {url: %[2]q, path: queued}, stale: 10s}
       in_flight: {http_json: {url: %[2]q, path: in_flight}, stale: 10s}
       backlog: {expr: "queued + in_flight"}
-      steady: {expr: 'avg(backlog, "12s")'}
-      busy: {scrape: {metric: ebb_worker_busy}, aggregate: avg, stale: 10s}
+      busy: {scrape: {metric: ebb_worker_busy}, aggregate: sum, stale: 10s}
+      utilization: {expr: 'avg(busy, "12s") / ready'}
     policies:
-      # Scale out on the instant backlog, so a burst is met at once; scale
-      # in only when the 12-second average agrees too (scale-in needs every
-      # policy). Both aim at %[9]v jobs per worker: %[8]v of the workers busy.
-      # busy is not a policy's input; it shows in every explanation.
-      - name: burst
+      # Scale out on the instant backlog, so a burst is met at once; hold
+      # utilization at %[8]v: busy workers (scraped from each worker's
+      # /metrics, summed, averaged over 12 s) per ready worker. Scale-in
+      # needs both to agree.
+      - name: backlog
         queue: {signal: backlog, per_instance: %[9]v}
-      - name: steady
-        queue: {signal: steady, per_instance: %[9]v}
+      - name: utilization
+        target: {signal: utilization, value: %[8]v}
     behavior:
       up: {limits: [{count: 8, per: 4s}, {percent: 100, per: 4s}]}
       down: {window: 20s, limits: [{percent: 25, per: 4s}]}
@@ -67,8 +66,8 @@ func cooldown(d time.Duration) time.Duration { return max(40*time.Second, d/4) }
 // fixed fleet for comparison is sized for the peak at the same utilization.
 const targetBusy = 0.7
 
-// perInstance is the jobs (waiting or being worked) per worker that keep
-// targetBusy of them busy.
+// perInstance is the jobs (waiting or being worked) per worker at which
+// targetBusy of them are busy.
 var perInstance = math.Round(100/targetBusy) / 100
 
 // fixedFleet is the workers a fleet sized once for the peak needs: the
