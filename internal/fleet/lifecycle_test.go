@@ -1,0 +1,146 @@
+package fleet
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// Trino's graceful shutdown: the drain is an HTTP request with a body, and
+// the busy probe reads a number from the instance's JSON status.
+func TestHTTPDrainAndJSONBusyProbe(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	drivers := 3
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/v1/info/state":
+			b, _ := io.ReadAll(r.Body)
+			got = append(got, r.Method+" "+string(b))
+		case "/v1/status":
+			json.NewEncoder(w).Encode(map[string]int{"runningDrivers": drivers})
+		}
+	}))
+	defer srv.Close()
+	h := newHarness(t, base+`
+lifecycle:
+  drain:
+    http: {method: PUT, url: "`+srv.URL+`/v1/info/state", body: '"SHUTTING_DOWN"'}
+    busy: {http: "`+srv.URL+`/v1/status", path: runningDrivers}
+    heartbeat: 10s
+`)
+	h.reconcile(1)
+	h.reconcile(1)
+	h.reconcile(0)
+	mu.Lock()
+	if len(got) != 1 || got[0] != `PUT "SHUTTING_DOWN"` {
+		t.Fatalf("drain requests %q", got)
+	}
+	mu.Unlock()
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(0) // 3 drivers: busy
+	if n := h.count(model.Draining); n != 1 {
+		t.Fatalf("draining %d, want 1 while drivers run", n)
+	}
+	mu.Lock()
+	drivers = 0
+	mu.Unlock()
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(0)
+	if n := h.count(model.Terminated); n != 1 {
+		t.Fatalf("terminated %d, want the idle instance stopped", n)
+	}
+}
+
+func TestHealthCheckReplaces(t *testing.T) {
+	var healthy sync.Map // instance ID → bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, _ := healthy.Load(r.URL.Query().Get("id")); ok != true {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	h := newHarness(t, base+`
+lifecycle:
+  health: {check: {http: "`+srv.URL+`/health?id={{.ID}}"}, grace: 30s, failures: 3}
+`)
+	h.reconcile(2)
+	h.reconcile(2)
+	sick, well := h.prov.launched[0], h.prov.launched[1]
+	healthy.Store(well, true)
+	for i := 0; i < 3; i++ { // within grace: failures do not count
+		h.clock.Advance(5 * time.Second)
+		h.reconcile(2)
+	}
+	if in := find(h.instances(), sick); in.State != model.InService {
+		t.Fatalf("failed checks counted within the grace period: %+v", in)
+	}
+	h.clock.Advance(30 * time.Second)
+	for i := 0; i < 3; i++ {
+		h.reconcile(2)
+	}
+	if in := find(h.instances(), sick); in.State != model.Terminated || !strings.Contains(in.Reason, "failed 3 health checks") {
+		t.Fatalf("sick instance %+v", in)
+	}
+	if in := find(h.instances(), well); in.State != model.InService {
+		t.Fatalf("healthy instance %+v", in)
+	}
+	if len(h.prov.launched) != 3 {
+		t.Fatalf("%d launches, want a replacement", len(h.prov.launched))
+	}
+}
+
+func TestLeastBusySelection(t *testing.T) {
+	var busy sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := busy.Load(r.URL.Query().Get("id"))
+		json.NewEncoder(w).Encode(map[string]any{"busy": b == true})
+	}))
+	defer srv.Close()
+	h := newHarness(t, base+`
+lifecycle:
+  select: least_busy
+  drain: {signal: SIGUSR1, busy: {http: "`+srv.URL+`/busy?id={{.ID}}", path: busy}}
+`)
+	h.reconcile(3)
+	h.reconcile(3)
+	ids := h.prov.launched
+	busy.Store(ids[0], true) // the oldest is busy; the other two are idle
+	busy.Store(ids[2], true)
+	h.reconcile(2)
+	var drained []string
+	for _, in := range h.instances() {
+		if in.State == model.Draining || in.State == model.Terminated {
+			drained = append(drained, in.ID)
+		}
+	}
+	if len(drained) != 1 || drained[0] != ids[1] {
+		t.Fatalf("drained %v, want the idle %s", drained, ids[1])
+	}
+}
+
+func TestCommandReadinessProbe(t *testing.T) {
+	h := newHarness(t, base+`
+lifecycle:
+  launch: {ready: {command: [/bin/sh, -c, "exit 1"]}, timeout: 30s}
+`)
+	h.reconcile(1)
+	h.reconcile(1)
+	if n := h.count(model.Launching); n != 1 {
+		t.Fatalf("launching %d: a failing ready command must keep it out of service", n)
+	}
+	h.clock.Advance(31 * time.Second)
+	h.reconcile(1)
+	if in := find(h.instances(), h.prov.launched[0]); in.State != model.Terminated || in.Reason != "not ready within 30s" {
+		t.Fatalf("%+v", in)
+	}
+}
