@@ -50,12 +50,3 @@ func Execute(t *template.Template, data TemplateData) (string, error) {
 	}
 	return b.String(), nil
 }
-
-// Render parses and renders text for an instance in one step.
-func Render(text string, inst model.Instance) (string, error) {
-	t, err := ParseTemplate("template", text)
-	if err != nil {
-		return "", err
-	}
-	return Execute(t, DataFor(inst))
-}

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
@@ -69,6 +70,7 @@ type group struct {
 	index  int // in the engine
 	rec    *fleet.Reconciler
 	status fleet.Status
+	urls   map[string]*template.Template // scrape and http_json URLs, by signal
 }
 
 // New loads the configuration and opens the store; Run starts the loops.
@@ -155,7 +157,23 @@ func readToken(file string) (string, error) {
 func (d *Daemon) install(cfg *config.File, eng *engine.Engine, mod time.Time) error {
 	groups := map[string]*group{}
 	for i, gc := range cfg.Groups {
-		g := &group{cfg: gc, index: i}
+		g := &group{cfg: gc, index: i, urls: map[string]*template.Template{}}
+		for name, sc := range gc.Signals {
+			url := ""
+			switch {
+			case sc.Scrape != nil:
+				url = sc.Scrape.URL
+			case sc.HTTPJSON != nil:
+				url = sc.HTTPJSON.URL
+			default:
+				continue
+			}
+			t, err := config.ParseTemplate(gc.Name+"."+name, url)
+			if err != nil {
+				return err
+			}
+			g.urls[name] = t
+		}
 		if old, ok := d.groups[gc.Name]; ok {
 			g.status = old.status
 			if reflect.DeepEqual(old.cfg.Provider, gc.Provider) && reflect.DeepEqual(old.cfg.Lifecycle, gc.Lifecycle) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -36,7 +37,7 @@ func (d *Daemon) decideLoop(ctx context.Context, errc <-chan error) error {
 func (d *Daemon) decide(ctx context.Context) {
 	now := d.opt.Clock.Now()
 	d.mu.Lock()
-	eng, cfg := d.eng, d.cfg
+	eng, cfg, groups := d.eng, d.cfg, d.groups
 	var due []int
 	for i := range eng.Groups {
 		if eng.Due(i, now) {
@@ -53,7 +54,7 @@ func (d *Daemon) decide(ctx context.Context) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			obs[i] = d.observe(ctx, now, eng.Groups[i], cfg.Groups[i])
+			obs[i] = d.observe(ctx, now, eng.Groups[i], groups[cfg.Groups[i].Name])
 		}(i)
 	}
 	wg.Wait()
@@ -74,7 +75,8 @@ func (d *Daemon) decide(ctx context.Context) {
 // reads and per-instance scrapes. A source that fails leaves its signal
 // without a new value (it goes stale, and the missing-data mode applies);
 // the failure is logged.
-func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, gc config.Group) engine.Observation {
+func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, rg *group) engine.Observation {
+	gc := rg.cfg
 	obs := engine.Observation{Now: now}
 	for _, s := range d.push.Take(g.Name) {
 		if i, ok := g.SignalIndex(s.Signal); ok {
@@ -99,7 +101,7 @@ func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, gc
 		i, _ := g.SignalIndex(name)
 		switch {
 		case sc.HTTPJSON != nil && !sc.HTTPJSON.PerInstance:
-			if v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, model.Instance{Group: g.Name}); ok {
+			if v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, rg.urls[name], model.Instance{Group: g.Name}); ok {
 				obs.Samples = append(obs.Samples, engine.Sample{Signal: i, T: now, V: v})
 			}
 		case sc.Scrape != nil || sc.HTTPJSON != nil:
@@ -119,10 +121,10 @@ func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, gc
 			i, _ := g.SignalIndex(name)
 			switch {
 			case sc.Scrape != nil && in.Addr != "":
-				v, ok := d.scrape(ctx, g.Name, name, sc.Scrape, in)
+				v, ok := d.scrape(ctx, g.Name, name, sc.Scrape, rg.urls[name], in)
 				inst.Values[i] = policy.Value{V: v, OK: ok}
 			case sc.HTTPJSON != nil && sc.HTTPJSON.PerInstance && in.Addr != "":
-				v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, in)
+				v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, rg.urls[name], in)
 				inst.Values[i] = policy.Value{V: v, OK: ok}
 			}
 		}
@@ -131,8 +133,8 @@ func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, gc
 	return obs
 }
 
-func (d *Daemon) scrape(ctx context.Context, group, signal string, sc *config.Scrape, in model.Instance) (float64, bool) {
-	url, err := config.Render(sc.URL, in)
+func (d *Daemon) scrape(ctx context.Context, group, signal string, sc *config.Scrape, tmpl *template.Template, in model.Instance) (float64, bool) {
+	url, err := config.Execute(tmpl, config.DataFor(in))
 	if err != nil {
 		d.opt.Log.Warn("scrape url", "group", group, "signal", signal, "err", err)
 		return 0, false
@@ -149,8 +151,8 @@ func (d *Daemon) scrape(ctx context.Context, group, signal string, sc *config.Sc
 	return v, found
 }
 
-func (d *Daemon) readJSON(ctx context.Context, group, signal string, hj *config.HTTPJSON, in model.Instance) (float64, bool) {
-	url, err := config.Render(hj.URL, in)
+func (d *Daemon) readJSON(ctx context.Context, group, signal string, hj *config.HTTPJSON, tmpl *template.Template, in model.Instance) (float64, bool) {
+	url, err := config.Execute(tmpl, config.DataFor(in))
 	if err != nil {
 		d.opt.Log.Warn("http_json url", "group", group, "signal", signal, "err", err)
 		return 0, false

@@ -44,6 +44,10 @@ type Options struct {
 	Rand *rand.Rand
 	// CallTimeout bounds each provider call (default 30s).
 	CallTimeout time.Duration
+	// KeepTerminated is how long terminated instances stay in the record
+	// (default 1h); older ones are deleted so the record does not grow
+	// with every instance ever launched.
+	KeepTerminated time.Duration
 }
 
 // Reconciler keeps one group's instances at its desired capacity.
@@ -87,6 +91,9 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 	if opt.CallTimeout <= 0 {
 		opt.CallTimeout = 30 * time.Second
 	}
+	if opt.KeepTerminated <= 0 {
+		opt.KeepTerminated = time.Hour
+	}
 	opt.Log = opt.Log.With("group", spec.Group)
 	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
 		healthFails: map[string]int{}, checked: map[string]time.Time{}}
@@ -117,13 +124,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error)
 	return r.status(desired)
 }
 
+// load reads the group's live instances and suspension, deleting the
+// record of instances terminated more than KeepTerminated ago.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	var insts []model.Instance
 	var susp store.Suspended
-	err := r.st.View(func(tx *store.Tx) error {
+	cutoff := r.opt.Clock.Now().Add(-r.opt.KeepTerminated)
+	err := r.st.Update(func(tx *store.Tx) error {
 		all, err := tx.Instances(r.spec.Group)
 		if err != nil {
 			return err
+		}
+		for _, in := range all {
+			if in.State == model.Terminated && in.StateSince.Before(cutoff) {
+				if err := tx.DeleteInstance(in.Group, in.ID); err != nil {
+					return err
+				}
+			}
 		}
 		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State == model.Terminated })
 		gs, _, err := tx.GroupState(r.spec.Group)

@@ -419,3 +419,19 @@ lifecycle:
 		t.Fatalf("%d launches, want a replacement", len(h.prov.launched))
 	}
 }
+
+func TestTerminatedRecordsArePruned(t *testing.T) {
+	h := newHarness(t, base)
+	h.reconcile(1)
+	h.reconcile(1)
+	h.prov.kill(h.prov.launched[0])
+	h.reconcile(1) // stopped and replaced
+	if n := len(h.instances()); n != 2 {
+		t.Fatalf("%d records, want the terminated one kept for now", n)
+	}
+	h.clock.Advance(time.Hour + time.Second)
+	h.reconcile(1)
+	if n := len(h.instances()); n != 1 {
+		t.Fatalf("%d records an hour later, want only the live one", n)
+	}
+}

@@ -59,7 +59,6 @@ type Instance struct {
 	Addr      string            `json:"addr,omitempty"` // host:port
 	State     InstanceState     `json:"state"`
 	Protected bool              `json:"protected,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
 	// Process is set by providers that run local processes.
 	Process *Process `json:"process,omitempty"`
 

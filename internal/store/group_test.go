@@ -144,7 +144,7 @@ func firstErr(errs ...error) error {
 func TestPutInstance(t *testing.T) {
 	full := model.Instance{
 		ID: "i-1", Group: "web", Zone: "a", Addr: "127.0.0.1:8080",
-		State: model.InService, Protected: true, Labels: map[string]string{"v": "2"},
+		State: model.InService, Protected: true,
 		Process:    &model.Process{PID: 42, StartTime: 7},
 		LaunchedAt: t0, ReadyAt: t0.Add(time.Second), StateSince: t0.Add(time.Second),
 		HeartbeatAt: t0.Add(2 * time.Second), Reason: "ready",
