@@ -53,12 +53,12 @@ type Process struct {
 
 // Instance is one member of a group, as ebb records it.
 type Instance struct {
-	ID        string            `json:"id"`
-	Group     string            `json:"group"`
-	Zone      string            `json:"zone,omitempty"`
-	Addr      string            `json:"addr,omitempty"` // host:port
-	State     InstanceState     `json:"state"`
-	Protected bool              `json:"protected,omitempty"`
+	ID        string        `json:"id"`
+	Group     string        `json:"group"`
+	Zone      string        `json:"zone,omitempty"`
+	Addr      string        `json:"addr,omitempty"` // host:port
+	State     InstanceState `json:"state"`
+	Protected bool          `json:"protected,omitempty"`
 	// Process is set by providers that run local processes.
 	Process *Process `json:"process,omitempty"`
 
