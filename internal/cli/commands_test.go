@@ -99,3 +99,28 @@ func TestSimulateErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRunAndDemoUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "run without a config", args: []string{"run"}, want: "no config: pass -c FILE"},
+		{name: "run with a missing config", args: []string{"run", "-c", "/nonexistent/ebb.yaml"}, want: "no such file"},
+		{name: "run with an invalid config", args: []string{"run", "-c", write(t, "bad.yaml", "groups: []\n")}, want: "groups: required: at least one group"},
+		{name: "run with a bad log level", args: []string{"run", "-c", "x", "--log-level", "loud"}, want: "--log-level"},
+		{name: "demo too short", args: []string{"demo", "--duration", "100ms"}, want: "--duration 100ms is shorter than 1s"},
+		{name: "demo at no speed", args: []string{"demo", "--speed", "0"}, want: "--speed must be > 0"},
+		{name: "scale without --desired", args: []string{"scale", "web"}, want: "pass --desired N"},
+		{name: "status of nothing", args: []string{"status", "--api", "http://127.0.0.1:1"}, want: "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := run(t, tt.args...)
+			if code == 0 || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want failure mentioning %q", code, errs, tt.want)
+			}
+		})
+	}
+}

@@ -42,6 +42,12 @@ Every job is accounted for: scale-in asks a worker to finish its job
 process it started, the same way.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case duration < time.Second:
+				return fmt.Errorf("--duration %s is shorter than 1s", duration)
+			case speed <= 0:
+				return fmt.Errorf("--speed must be > 0, not %v", speed)
+			}
 			if !cmd.Flags().Changed("seed") {
 				seed = time.Now().UnixNano() % 1_000_000
 			}
