@@ -88,7 +88,18 @@ func statusCmd() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Min, g.Max, g.Desired, ready, launching, draining, suspended(g.Suspended), last)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, g := range groups {
+				if g.Fleet == nil {
+					continue
+				}
+				for _, c := range g.Fleet.Conditions {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", g.Name, c)
+				}
+			}
+			return nil
 		},
 	}
 	f.add(cmd)
