@@ -223,3 +223,28 @@ func fetchMetrics(t *testing.T, base string) string {
 	}
 	return out
 }
+
+// A launch command that keeps failing shows as a condition on the group,
+// and the retries back off instead of storming.
+func TestFailingLaunchShowsAsCondition(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ebb.yaml")
+	cfg := strings.Replace(runConfig(dir), fmt.Sprintf("%q", instanceScript), `"exit 3"`, 1)
+	cfg = strings.Replace(cfg, "capacity: {min: 0, max: 5}", "capacity: {min: 2, max: 5}", 1)
+	cfg = strings.Replace(cfg, "drain: {signal: SIGUSR1, heartbeat: 1s}", "drain: {signal: SIGUSR1, heartbeat: 1s}\n      launch: {backoff: {initial: 5s, max: 1m}}", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, path, "secret")
+	defer d.stop()
+	var out string
+	eventually(t, 20*time.Second, "a condition in ebb status", func() bool {
+		_, out, _ = run(t, "status", "--api", d.c.Base)
+		return strings.Contains(out, "web: ") && strings.Contains(out, "launches failed in a row")
+	})
+	var all []model.Instance
+	d.c.Instances(context.Background(), "web", true, &all)
+	if len(all) > 4 {
+		t.Fatalf("%d launches within seconds of failing ones: a storm, not a backoff", len(all))
+	}
+}
