@@ -5,8 +5,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/ebb-autoscaler/ebb/internal/demo/load"
 )
 
 // groupConfig is the demo's ebb configuration: one group of workers sized by
@@ -69,11 +67,3 @@ const targetBusy = 0.7
 // perInstance is the jobs (waiting or being worked) per worker at which
 // targetBusy of them are busy.
 var perInstance = math.Round(100/targetBusy) / 100
-
-// fixedFleet is the workers a fleet sized once for the peak needs: the
-// peak's jobs in service at once (Little's law: arrivals × service time)
-// at the target utilization.
-func fixedFleet(p load.Plan) int {
-	busy := p.PeakJobsPerSec * p.ServiceMean.Seconds()
-	return int(math.Ceil(busy/targetBusy - 1e-9))
-}

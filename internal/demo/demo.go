@@ -84,7 +84,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err := plan.Validate(); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Seed: opt.Seed, FixedFleet: fixedFleet(plan)}
+	sum := Summary{Seed: opt.Seed, FixedFleet: load.FixedFleet(plan, targetBusy)}
 
 	q := queue.New()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

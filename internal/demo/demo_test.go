@@ -27,7 +27,7 @@ func TestPiecesWorkTogether(t *testing.T) {
 	// Two seconds of trace at up to 30 jobs/s of ~20ms each (/2 at speed 2).
 	plan := load.Plan{Duration: 2 * time.Second, PeakJobsPerSec: 30, ServiceMean: 20 * time.Millisecond, Seed: 1}
 	t.Logf("seed %d", plan.Seed)
-	n := load.FixedFleet(plan)
+	n := load.FixedFleet(plan, 0.9)
 
 	type stopped struct {
 		id  string

@@ -39,7 +39,7 @@ func newView(out io.Writer, live bool, plan load.Plan) *view {
 func (v *view) watch(ctx context.Context, api *client.Client, q *queue.Queue, loadDone <-chan load.Report, cool time.Duration) error {
 	v.start = time.Now()
 	fmt.Fprintf(v.out, "ebb demo: replaying World Cup 98 traffic compressed into %s (peak %.0f jobs/s, mean job %s); a fleet fixed for the peak at %.0f%% busy would need %d workers\n",
-		v.plan.Duration, v.plan.PeakJobsPerSec, v.plan.ServiceMean, 100*targetBusy, fixedFleet(v.plan))
+		v.plan.Duration, v.plan.PeakJobsPerSec, v.plan.ServiceMean, 100*targetBusy, load.FixedFleet(v.plan, targetBusy))
 	var loadEnded time.Time
 	for {
 		if err := (clock.Real{}).Sleep(ctx, time.Second); err != nil {

@@ -223,15 +223,17 @@ func TestScheduleRejectsInvalidPlan(t *testing.T) {
 func TestFixedFleet(t *testing.T) {
 	tests := []struct {
 		plan Plan
+		util float64
 		want int
 	}{
-		{plan: Plan{}, want: 17}, // 40/s × 0.4s = 16 busy, +1
-		{plan: Plan{PeakJobsPerSec: 10, ServiceMean: time.Second}, want: 11},
-		{plan: Plan{PeakJobsPerSec: 1, ServiceMean: 250 * time.Millisecond}, want: 2},
-		{plan: Plan{PeakJobsPerSec: 7, ServiceMean: 300 * time.Millisecond}, want: 4}, // 2.1 → 3, +1
+		{plan: Plan{}, util: 1, want: 16},   // 40/s × 0.4s = 16 busy
+		{plan: Plan{}, util: 0.7, want: 23}, // 16 / 0.7 = 22.9
+		{plan: Plan{PeakJobsPerSec: 10, ServiceMean: time.Second}, util: 0.5, want: 20},
+		{plan: Plan{PeakJobsPerSec: 1, ServiceMean: 250 * time.Millisecond}, util: 1, want: 1},
+		{plan: Plan{PeakJobsPerSec: 7, ServiceMean: 300 * time.Millisecond}, util: 1, want: 3}, // 2.1 → 3
 	}
 	for _, tt := range tests {
-		if got := FixedFleet(tt.plan); got != tt.want {
+		if got := FixedFleet(tt.plan, tt.util); got != tt.want {
 			t.Errorf("FixedFleet(%+v): got %d, want %d", tt.plan, got, tt.want)
 		}
 	}

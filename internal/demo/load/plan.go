@@ -77,13 +77,13 @@ func Rates(p Plan) []Point {
 	return pts
 }
 
-// FixedFleet is how many workers a fleet sized once for the peak needs:
-// the peak's jobs in service at once (PeakJobsPerSec × ServiceMean, by
-// Little's law, rounded up) plus one for headroom. It assumes workers of
-// speed 1 doing one job at a time.
-func FixedFleet(p Plan) int {
+// FixedFleet is how many workers a fleet sized once for the peak needs to
+// keep the given share of them busy: the peak's jobs in service at once
+// (PeakJobsPerSec × ServiceMean, by Little's law) divided by utilization,
+// rounded up. It assumes workers of speed 1 doing one job at a time.
+func FixedFleet(p Plan, utilization float64) int {
 	p = p.WithDefaults()
 	busy := p.PeakJobsPerSec * p.ServiceMean.Seconds()
 	// 40 × 0.4 is 16.000000000000004 in floating point; do not let that be 17.
-	return int(math.Ceil(busy-1e-9)) + 1
+	return int(math.Ceil(busy/utilization - 1e-9))
 }
