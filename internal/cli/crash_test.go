@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/client"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider/local"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -202,29 +203,14 @@ func freeTCPPort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// markedProcesses returns the PIDs of live processes whose environment
-// carries the instance marker of group.
+// markedProcesses returns the PIDs of live instance processes of group,
+// recorded or not, as the local provider finds them.
 func markedProcesses(group string) map[int]bool {
+	p, _ := local.New(local.Config{Command: []string{"x"}})
+	insts, _ := p.List(context.Background(), group)
 	out := map[int]bool{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !bytes.Contains(env, []byte("EBB_INSTANCE="+group+"/")) {
-			continue
-		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
-			if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
-				continue
-			}
-		}
-		// Only group leaders: the shell, not its sleep children.
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-			out[pid] = true
-		}
+	for _, in := range insts {
+		out[in.Process.PID] = true
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
@@ -25,35 +27,57 @@ func (p *Provider) Find(ctx context.Context, group, id string) (model.Instance, 
 	if err := checkRequest(provider.LaunchRequest{ID: id, Group: group}); err != nil {
 		return model.Instance{}, false, fmt.Errorf("find %s/%s: %w", group, id, err)
 	}
+	found, err := scan(ctx, group, id)
+	if err != nil || len(found) == 0 {
+		return model.Instance{}, false, err
+	}
+	return found[0], true, nil
+}
+
+// List returns every running instance of group on this machine, recorded or
+// not: what an operator (or a test) checks for orphans.
+func (p *Provider) List(ctx context.Context, group string) ([]model.Instance, error) {
+	if err := checkRequest(provider.LaunchRequest{ID: "x", Group: group}); err != nil {
+		return nil, fmt.Errorf("list %s: %w", group, err)
+	}
+	return scan(ctx, group, "")
+}
+
+// scan reads /proc for live instance processes of group (and of id, when
+// given). Only process group leaders count: an instance runs in a session of
+// its own, and its children inherit the marker too.
+func scan(ctx context.Context, group, id string) ([]model.Instance, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return model.Instance{}, false, fmt.Errorf("find %s/%s: %w", group, id, err)
+		return nil, fmt.Errorf("scan processes: %w", err)
 	}
-	marker := []byte(envInstance + "=" + group + "/" + id)
+	prefix := []byte(envInstance + "=" + group + "/")
+	var out []model.Instance
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
-			return model.Instance{}, false, fmt.Errorf("find %s/%s: %w", group, id, err)
+			return nil, fmt.Errorf("scan processes: %w", err)
 		}
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 1 {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
 			continue
 		}
 		environ, err := os.ReadFile("/proc/" + e.Name() + "/environ")
 		if err != nil { // gone, or not ours to read
 			continue
 		}
-		vars := bytes.Split(environ, []byte{0})
-		var addr string
-		found := false
-		for _, v := range vars {
-			if bytes.Equal(v, marker) {
-				found = true
+		var gotID, addr string
+		for _, v := range bytes.Split(environ, []byte{0}) {
+			if rest, ok := bytes.CutPrefix(v, prefix); ok {
+				gotID = string(rest)
 			}
 			if a, ok := bytes.CutPrefix(v, []byte(envAddr+"=")); ok {
 				addr = string(a)
 			}
 		}
-		if !found {
+		if gotID == "" || strings.Contains(gotID, "/") || (id != "" && gotID != id) {
 			continue
 		}
 		st, ok, err := readStat(pid)
@@ -61,7 +85,7 @@ func (p *Provider) Find(ctx context.Context, group, id string) (model.Instance, 
 			continue
 		}
 		proc := model.Process{PID: pid, StartTime: st.StartTime}
-		return model.Instance{ID: id, Group: group, Addr: addr, State: model.Launching, Process: &proc}, true, nil
+		out = append(out, model.Instance{ID: gotID, Group: group, Addr: addr, State: model.Launching, Process: &proc})
 	}
-	return model.Instance{}, false, nil
+	return out, nil
 }

@@ -390,6 +390,12 @@ func TestFindAdoptsAnUnrecordedLaunch(t *testing.T) {
 	if _, ok, _ := fresh.Find(callCtx(t), "web", "i-los"); ok {
 		t.Fatal("Find matched a prefix of the ID")
 	}
+	// List sees it (once: its children carry the marker too, but only
+	// the session leader is the instance).
+	all, err := fresh.List(callCtx(t), "web")
+	if err != nil || len(all) != 1 || all[0].ID != "i-lost" || *all[0].Process != *inst.Process {
+		t.Fatalf("List = %+v, %v; want just i-lost", all, err)
+	}
 	if err := fresh.Terminate(callCtx(t), got); err != nil {
 		t.Fatal(err)
 	}
