@@ -27,6 +27,10 @@ type GroupView struct {
 	Fleet     *fleet.Status   `json:"fleet,omitempty"`
 	Suspended store.Suspended `json:"suspended"`
 	Decision  *DecisionBrief  `json:"last_decision,omitempty"`
+	// Conditions are what is wrong now, each with its cause: signals
+	// failing or stale, reads stalled past the interval, launches or
+	// drains failing.
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // DecisionBrief is a decision in one line.
@@ -75,6 +79,7 @@ func (d *Daemon) view(name string) GroupView {
 	if dec, ok := d.last[name]; ok {
 		v.Decision = brief(dec)
 	}
+	v.Conditions = d.conditions(name, d.opt.Clock.Now())
 	d.st.View(func(tx *store.Tx) error {
 		gs, _, err := tx.GroupState(name)
 		v.Suspended = gs.Suspended
@@ -208,18 +213,29 @@ func (d *Daemon) Drain(ctx context.Context, group, id string) error {
 	return err
 }
 
+// MaxSkew is how far ahead of ebb's clock a pushed sample's time may be:
+// the clock skew between machines that ebb tolerates. A sample further in
+// the future is refused; kept, it would outrank every later sample.
+const MaxSkew = 5 * time.Second
+
 // Push records pushed signal values for a group. A batch with any bad value
-// is refused whole.
+// (an unknown or fetched signal, a value that is not finite, a time too far
+// in the future or already stale) is refused whole.
 func (d *Daemon) Push(group string, t time.Time, values map[string]float64) error {
+	now := d.opt.Clock.Now()
 	d.mu.Lock()
 	g, ok := d.groups[group]
 	var accept func(string) bool
+	stale := map[string]time.Duration{}
 	if ok {
 		eg := d.eng.Groups[g.index]
 		sigs := g.cfg.Signals
 		accept = func(name string) bool {
 			i, ok := eg.SignalIndex(name)
 			return ok && eg.Pushed(i) && sigs[name].Scrape == nil && sigs[name].HTTPJSON == nil
+		}
+		for name := range values {
+			stale[name] = sigs[name].Stale.D()
 		}
 	}
 	d.mu.Unlock()
@@ -230,7 +246,19 @@ func (d *Daemon) Push(group string, t time.Time, values map[string]float64) erro
 		return fmt.Errorf("no values: %w", ErrInvalid)
 	}
 	if t.IsZero() {
-		t = d.opt.Clock.Now()
+		t = now
+	}
+	if ahead := t.Sub(now); ahead > MaxSkew {
+		return fmt.Errorf("time %s is %s ahead of ebb's clock (%s); at most %s of clock skew is allowed: %w",
+			t.UTC().Format(time.RFC3339Nano), model.FormatDuration(ahead.Round(time.Millisecond)),
+			now.UTC().Format(time.RFC3339Nano), model.FormatDuration(MaxSkew), ErrInvalid)
+	}
+	for _, name := range sortedKeys(values) {
+		if age := now.Sub(t); stale[name] > 0 && age > stale[name] {
+			return fmt.Errorf("signal %s: time %s is %s old, past the signal's stale time %s (it would count as missing): %w",
+				name, t.UTC().Format(time.RFC3339Nano), model.FormatDuration(age.Round(time.Millisecond)),
+				model.FormatDuration(stale[name]), ErrInvalid)
+		}
 	}
 	if err := d.push.Add(group, t, values, accept); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
@@ -238,15 +266,14 @@ func (d *Daemon) Push(group string, t time.Time, values map[string]float64) erro
 	return nil
 }
 
-// Ready reports whether the daemon has made its first decisions.
-func (d *Daemon) Ready() bool {
+// Token is the bearer token mutations need; empty refuses them all.
+// A reload re-reads api.token_file, so a new token works at once and the
+// old one stops working.
+func (d *Daemon) Token() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ready
+	return d.token
 }
-
-// Token is the bearer token mutations need; empty refuses them all.
-func (d *Daemon) Token() string { return d.opt.Token }
 
 // Listen is the configured API address.
 func (d *Daemon) Listen() string {

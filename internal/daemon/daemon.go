@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -42,26 +44,38 @@ type Options struct {
 	ReloadEvery time.Duration
 	// Seed seeds instance IDs and jitter; 0 picks one from the clock.
 	Seed uint64
+
+	// readFile replaces os.ReadFile for the config and token files, so
+	// tests can make a read fail.
+	readFile func(string) ([]byte, error)
 }
 
 // Daemon is a running ebb.
 type Daemon struct {
-	opt  Options
-	st   *store.Store
-	push *source.Push
-	http *http.Client
-	rng  *rand.Rand
+	opt        Options
+	freshStore bool         // the state file was missing or empty at start
+	ticked     atomic.Int64 // when the decision loop last finished a tick (Unix ns); 0 before the first
+	st         *store.Store
+	push       *source.Push
+	http       *http.Client
+	rng        *rand.Rand
 
 	mu      sync.Mutex // guards what follows
 	cfg     *config.File
 	eng     *engine.Engine
 	groups  map[string]*group
 	last    map[string]model.Decision
-	ready   bool
+	decided map[string]time.Time // when each group was last decided
+	reads   map[string]*read     // signal reads in flight, by group
+	health  map[string]map[string]signalHealth
 	loops   map[string]bool // groups with a running reconcile loop
 	modTime time.Time
+	token   string
 	reload  chan struct{}
-	metrics metrics
+	// rejected and unreadable hold the last reload failure, so each is
+	// logged once, not at every poll.
+	rejected, unreadable string
+	metrics              *metrics
 }
 
 // group is one group's runtime.
@@ -90,59 +104,97 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Seed == 0 {
 		opt.Seed = uint64(opt.Clock.Now().UnixNano())
 	}
-	opt.Log.Info("random seed", "seed", opt.Seed)
-	cfg, mod, err := loadFile(opt.ConfigPath)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := engine.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opt.ConfigPath, err)
-	}
-	if opt.Token == "" {
-		if opt.Token, err = readToken(cfg.API.TokenFile); err != nil {
-			return nil, err
-		}
-	}
-	st, err := store.Open(cfg.Store.Path, store.Options{
-		JournalMax: cfg.Store.JournalMax, JournalAge: cfg.Store.JournalAge.D(), SignalAge: cfg.Store.SignalAge.D(),
-	})
-	if err != nil {
-		return nil, err
-	}
+	opt.Log.Debug("random seed", "seed", opt.Seed)
 	d := &Daemon{
-		opt: opt, st: st, push: source.NewPush(),
+		opt: opt, push: source.NewPush(),
 		http:   &http.Client{Timeout: 30 * time.Second},
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{},
+		decided: map[string]time.Time{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
 		reload: make(chan struct{}, 1),
 	}
-	if err := d.install(cfg, eng, mod); err != nil {
-		st.Close()
+	d.metrics = newMetrics(d)
+	l, err := d.load()
+	if err != nil {
 		return nil, err
+	}
+	path := l.cfg.Store.Path
+	fi, err := os.Stat(path)
+	d.freshStore = errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
+	if d.st, err = store.Open(path, store.Options{
+		JournalMax: l.cfg.Store.JournalMax, JournalAge: l.cfg.Store.JournalAge.D(), SignalAge: l.cfg.Store.SignalAge.D(),
+	}); err != nil {
+		return nil, err
+	}
+	if err := d.install(l); err != nil {
+		d.st.Close()
+		return nil, err
+	}
+	if l.token == "" {
+		opt.Log.Warn("no API token configured (api.token_file or EBB_TOKEN): mutations are refused with 403")
 	}
 	return d, nil
 }
 
-func loadFile(path string) (*config.File, time.Time, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return cfg, fi.ModTime(), nil
+// loaded is a configuration read from its file, with what reading it
+// needed beside the file itself.
+type loaded struct {
+	cfg   *config.File
+	eng   *engine.Engine
+	mod   time.Time
+	token string
 }
 
-func readToken(file string) (string, error) {
+// errRead marks a failure to read the config file or its token file, as
+// opposed to their content being wrong: a reload retries it.
+type errRead struct{ err error }
+
+func (e errRead) Error() string { return e.err.Error() }
+func (e errRead) Unwrap() error { return e.err }
+
+// load reads, validates and compiles the config file, and reads the token
+// file it names (unless the token was given in Options).
+func (d *Daemon) load() (loaded, error) {
+	path := d.opt.ConfigPath
+	fi, err := os.Stat(path)
+	if err != nil {
+		return loaded{}, errRead{fmt.Errorf("read config: %w", err)}
+	}
+	data, err := d.readFile(path)
+	if err != nil {
+		return loaded{}, errRead{fmt.Errorf("read config: %w", err)}
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		return loaded{}, err
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return loaded{}, fmt.Errorf("%s: %w", path, err)
+	}
+	l := loaded{cfg: cfg, eng: eng, mod: fi.ModTime(), token: d.opt.Token}
+	if l.token == "" {
+		if l.token, err = d.readToken(cfg.API.TokenFile); err != nil {
+			return loaded{}, err
+		}
+	}
+	return l, nil
+}
+
+func (d *Daemon) readFile(path string) ([]byte, error) {
+	if d.opt.readFile != nil {
+		return d.opt.readFile(path)
+	}
+	return os.ReadFile(path)
+}
+
+func (d *Daemon) readToken(file string) (string, error) {
 	if file == "" {
 		return os.Getenv("EBB_TOKEN"), nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := d.readFile(file)
 	if err != nil {
-		return "", fmt.Errorf("read api token: %w", err)
+		return "", errRead{fmt.Errorf("read api token: %w", err)}
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
@@ -151,10 +203,16 @@ func readToken(file string) (string, error) {
 	return tok, nil
 }
 
-// install makes cfg and eng current: each group's engine memory is carried
-// over (from the running engine, else from the store) and its reconciler
-// built. Nothing is changed unless every group builds.
-func (d *Daemon) install(cfg *config.File, eng *engine.Engine, mod time.Time) error {
+// install makes a loaded configuration current: each group's engine
+// memory is carried over (from the running engine, else from the store)
+// and its reconciler built or updated. It refuses a configuration that
+// drops a group which still has instances. Nothing is changed unless every
+// group builds.
+func (d *Daemon) install(l loaded) error {
+	cfg, eng := l.cfg, l.eng
+	if err := d.checkRemoved(cfg); err != nil {
+		return err
+	}
 	groups := map[string]*group{}
 	for i, gc := range cfg.Groups {
 		g := &group{cfg: gc, index: i, urls: map[string]*template.Template{}}
@@ -216,10 +274,83 @@ func (d *Daemon) install(cfg *config.File, eng *engine.Engine, mod time.Time) er
 			g.Restore(eng.States[i], m)
 		}
 	}
-	// A group removed from the config keeps its instances; its reconcile
-	// loop sees it gone and stops.
-	d.cfg, d.eng, d.groups, d.modTime = cfg, eng, groups, mod
+	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
+	d.clampToBounds()
 	return nil
+}
+
+// checkRemoved refuses a configuration without a group that still has
+// instances: they would run on unmanaged, and without the group's config
+// ebb could not even drain them. The user scales the group to 0 first.
+func (d *Daemon) checkRemoved(cfg *config.File) error {
+	keep := map[string]bool{}
+	for _, gc := range cfg.Groups {
+		keep[gc.Name] = true
+	}
+	var errs []error
+	err := d.st.View(func(tx *store.Tx) error {
+		names, err := tx.Groups()
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if keep[name] {
+				continue
+			}
+			insts, err := tx.Instances(name)
+			if err != nil {
+				return err
+			}
+			var live []string
+			for _, in := range insts {
+				if !ended(in.State) {
+					live = append(live, in.ID)
+				}
+			}
+			if len(live) > 0 {
+				errs = append(errs, fmt.Errorf("group %s is not in the config but still has %d instances (%s): "+
+					"keep it with capacity {min: 0, max: 0} until they have drained, then remove it", name, len(live), strings.Join(live, ", ")))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read groups in the state file: %w", err)
+	}
+	return errors.Join(errs...)
+}
+
+// ended reports whether an instance in state s no longer runs.
+func ended(s model.InstanceState) bool { return s == model.Terminated }
+
+// clampToBounds brings every group's desired capacity within its bounds
+// after a configuration change (a lower max, a higher min), and journals
+// each change as a decision, so the activity log says why capacity moved.
+// d.mu held, or not yet shared.
+func (d *Daemon) clampToBounds() {
+	now := d.opt.Clock.Now()
+	var decisions []*model.Decision
+	for i, eg := range d.eng.Groups {
+		st := d.eng.States[i]
+		to := min(max(st.Desired, eg.Min), eg.Max)
+		if to == st.Desired {
+			continue
+		}
+		bound, limit := "max", eg.Max
+		if to > st.Desired {
+			bound, limit = "min", eg.Min
+		}
+		dec := &model.Decision{
+			Group: eg.Name, Time: now, Current: st.Desired, Desired: to, Min: eg.Min, Max: eg.Max,
+			Direction: model.DirectionOf(st.Desired, to), Proposed: st.Desired, Decider: -1,
+			Combined: model.Because("config changed"),
+			Steps: []model.Step{{Stage: model.StageClamp, From: st.Desired, To: to, Reason: model.Because(
+				"capacity.%v is now %v: desired %v → %v", model.Str(bound), model.Int(limit), model.Int(st.Desired), model.Int(to))}},
+		}
+		eg.SetDesired(st, now, to)
+		decisions = append(decisions, dec)
+	}
+	d.record(now, d.eng, decisions)
 }
 
 func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {

@@ -3,21 +3,22 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"sync"
-	"text/template"
+	"fmt"
+	"slices"
 	"time"
 
-	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/engine"
 	"github.com/ebb-autoscaler/ebb/internal/model"
-	"github.com/ebb-autoscaler/ebb/internal/policy"
-	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
 // tick is the decision loop's resolution; each group is evaluated on its
 // own interval, on the first tick at or after it is due.
 const tick = time.Second
+
+// stuckAfter is how long the decision loop may go without finishing a tick
+// before /readyz reports it stuck.
+const stuckAfter = 30 * time.Second
 
 func (d *Daemon) decideLoop(ctx context.Context, errc <-chan error) error {
 	for {
@@ -33,191 +34,211 @@ func (d *Daemon) decideLoop(ctx context.Context, errc <-chan error) error {
 	}
 }
 
-// decide runs one tick: read the due groups' signals, decide, record.
-func (d *Daemon) decide(ctx context.Context) {
-	now := d.opt.Clock.Now()
-	d.mu.Lock()
-	eng, cfg, groups := d.eng, d.cfg, d.groups
-	var due []int
-	for i := range eng.Groups {
-		if eng.Due(i, now) {
-			due = append(due, i)
-		}
-	}
-	d.mu.Unlock()
-	if len(due) == 0 {
-		return
-	}
-	obs := make([]engine.Observation, len(eng.Groups))
-	var wg sync.WaitGroup
-	for _, i := range due {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			obs[i] = d.observe(ctx, now, eng.Groups[i], groups[cfg.Groups[i].Name])
-		}(i)
-	}
-	wg.Wait()
+// read is one group's signal reads, running on their own so that a slow
+// source delays only its own group.
+type read struct {
+	eng      *engine.Engine // the engine whose signal indexes obs uses
+	started  time.Time
+	deadline time.Time
+	done     chan struct{}
+	obs      engine.Observation // set before done is closed
+	errs     map[string]error   // per signal: the last read error, nil when it read
+}
 
+func (r *read) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// decide runs one tick. Groups whose signals need reading (scrape,
+// http_json) have their reads started a tick before they are due, each
+// bounded by the group's interval; a due group is decided once its reads
+// have finished, so a hanging endpoint holds up only its own group, which
+// then decides with what it got (the missing-data rules) at the first tick
+// after its reads end. Pushed values are taken at decision time. Every
+// decision of the tick is recorded in one store transaction.
+func (d *Daemon) decide(ctx context.Context) {
+	start := d.opt.Clock.Now()
+	now := start
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.eng != eng { // reloaded meanwhile: the next tick uses the new one
-		return
-	}
-	decisions := eng.Step(now, func(i int) engine.Observation { return obs[i] })
-	for _, dec := range decisions {
-		d.record(now, eng, dec)
-	}
-	d.ready = true
-}
-
-// observe gathers one group's signals: pushed values, group-level http_json
-// reads and per-instance scrapes. A source that fails leaves its signal
-// without a new value (it goes stale, and the missing-data mode applies);
-// the failure is logged.
-func (d *Daemon) observe(ctx context.Context, now time.Time, g *engine.Group, rg *group) engine.Observation {
-	gc := rg.cfg
-	obs := engine.Observation{Now: now}
-	for _, s := range d.push.Take(g.Name) {
-		if i, ok := g.SignalIndex(s.Signal); ok {
-			obs.Samples = append(obs.Samples, engine.Sample{Signal: i, T: s.T, V: s.V})
-		}
-	}
-	var insts []model.Instance
-	if gc.Provider.Local != nil {
-		d.st.View(func(tx *store.Tx) error {
-			var err error
-			insts, err = tx.Instances(g.Name)
-			return err
-		})
-	}
-	for _, in := range insts {
-		if in.State == model.InService {
-			obs.Ready++
-		}
-	}
-	perInstance := false
-	for name, sc := range gc.Signals {
-		i, _ := g.SignalIndex(name)
-		switch {
-		case sc.HTTPJSON != nil && !sc.HTTPJSON.PerInstance:
-			if v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, rg.urls[name], model.Instance{Group: g.Name}); ok {
-				obs.Samples = append(obs.Samples, engine.Sample{Signal: i, T: now, V: v})
-			}
-		case sc.Scrape != nil || sc.HTTPJSON != nil:
-			perInstance = true
-		}
-	}
-	if !perInstance {
-		return obs
-	}
-	for _, in := range insts {
-		if in.State != model.InService && in.State != model.Launching {
+	eng := d.eng
+	for i, eg := range eng.Groups {
+		g := d.groups[eg.Name]
+		if !g.reads() {
 			continue
 		}
-		inst := engine.Instance{ID: in.ID, Ready: in.State == model.InService, Launched: in.LaunchedAt,
-			Values: make([]policy.Value, len(g.SignalNames()))}
-		for name, sc := range gc.Signals {
-			i, _ := g.SignalIndex(name)
-			switch {
-			case sc.Scrape != nil && in.Addr != "":
-				v, ok := d.scrape(ctx, g.Name, name, sc.Scrape, rg.urls[name], in)
-				inst.Values[i] = policy.Value{V: v, OK: ok}
-			case sc.HTTPJSON != nil && sc.HTTPJSON.PerInstance && in.Addr != "":
-				v, ok := d.readJSON(ctx, g.Name, name, sc.HTTPJSON, rg.urls[name], in)
-				inst.Values[i] = policy.Value{V: v, OK: ok}
+		if r := d.reads[eg.Name]; r != nil {
+			if r.eng == eng || !r.finished() {
+				continue
+			}
+			delete(d.reads, eg.Name) // read for a replaced engine: start over
+		}
+		if eng.Next(i).Sub(now) > tick {
+			continue
+		}
+		d.startRead(ctx, now, eng, eg, g)
+	}
+	ready, err := d.readyCounts(eng)
+	if err != nil {
+		d.opt.Log.Error("read instance counts", "err", err)
+	}
+	decisions := eng.StepReady(now, func(i int) (engine.Observation, bool) {
+		eg := eng.Groups[i]
+		var obs engine.Observation
+		if d.groups[eg.Name].reads() {
+			r := d.reads[eg.Name]
+			if r == nil || r.eng != eng || !r.finished() {
+				return obs, false
+			}
+			obs = r.obs
+			d.noteReadErrors(eg.Name, r.errs)
+			delete(d.reads, eg.Name)
+		}
+		obs.Ready = ready[eg.Name]
+		for _, s := range d.push.Take(eg.Name) {
+			if j, ok := eg.SignalIndex(s.Signal); ok {
+				obs.Samples = append(obs.Samples, engine.Sample{Signal: j, T: s.T, V: s.V})
 			}
 		}
-		obs.Instances = append(obs.Instances, inst)
-	}
-	return obs
+		return obs, true
+	})
+	d.record(now, eng, decisions)
+	end := d.opt.Clock.Now()
+	d.ticked.Store(end.UnixNano())
+	d.metrics.tick(end.Sub(start))
 }
 
-func (d *Daemon) scrape(ctx context.Context, group, signal string, sc *config.Scrape, tmpl *template.Template, in model.Instance) (float64, bool) {
-	url, err := config.Execute(tmpl, config.DataFor(in))
-	if err != nil {
-		d.opt.Log.Warn("scrape url", "group", group, "signal", signal, "err", err)
-		return 0, false
-	}
-	cctx, cancel := context.WithTimeout(ctx, sc.Timeout.D())
-	defer cancel()
-	v, found, err := source.Scrape(cctx, d.http, url, source.Metric{Name: sc.Metric, Labels: sc.Labels})
-	if err != nil {
-		if in.State == model.InService {
-			d.opt.Log.Warn("scrape failed", "group", group, "signal", signal, "instance", in.ID, "err", err)
-		}
-		return 0, false
-	}
-	return v, found
-}
-
-func (d *Daemon) readJSON(ctx context.Context, group, signal string, hj *config.HTTPJSON, tmpl *template.Template, in model.Instance) (float64, bool) {
-	url, err := config.Execute(tmpl, config.DataFor(in))
-	if err != nil {
-		d.opt.Log.Warn("http_json url", "group", group, "signal", signal, "err", err)
-		return 0, false
-	}
-	cctx, cancel := context.WithTimeout(ctx, hj.Timeout.D())
-	defer cancel()
-	v, err := source.JSONNumber(cctx, d.http, url, hj.Path)
-	if err != nil {
-		d.opt.Log.Warn("http_json read failed", "group", group, "signal", signal, "err", err)
-		return 0, false
-	}
-	return v, true
-}
-
-// record persists a decision, the group's memory and its inputs. d.mu held.
-func (d *Daemon) record(now time.Time, eng *engine.Engine, dec *model.Decision) {
-	g, ok := d.groups[dec.Group]
-	if !ok {
-		return
-	}
-	d.last[dec.Group] = cloneDecision(dec)
-	d.metrics.decided(dec)
-	if dec.Direction != model.Hold {
-		d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
-	}
-	mem, _ := json.Marshal(eng.States[g.index].Memory())
-	js, err := json.Marshal(dec)
-	if err != nil {
-		d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
-		return
-	}
-	values := map[string]float64{}
-	for _, in := range dec.Inputs {
-		if !in.Missing {
-			values[in.Name] = in.Value
-		}
-	}
-	err = d.st.Update(func(tx *store.Tx) error {
-		gs, _, err := tx.GroupState(dec.Group)
-		if err != nil {
+// startRead starts a group's reads in the background. d.mu held.
+func (d *Daemon) startRead(ctx context.Context, now time.Time, eng *engine.Engine, eg *engine.Group, g *group) {
+	budget := max(eg.Interval, tick)
+	r := &read{eng: eng, started: now, deadline: now.Add(budget), done: make(chan struct{})}
+	d.reads[eg.Name] = r
+	var insts []model.Instance
+	if g.cfg.Provider.Local != nil {
+		err := d.st.View(func(tx *store.Tx) error {
+			var err error
+			insts, err = tx.Instances(eg.Name)
 			return err
+		})
+		if err != nil {
+			d.opt.Log.Error("read instances", "group", eg.Name, "err", err)
+		}
+	}
+	go func() {
+		defer close(r.done)
+		rctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		r.obs, r.errs = d.observe(rctx, now, eg, g, insts)
+	}()
+}
+
+// readyCounts counts every group's instances in service. d.mu held.
+func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
+	out := map[string]int{}
+	err := d.st.View(func(tx *store.Tx) error {
+		for _, eg := range eng.Groups {
+			if g := d.groups[eg.Name]; g == nil || g.rec == nil {
+				continue
+			}
+			insts, err := tx.Instances(eg.Name)
+			if err != nil {
+				return err
+			}
+			for _, in := range insts {
+				if in.State == model.InService {
+					out[eg.Name]++
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// record persists the tick's decisions, each group's memory and its inputs
+// in one transaction. d.mu held.
+func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.Decision) {
+	if len(decisions) == 0 {
+		return
+	}
+	type row struct {
+		dec    *model.Decision
+		st     *engine.State
+		mem    []byte
+		js     []byte
+		values map[string]float64
+	}
+	rows := make([]row, 0, len(decisions))
+	for _, dec := range decisions {
+		g, ok := d.groups[dec.Group]
+		if !ok {
+			continue
+		}
+		d.last[dec.Group] = cloneDecision(dec)
+		d.decided[dec.Group] = now
+		d.metrics.decided(dec)
+		if dec.Direction != model.Hold {
+			d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
 		}
 		st := eng.States[g.index]
-		gs.Desired, gs.LastScale, gs.LastUp, gs.LastDown, gs.Engine = st.Desired, st.LastScale, st.LastUp, st.LastDown, mem
-		if err := tx.PutGroupState(dec.Group, gs); err != nil {
-			return err
+		mem, _ := json.Marshal(st.Memory())
+		js, err := json.Marshal(dec)
+		if err != nil {
+			d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
+			continue
 		}
-		if _, err := tx.AppendDecision(dec.Group, now, js); err != nil {
-			return err
+		values := map[string]float64{}
+		for _, in := range dec.Inputs {
+			if !in.Missing {
+				values[in.Name] = in.Value
+			}
 		}
-		if len(values) == 0 {
-			return nil
+		rows = append(rows, row{dec: dec, st: st, mem: mem, js: js, values: values})
+	}
+	err := d.st.Update(func(tx *store.Tx) error {
+		for _, r := range rows {
+			if err := d.putState(tx, r.dec.Group, r.st, r.mem); err != nil {
+				return err
+			}
+			if _, err := tx.AppendDecision(r.dec.Group, now, r.js); err != nil {
+				return err
+			}
+			if len(r.values) > 0 {
+				if err := tx.AppendSamples(r.dec.Group, now, r.values); err != nil {
+					return err
+				}
+			}
 		}
-		return tx.AppendSamples(dec.Group, now, values)
+		return nil
 	})
 	if err != nil {
-		d.opt.Log.Error("record decision", "group", dec.Group, "err", err)
+		d.opt.Log.Error("record decisions", "decisions", len(rows), "err", err)
 	}
+}
+
+// putState writes a group's engine state into its stored state.
+func (d *Daemon) putState(tx *store.Tx, group string, st *engine.State, mem []byte) error {
+	gs, _, err := tx.GroupState(group)
+	if err != nil {
+		return err
+	}
+	gs.Desired, gs.LastScale, gs.LastUp, gs.LastDown, gs.Engine = st.Desired, st.LastScale, st.LastUp, st.LastDown, mem
+	if err := tx.PutGroupState(group, gs); err != nil {
+		return fmt.Errorf("save state of %s: %w", group, err)
+	}
+	return nil
 }
 
 // cloneDecision copies a decision out of the engine's reused buffers.
 func cloneDecision(d *model.Decision) model.Decision {
 	c := *d
-	c.Inputs = append([]model.SignalValue(nil), d.Inputs...)
-	c.Policies = append([]model.Recommendation(nil), d.Policies...)
-	c.Steps = append([]model.Step(nil), d.Steps...)
+	c.Inputs = slices.Clone(d.Inputs)
+	c.Policies = slices.Clone(d.Policies)
+	c.Steps = slices.Clone(d.Steps)
 	return c
 }

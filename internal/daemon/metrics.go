@@ -1,32 +1,142 @@
 package daemon
 
 import (
-	"fmt"
-	"io"
+	"net/http"
 	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
-// metrics counts what ebb did, for /metrics.
+// metrics are ebb's own Prometheus metrics: events counted as they happen,
+// and the state of every group read at scrape time (groupCollector). Every
+// metric is listed in docs/api.md.
 type metrics struct {
-	decisions      map[string]map[model.Direction]int
-	reloads        int
-	reloadFailures int
+	reg        *prometheus.Registry
+	tickTime   prometheus.Histogram
+	readTime   *prometheus.HistogramVec
+	readErrors *prometheus.CounterVec
+	callTime   *prometheus.HistogramVec
+	drainTime  *prometheus.HistogramVec
+	decisions  *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+}
+
+// latencyBuckets cover a fast loopback call (1 ms) to a read that hits its
+// timeout (a minute).
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		tickTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ebb_tick_duration_seconds", Help: "Time one tick of the decision loop took: deciding the due groups and recording the decisions.",
+			Buckets: latencyBuckets,
+		}),
+		readTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ebb_source_read_duration_seconds", Help: "Time one attempt to read a signal took, by source kind and result (ok, error).",
+			Buckets: latencyBuckets,
+		}, []string{"source", "result"}),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_signal_read_errors_total", Help: "Signal reads that failed after their retries, by group and signal.",
+		}, []string{"group", "signal"}),
+		callTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ebb_provider_call_duration_seconds", Help: "Time one provider call took, by operation (launch, terminate, alive, signal, list, find) and result (ok, error).",
+			Buckets: latencyBuckets,
+		}, []string{"op", "result"}),
+		drainTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ebb_drain_duration_seconds", Help: "Time from the start of a drain to its end, by how it ended.",
+			Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200},
+		}, []string{"result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_decisions_total", Help: "Decisions made, by group and direction (up, down, hold).",
+		}, []string{"group", "direction"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_config_reloads_total", Help: "Configuration reloads, by result (ok, rejected).",
+		}, []string{"result"}),
+	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("rejected")
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.tickTime, m.readTime, m.readErrors, m.callTime, m.drainTime, m.decisions, m.reloads,
+		groupCollector{d},
+	)
+	return m
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+func (m *metrics) tick(d time.Duration) { m.tickTime.Observe(d.Seconds()) }
+
+func (m *metrics) sourceRead(kind string, d time.Duration, err error) {
+	m.readTime.WithLabelValues(kind, result(err)).Observe(d.Seconds())
 }
 
 func (m *metrics) decided(d *model.Decision) {
-	if m.decisions == nil {
-		m.decisions = map[string]map[model.Direction]int{}
-	}
-	if m.decisions[d.Group] == nil {
-		m.decisions[d.Group] = map[model.Direction]int{}
-	}
-	m.decisions[d.Group][d.Direction]++
+	m.decisions.WithLabelValues(d.Group, d.Direction.String()).Inc()
 }
 
-// WriteMetrics writes ebb's own metrics in the Prometheus text format.
-func (d *Daemon) WriteMetrics(w io.Writer) error {
+func (m *metrics) reloaded(err error) {
+	if err != nil {
+		m.reloads.WithLabelValues("rejected").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+}
+
+// ProviderCall implements fleet.Observer.
+func (m *metrics) ProviderCall(op string, d time.Duration, err error) {
+	m.callTime.WithLabelValues(op, result(err)).Observe(d.Seconds())
+}
+
+// DrainEnded implements fleet.Observer.
+func (m *metrics) DrainEnded(d time.Duration, how string) {
+	m.drainTime.WithLabelValues(how).Observe(d.Seconds())
+}
+
+// Metrics serves /metrics.
+func (d *Daemon) Metrics() http.Handler {
+	return promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// groupCollector reports every group's state at scrape time.
+type groupCollector struct{ d *Daemon }
+
+var (
+	descDesired = prometheus.NewDesc("ebb_group_desired_capacity",
+		"The capacity the engine decided.", []string{"group"}, nil)
+	descInstances = prometheus.NewDesc("ebb_group_instances",
+		"Instances by lifecycle state (launching, in_service, draining, terminating).", []string{"group", "state"}, nil)
+	descDecided = prometheus.NewDesc("ebb_group_last_decision_timestamp_seconds",
+		"When the group was last decided (Unix time).", []string{"group"}, nil)
+	descStalled = prometheus.NewDesc("ebb_group_stalled",
+		"1 while the group is overdue for a decision: its signal reads are still running past its interval.", []string{"group"}, nil)
+	descMissing = prometheus.NewDesc("ebb_signal_missing",
+		"1 when the group's last decision found the signal missing or stale.", []string{"group", "signal"}, nil)
+	descFailing = prometheus.NewDesc("ebb_signal_failing",
+		"1 while the signal's latest read failed.", []string{"group", "signal"}, nil)
+	descConditions = prometheus.NewDesc("ebb_group_conditions",
+		"Conditions the group shows in ebb status (stale or failing signals, stalled reads, failing launches or drains).", []string{"group"}, nil)
+	descTicked = prometheus.NewDesc("ebb_last_tick_timestamp_seconds",
+		"When the decision loop last finished a tick (Unix time); /readyz fails when it is stuck.", nil, nil)
+)
+
+func (c groupCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	now := d.opt.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	names := make([]string, 0, len(d.groups))
@@ -34,42 +144,40 @@ func (d *Daemon) WriteMetrics(w io.Writer) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []string
-	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
-	add("# HELP ebb_group_desired_capacity The capacity the engine decided.")
-	add("# TYPE ebb_group_desired_capacity gauge")
-	for _, n := range names {
-		add("ebb_group_desired_capacity{group=%q} %d", n, d.eng.States[d.groups[n].index].Desired)
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	add("# HELP ebb_group_instances Instances by lifecycle state.")
-	add("# TYPE ebb_group_instances gauge")
+	boolean := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	if t := d.ticked.Load(); t != 0 {
+		gauge(descTicked, float64(t)/1e9)
+	}
 	for _, n := range names {
 		g := d.groups[n]
-		if g.rec == nil {
-			continue
+		gauge(descDesired, float64(d.eng.States[g.index].Desired), n)
+		if g.rec != nil {
+			s := g.status
+			gauge(descInstances, float64(s.Launching), n, "launching")
+			gauge(descInstances, float64(s.InService), n, "in_service")
+			gauge(descInstances, float64(s.Draining), n, "draining")
+			gauge(descInstances, float64(s.Terminating), n, "terminating")
 		}
-		for _, s := range []struct {
-			state string
-			n     int
-		}{{"launching", g.status.Launching}, {"in_service", g.status.InService}, {"draining", g.status.Draining}, {"terminating", g.status.Terminating}} {
-			add("ebb_group_instances{group=%q,state=%q} %d", n, s.state, s.n)
+		if t, ok := d.decided[n]; ok {
+			gauge(descDecided, float64(t.UnixNano())/1e9, n)
 		}
+		gauge(descStalled, boolean(d.stalled(n, now) != ""), n)
+		if dec, ok := d.last[n]; ok {
+			for _, in := range dec.Inputs {
+				gauge(descMissing, boolean(in.Missing), n, in.Name)
+			}
+		}
+		for sig, h := range d.health[n] {
+			gauge(descFailing, boolean(h.err != ""), n, sig)
+		}
+		gauge(descConditions, float64(len(d.conditions(n, now))), n)
 	}
-	add("# HELP ebb_decisions_total Decisions made, by direction.")
-	add("# TYPE ebb_decisions_total counter")
-	for _, n := range names {
-		for _, dir := range []model.Direction{model.Up, model.Down, model.Hold} {
-			add("ebb_decisions_total{group=%q,direction=%q} %d", n, dir, d.metrics.decisions[n][dir])
-		}
-	}
-	add("# HELP ebb_config_reloads_total Configuration reloads, by result.")
-	add("# TYPE ebb_config_reloads_total counter")
-	add("ebb_config_reloads_total{result=\"ok\"} %d", d.metrics.reloads)
-	add("ebb_config_reloads_total{result=\"rejected\"} %d", d.metrics.reloadFailures)
-	for _, line := range out {
-		if _, err := io.WriteString(w, line+"\n"); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -2,10 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
-
-	"github.com/ebb-autoscaler/ebb/internal/engine"
 )
 
 // Reload asks the daemon to re-read its configuration (SIGHUP).
@@ -46,34 +45,54 @@ func (d *Daemon) watchConfig(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// reloadNow swaps in the file's configuration if it is valid; otherwise it
-// logs every problem and keeps the running one.
+// reloadNow swaps in the file's configuration if it is valid. An invalid
+// file is logged once and the running configuration kept until the file
+// changes again; a file that could not be read (a transient error, an
+// editor's rename in progress) is tried again at the next poll.
 func (d *Daemon) reloadNow(ctx context.Context, wg *sync.WaitGroup) {
-	cfg, mod, err := loadFile(d.opt.ConfigPath)
+	l, err := d.load()
 	if err == nil {
-		var eng *engine.Engine
-		if eng, err = engine.New(cfg); err == nil {
-			d.mu.Lock()
-			if cfg.Store.Path != d.cfg.Store.Path || cfg.API.Listen != d.cfg.API.Listen {
-				d.opt.Log.Warn("store.path and api.listen changes take effect at the next start")
-			}
-			err = d.install(cfg, eng, mod)
-			if err == nil {
-				d.startReconcilers(ctx, wg)
-				d.metrics.reloads++
-			}
-			d.mu.Unlock()
-		}
-	}
-	if err != nil {
 		d.mu.Lock()
-		d.metrics.reloadFailures++
-		if fi, serr := os.Stat(d.opt.ConfigPath); serr == nil {
-			d.modTime = fi.ModTime() // do not retry the same bad file every poll
+		if l.cfg.Store.Path != d.cfg.Store.Path || l.cfg.API.Listen != d.cfg.API.Listen {
+			d.opt.Log.Warn("store.path and api.listen changes take effect at the next start")
+		}
+		tokenChanged := l.token != d.token
+		err = d.install(l)
+		if err == nil {
+			d.startReconcilers(ctx, wg)
+			d.rejected = ""
+			d.metrics.reloaded(nil)
 		}
 		d.mu.Unlock()
-		d.opt.Log.Error("config reload rejected; keeping the running config", "path", d.opt.ConfigPath, "err", err)
+		if err == nil {
+			d.opt.Log.Info("config reloaded", "path", d.opt.ConfigPath)
+			if tokenChanged {
+				d.opt.Log.Info("api token changed", "token_file", l.cfg.API.TokenFile)
+			}
+			return
+		}
+	}
+	var rerr errRead
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if errors.As(err, &rerr) {
+		// Not seen: the next poll reads it again.
+		if d.unreadable != err.Error() {
+			d.opt.Log.Warn("config reload: cannot read the file; trying again", "path", d.opt.ConfigPath, "err", err)
+		}
+		d.unreadable = err.Error()
 		return
 	}
-	d.opt.Log.Info("config reloaded", "path", d.opt.ConfigPath)
+	d.unreadable = ""
+	if l.mod.IsZero() {
+		if fi, serr := os.Stat(d.opt.ConfigPath); serr == nil {
+			l.mod = fi.ModTime()
+		}
+	}
+	d.modTime = l.mod // do not retry the same bad file every poll
+	if err.Error() != d.rejected {
+		d.metrics.reloaded(err)
+		d.opt.Log.Error("config reload rejected; keeping the running config", "path", d.opt.ConfigPath, "err", err)
+	}
+	d.rejected = err.Error()
 }

@@ -68,13 +68,28 @@ func (e *Engine) Due(i int, now time.Time) bool { return !now.Before(e.next[i]) 
 // is called only for due groups. The returned decisions are owned by the
 // Engine and valid until the next Step.
 func (e *Engine) Step(now time.Time, obs func(i int) Observation) []*model.Decision {
+	return e.StepReady(now, func(i int) (Observation, bool) { return obs(i), true })
+}
+
+// Next is when group i is next due.
+func (e *Engine) Next(i int) time.Time { return e.next[i] }
+
+// StepReady is Step for groups whose observations may not be ready: a due
+// group for which obs answers false is not evaluated and stays due, so the
+// next StepReady evaluates it once its observation is there. The daemon
+// uses it so that a group whose sources are slow never holds up the others.
+func (e *Engine) StepReady(now time.Time, obs func(i int) (Observation, bool)) []*model.Decision {
 	e.out = e.out[:0]
 	for i, g := range e.Groups {
 		e.due[i] = e.Due(i, now)
 		if !e.due[i] {
 			continue
 		}
-		o := obs(i)
+		o, ok := obs(i)
+		if !ok {
+			e.due[i] = false
+			continue
+		}
 		o.Now = now
 		g.Evaluate(e.States[i], o, &e.decisions[i])
 		e.next[i] = now.Add(g.Interval)

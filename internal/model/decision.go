@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -163,7 +164,11 @@ func (d *Decision) Reason() string {
 	}
 	if d.Decider >= 0 && d.Decider < len(d.Policies) {
 		p := d.Policies[d.Decider]
-		return p.Policy + ": " + p.Reason.String()
+		why := p.Reason.String()
+		if strings.HasPrefix(why, p.Policy+": ") {
+			return why // a policy named after its signal: say the name once
+		}
+		return p.Policy + ": " + why
 	}
 	return d.Combined.String()
 }

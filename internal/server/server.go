@@ -32,8 +32,8 @@ type Backend interface {
 	Suspend(group string, procs []string, on bool) (store.Suspended, error)
 	Drain(ctx context.Context, group, id string) error
 	Push(group string, t time.Time, values map[string]float64) error
-	WriteMetrics(w io.Writer) error
-	Ready() bool
+	Metrics() http.Handler
+	Ready() error
 	Token() string
 }
 
@@ -47,7 +47,7 @@ func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("GET /metrics", b.Metrics())
 	mux.HandleFunc("GET /v1/groups", s.groups)
 	mux.HandleFunc("GET /v1/groups/{group}", s.group)
 	mux.HandleFunc("GET /v1/groups/{group}/instances", s.instances)
@@ -126,16 +126,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	if !s.b.Ready() {
-		fail(w, http.StatusServiceUnavailable, "not ready: no decision made yet")
+	if err := s.b.Ready(); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	io.WriteString(w, "ok\n")
-}
-
-func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	s.b.WriteMetrics(w)
 }
 
 func (s *server) groups(w http.ResponseWriter, r *http.Request) {

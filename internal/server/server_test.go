@@ -57,11 +57,10 @@ func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64)
 	f.pushed = values
 	return nil
 }
-func (f *fakeBackend) WriteMetrics(w io.Writer) error {
-	_, err := io.WriteString(w, "x 1\n")
-	return err
+func (f *fakeBackend) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x 1\n") })
 }
-func (f *fakeBackend) Ready() bool   { return false }
+func (f *fakeBackend) Ready() error { return fmt.Errorf("%w: no decision made yet", daemon.ErrNotReady) }
 func (f *fakeBackend) Token() string { return f.token }
 
 func TestAPI(t *testing.T) {
@@ -78,7 +77,7 @@ func TestAPI(t *testing.T) {
 		{name: "instances of unknown", method: "GET", path: "/v1/groups/nope/instances", code: 404},
 		{name: "bad limit", method: "GET", path: "/v1/groups/web/activities?limit=0", code: 400, want: "limit must be a whole number"},
 		{name: "explain text", method: "GET", path: "/v1/groups/web/explain?format=text", code: 200, want: "web at "},
-		{name: "not ready", method: "GET", path: "/readyz", code: 503},
+		{name: "not ready", method: "GET", path: "/readyz", code: 503, want: "not ready: no decision made yet"},
 		{name: "metrics", method: "GET", path: "/metrics", code: 200, want: "x 1"},
 		{name: "no token", method: "POST", path: "/v1/groups/web/scale", body: `{"desired": 3}`, code: 401},
 		{name: "wrong token", method: "POST", path: "/v1/groups/web/scale", token: "guess", body: `{"desired": 3}`, code: 401},

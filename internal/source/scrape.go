@@ -2,9 +2,11 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 
 	dto "github.com/prometheus/client_model/go"
@@ -103,7 +105,28 @@ func get(ctx context.Context, client *http.Client, url string) (io.ReadCloser, e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		resp.Body.Close()
-		return nil, fmt.Errorf("get %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("get %s: %w", url, &StatusError{Code: resp.StatusCode, Status: resp.Status})
 	}
 	return resp.Body, nil
+}
+
+// StatusError is an HTTP answer other than 2xx.
+type StatusError struct {
+	Code   int
+	Status string
+}
+
+func (e *StatusError) Error() string { return e.Status }
+
+// Transient reports whether a read that failed with err may succeed if
+// tried again soon: network errors, timeouts, 5xx, 408 and 429 may; other
+// answers and documents that do not parse will not.
+func Transient(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code >= 500 || se.Code == http.StatusTooManyRequests || se.Code == http.StatusRequestTimeout
+	}
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }
