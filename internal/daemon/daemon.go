@@ -248,11 +248,18 @@ func (d *Daemon) install(l loaded) error {
 		groups[gc.Name] = g
 	}
 	// Memories: the running engine's where the group existed, else the
-	// store's (a restart).
+	// store's (a restart). Restore clamps desired to the new bounds.
+	clamped := map[int]int{} // group index → desired before the clamp
+	restore := func(i int, m engine.Memory) {
+		eng.Groups[i].Restore(eng.States[i], m)
+		if eng.States[i].Desired != m.Desired {
+			clamped[i] = m.Desired
+		}
+	}
 	for i, g := range eng.Groups {
 		if d.eng != nil {
 			if old, ok := d.groups[g.Name]; ok {
-				g.Restore(eng.States[i], d.eng.States[old.index].Memory())
+				restore(i, d.eng.States[old.index].Memory())
 				continue
 			}
 		}
@@ -271,11 +278,11 @@ func (d *Daemon) install(l loaded) error {
 				d.opt.Log.Warn("engine memory unreadable; starting afresh", "group", g.Name, "err", err)
 				continue
 			}
-			g.Restore(eng.States[i], m)
+			restore(i, m)
 		}
 	}
 	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
-	d.clampToBounds()
+	d.journalClamps(clamped)
 	return nil
 }
 
@@ -323,32 +330,29 @@ func (d *Daemon) checkRemoved(cfg *config.File) error {
 // ended reports whether an instance in state s no longer runs.
 func ended(s model.InstanceState) bool { return s == model.Terminated }
 
-// clampToBounds brings every group's desired capacity within its bounds
-// after a configuration change (a lower max, a higher min), and journals
-// each change as a decision, so the activity log says why capacity moved.
-// d.mu held, or not yet shared.
-func (d *Daemon) clampToBounds() {
+// journalClamps records, as decisions, the desired capacities a new
+// configuration's bounds changed (a lower max, a higher min), so the
+// activity log says why capacity moved. d.mu held, or not yet shared.
+func (d *Daemon) journalClamps(clamped map[int]int) {
 	now := d.opt.Clock.Now()
 	var decisions []*model.Decision
 	for i, eg := range d.eng.Groups {
-		st := d.eng.States[i]
-		to := min(max(st.Desired, eg.Min), eg.Max)
-		if to == st.Desired {
+		from, ok := clamped[i]
+		if !ok {
 			continue
 		}
+		to := d.eng.States[i].Desired
 		bound, limit := "max", eg.Max
-		if to > st.Desired {
+		if to > from {
 			bound, limit = "min", eg.Min
 		}
-		dec := &model.Decision{
-			Group: eg.Name, Time: now, Current: st.Desired, Desired: to, Min: eg.Min, Max: eg.Max,
-			Direction: model.DirectionOf(st.Desired, to), Proposed: st.Desired, Decider: -1,
-			Combined: model.Because("config changed"),
-			Steps: []model.Step{{Stage: model.StageClamp, From: st.Desired, To: to, Reason: model.Because(
-				"capacity.%v is now %v: desired %v → %v", model.Str(bound), model.Int(limit), model.Int(st.Desired), model.Int(to))}},
-		}
-		eg.SetDesired(st, now, to)
-		decisions = append(decisions, dec)
+		decisions = append(decisions, &model.Decision{
+			Group: eg.Name, Time: now, Current: from, Desired: to, Min: eg.Min, Max: eg.Max,
+			Direction: model.DirectionOf(from, to), Proposed: from, Decider: -1,
+			Combined: model.Because("the configuration changed"),
+			Steps: []model.Step{{Stage: model.StageClamp, From: from, To: to, Reason: model.Because(
+				"capacity.%v is now %v: desired %v → %v", model.Str(bound), model.Int(limit), model.Int(from), model.Int(to))}},
+		})
 	}
 	d.record(now, d.eng, decisions)
 }
