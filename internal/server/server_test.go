@@ -60,7 +60,9 @@ func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64)
 func (f *fakeBackend) Metrics() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x 1\n") })
 }
-func (f *fakeBackend) Ready() error { return fmt.Errorf("%w: no decision made yet", daemon.ErrNotReady) }
+func (f *fakeBackend) Ready() error {
+	return fmt.Errorf("%w: no decision made yet", daemon.ErrNotReady)
+}
 func (f *fakeBackend) Token() string { return f.token }
 
 func TestAPI(t *testing.T) {
