@@ -38,8 +38,15 @@ func word(dir model.Direction) string {
 
 // stabilize applies the HPA stabilization rule: scale up only to the lowest
 // recommendation within the up window, down only to the highest within the
-// down window. It records this tick's recommendation.
+// down window. It records this tick's recommendation. A group seen for the
+// first time (new, or whose memory was lost) starts its windows with its
+// current capacity, as Kubernetes does: no scale-in before a whole down
+// window has recommended it.
 func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decision) int {
+	if !st.seeded {
+		st.recs = append(st.recs[:0], timedValue{t: now, v: cur})
+		st.seeded = true
+	}
 	st.recs = trim(st.recs, now, max(g.up.window, g.down.window))
 	upRec, downRec := out, out
 	for _, x := range st.recs {

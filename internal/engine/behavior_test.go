@@ -64,6 +64,27 @@ func TestStabilizationDownHPA(t *testing.T) {
 	})
 }
 
+// Kubernetes records an HPA's current replica count as its first
+// recommendation: a group seen for the first time, or whose memory was
+// lost, does not scale in before a whole down window recommends it.
+func TestStabilizationStartsWithCurrentCapacity(t *testing.T) {
+	play(t, body(10, "window: 0s", "window: 300s, limits: []"), []tick{
+		{at: 0, values: want(2), want: 10, bound: model.StageStabilization, because: "scale-down window 5m holds 10"},
+		{at: 4 * time.Minute, values: want(2), want: 10, bound: model.StageStabilization},
+		{at: 5*time.Minute + time.Second, values: want(2), want: 2},
+	})
+	// A restored memory goes on: it is not seeded again.
+	g := compile(t, body(10, "window: 0s", "window: 300s, limits: []"))
+	st := NewState(g)
+	g.Restore(st, Memory{Desired: 10})
+	var d model.Decision
+	obs := Observation{Now: t0, Ready: 10, Samples: []Sample{{Signal: 0, T: t0, V: 2}}}
+	g.Evaluate(st, obs, &d)
+	if d.Desired != 2 {
+		t.Fatalf("after a restore with no recommendations in the window: desired %d, want 2", d.Desired)
+	}
+}
+
 // Scale-up stabilization takes the lowest recommendation of the window: a
 // spike must last the whole window to be acted on in full.
 func TestStabilizationUp(t *testing.T) {

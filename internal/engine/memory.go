@@ -54,6 +54,7 @@ func (g *Group) Restore(st *State, m Memory) {
 		copy(st.memories, m.Policies)
 	}
 	st.recs = st.recs[:0]
+	st.seeded = true // the history goes on
 	for _, r := range m.Recs {
 		st.recs = append(st.recs, timedValue{t: r.T, v: r.V})
 	}

@@ -46,7 +46,11 @@ type State struct {
 	// and shrank; zero if never.
 	LastScale, LastUp, LastDown time.Time
 
-	recs       []timedValue // recommendations, for stabilization windows
+	recs []timedValue // recommendations, for stabilization windows
+	// seeded is set once recs holds the capacity the group had when the
+	// engine first saw it (or a restored history), as Kubernetes records
+	// the current replica count as an HPA's first recommendation.
+	seeded     bool
 	events     []timedValue // capacity changes (signed), for rate limits
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
