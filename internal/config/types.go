@@ -77,6 +77,7 @@ type Signal struct {
 	Window    Duration  `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
 	Stale     Duration  `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
 	Aggregate string    `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`
+	Resource  string    `yaml:"resource" enum:"cpu" doc:"cpu: the signal is a CPU utilization, a fraction of each instance's request (1 = 100%); target's hpa mode then applies the Kubernetes rules for the CPU resource metric (not-ready and warming-up instances set aside, missing ones counted at max(100%, target) on a scale-in)."`
 	Scrape    *Scrape   `yaml:"scrape" doc:"Read a metric from each instance's Prometheus text endpoint (ebb run); per-instance values, combined by aggregate over ready instances past warm-up."`
 	HTTPJSON  *HTTPJSON `yaml:"http_json" doc:"Read a number from a JSON document over HTTP (ebb run)."`
 }

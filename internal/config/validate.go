@@ -21,6 +21,7 @@ var (
 var (
 	sources     = []string{"push"}
 	aggregates  = []string{"avg", "sum", "max", "min"}
+	resources   = []string{"cpu"}
 	targetModes = []string{"average", "hpa"}
 	adjustments = []string{"change", "exact", "percent"}
 	selects     = []string{"max", "min", "disabled"}
@@ -231,6 +232,9 @@ func (v *validator) signals(g *Group, p string) {
 		v.check(s.Window > 0, join(sp, "window"), "must be > 0")
 		v.check(s.Stale > 0, join(sp, "stale"), "must be > 0")
 		v.oneOf(join(sp, "aggregate"), s.Aggregate, aggregates)
+		if s.Resource != "" {
+			v.oneOf(join(sp, "resource"), s.Resource, resources)
+		}
 	}
 	for _, c := range cycles(deps) {
 		v.errf(join(join(p, c[0]), "expr"), "derived signals form a cycle: %s", strings.Join(c, " → "))

@@ -457,6 +457,7 @@ func TestEnumTags(t *testing.T) {
 	}{
 		{typ: reflect.TypeFor[Signal](), key: "source", valid: sources},
 		{typ: reflect.TypeFor[Signal](), key: "aggregate", valid: aggregates},
+		{typ: reflect.TypeFor[Signal](), key: "resource", valid: resources},
 		{typ: reflect.TypeFor[Target](), key: "mode", valid: targetModes},
 		{typ: reflect.TypeFor[Step](), key: "adjustment", valid: adjustments},
 		{typ: reflect.TypeFor[Directional](), key: "select", valid: selects},

@@ -137,14 +137,9 @@ func Compile(cfg config.Group) (*Group, error) {
 			g.signals[i].horizon = max(g.signals[i].horizon, w+g.Interval)
 		}
 	}
-	index := func(n string) int {
-		if i, ok := g.index[n]; ok {
-			return i
-		}
-		return -1
-	}
+	sigs := signalSet{g: g, cfg: cfg.Signals}
 	for i, ps := range cfg.Policies {
-		p, err := policy.New(ps, index)
+		p, err := policy.New(ps, sigs)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: policies[%d]: %w", cfg.Name, i, err)
 		}
@@ -170,6 +165,21 @@ func Compile(cfg config.Group) (*Group, error) {
 	}
 	return g, nil
 }
+
+// signalSet describes a group's signals to its policies.
+type signalSet struct {
+	g   *Group
+	cfg map[string]config.Signal
+}
+
+func (s signalSet) Index(n string) int {
+	if i, ok := s.g.index[n]; ok {
+		return i
+	}
+	return -1
+}
+
+func (s signalSet) CPU(n string) bool { return s.cfg[n].Resource == "cpu" }
 
 func rulesOf(dir model.Direction, window config.Duration, limits []config.Limit, d config.Directional) rules {
 	r := rules{

@@ -8,17 +8,38 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
 
-// New builds the policy spec describes. index maps a signal name to its index
-// in Input.Values, or -1 when the group has no such signal.
+// Signals describes a group's signals to the policies built for it.
+type Signals interface {
+	// Index is the signal's index in Input.Values, or -1 when the group
+	// has no such signal.
+	Index(name string) int
+	// CPU reports whether the signal is a CPU utilization (a fraction of
+	// the request, 1 = 100%): the Kubernetes rules for the CPU resource
+	// metric then apply in target's hpa mode.
+	CPU(name string) bool
+}
+
+// IndexFunc is Signals for groups without CPU signals: it maps a name to
+// its index, or -1.
+type IndexFunc func(name string) int
+
+// Index implements Signals.
+func (f IndexFunc) Index(name string) int { return f(name) }
+
+// CPU implements Signals: no signal is a CPU utilization.
+func (f IndexFunc) CPU(string) bool { return false }
+
+// New builds the policy spec describes over the group's signals.
 //
 // Specs are validated and defaulted when the configuration loads; New still
 // checks everything its arithmetic relies on, so that a spec built some other
 // way (a test, the simulator) fails here with a clear error instead of
 // producing NaN or panicking at the first tick.
-func New(spec config.Policy, index func(signal string) int) (Policy, error) {
-	if index == nil {
+func New(spec config.Policy, signals Signals) (Policy, error) {
+	if signals == nil {
 		return nil, errors.New("no signal index")
 	}
+	index := signals.Index
 	kinds := spec.Kinds()
 	switch len(kinds) {
 	case 0:
@@ -36,7 +57,7 @@ func New(spec config.Policy, index func(signal string) int) (Policy, error) {
 	)
 	switch {
 	case spec.Target != nil:
-		p, err = newTarget(name, *spec.Target, index)
+		p, err = newTarget(name, *spec.Target, signals)
 	case spec.Step != nil:
 		p, err = newStep(name, *spec.Step, index)
 	case spec.Simple != nil:

@@ -17,7 +17,7 @@ var tol = Tolerance{Up: 0.1, Down: 0.1}
 
 // indexOf maps signal names to their position in names, like the engine's
 // index.
-func indexOf(names ...string) func(string) int {
+func indexOf(names ...string) IndexFunc {
 	return func(s string) int { return slices.Index(names, s) }
 }
 

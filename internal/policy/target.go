@@ -24,26 +24,27 @@ type target struct {
 	index  []int
 	value  float64
 	mode   targetMode
+	cpu    bool // the signal is a CPU utilization
 	why    targetReasons
 }
 
 // targetReasons are the policy's Reason formats, filled in at build time.
 type targetReasons struct {
 	hold, sizeReady, sizeCurrent, empty string
-	hpaHold, hpaSize                    string
+	hpaHold, hpaSize, fromZero          string
 	// Conservative HPA path: a shared prefix, then one of four outcomes.
 	consWithin, consFlip, consAgainst, consSize string
 }
 
-func newTarget(name string, c config.Target, index func(string) int) (*target, error) {
-	i, err := lookup(index, c.Signal)
+func newTarget(name string, c config.Target, signals Signals) (*target, error) {
+	i, err := lookup(signals.Index, c.Signal)
 	if err != nil {
 		return nil, err
 	}
 	if !finite(c.Value) || c.Value <= 0 {
 		return nil, fmt.Errorf("value %s: must be a number > 0", num(c.Value))
 	}
-	p := &target{name: name, signal: c.Signal, index: []int{i}, value: c.Value}
+	p := &target{name: name, signal: c.Signal, index: []int{i}, value: c.Value, cpu: signals.CPU(c.Signal)}
 	switch c.Mode {
 	case "average", "":
 		p.mode = modeAverage
@@ -52,15 +53,24 @@ func newTarget(name string, c config.Target, index func(string) int) (*target, e
 	default:
 		return nil, fmt.Errorf("unknown mode %q: want average or hpa", c.Mode)
 	}
-	f := func(s string) string { return fill(s, "{signal}", c.Signal, "{target}", num(c.Value)) }
-	const cons = "{signal} ratio %v on ready instances; with %v %v: "
+	// For CPU only ready, warm instances are counted; for other metrics
+	// every instance that reports.
+	counted := "instances reporting"
+	if p.cpu {
+		counted = "ready instances"
+	}
+	f := func(s string) string {
+		return fill(s, "{signal}", c.Signal, "{target}", num(c.Value), "{counted}", counted)
+	}
+	const cons = "{signal} ratio %v on {counted}; with %v %v: "
 	p.why = targetReasons{
 		hold:        f("{signal} %v vs target {target}: within tolerance (ratio %v, band %v–%v): hold %v"),
 		sizeReady:   f("{signal} %v vs target {target} at %v ready instances: ceil(%v × %v / {target}) = %v"),
 		sizeCurrent: f("{signal} %v vs target {target} at %v instances, none ready: ceil(%v × %v / {target}) = %v"),
 		empty:       f("{signal} %v vs target {target}: no instances to measure; target tracking cannot size from zero"),
-		hpaHold:     f("{signal} averages %v over %v ready instances vs target {target}: within tolerance (ratio %v, band %v–%v): hold %v"),
-		hpaSize:     f("{signal} averages %v over %v ready instances vs target {target}: ceil(%v × %v / {target}) = %v"),
+		hpaHold:     f("{signal} averages %v over %v {counted} vs target {target}: within tolerance (ratio %v, band %v–%v): hold %v"),
+		hpaSize:     f("{signal} averages %v over %v {counted} vs target {target}: ceil(%v × %v / {target}) = %v"),
+		fromZero:    f("{signal} %v vs target {target} at 0 instances: ceil(%v / {target}) = %v"),
 		consWithin:  f(cons + "ratio %v within tolerance: hold %v"),
 		consFlip:    f(cons + "ratio %v reverses the direction: hold %v"),
 		consAgainst: f(cons + "ratio %v gives %v, the other way: hold %v"),
@@ -78,10 +88,26 @@ func (p *target) Evaluate(in Input) (model.Recommendation, error) {
 		if insts := in.Instances(p.signalIndex()); len(insts) > 0 {
 			return p.hpa(in, insts)
 		}
-		// Without per-instance values the group's value is all there is;
-		// the HPA rule reduces to the average one.
+		// Without per-instance values the group's value is all there is:
+		// an object or external metric. At 0 instances Kubernetes sizes
+		// it as ceil(ratio), without a tolerance check; otherwise the HPA
+		// rule is the average one.
+		if in.Current == 0 {
+			return p.fromZero(in)
+		}
 	}
 	return p.average(in)
+}
+
+// fromZero sizes a group at 0 instances from the group's value: ceil(value
+// ÷ target), as Kubernetes does for an object or external metric.
+func (p *target) fromZero(in Input) (model.Recommendation, error) {
+	v, err := read(&in, p.signalIndex(), p.signal)
+	if err != nil {
+		return model.Recommendation{}, err
+	}
+	desired := ceilCount(v / p.value)
+	return recommend(desired, model.Because(p.why.fromZero, model.Num(v), model.Num(v), model.Int(desired))), nil
 }
 
 // average sizes from the group's value: ceil(base × value ÷ target), where
@@ -112,23 +138,28 @@ func (p *target) average(in Input) (model.Recommendation, error) {
 
 // hpa follows the Kubernetes replica calculator for per-pod metrics.
 //
-// Instances not ready or still warming up have their values set aside;
-// ready, warm instances without a value are missing. When that leaves the
-// answer uncertain, the calculation is redone counting the missing at the
-// target on a scale-in (they might be busy) and at 0 on a scale-out (they
-// might be idle), and the not-ready at 0 on a scale-out. If the recount
-// lands within tolerance or flips the direction, the group holds: the
-// unknowns are as likely to explain the signal as a capacity change.
+// Instances not ready and without a value (a pod still pending) are set
+// aside; for a CPU utilization, so are those not ready or still warming up
+// (Kubernetes' CPU initialization rules), while for any other metric every
+// instance's value counts. Instances that should have a value and have
+// none are missing. When that leaves the answer uncertain, the calculation
+// is redone counting the missing at the target on a scale-in (they might
+// be busy; for CPU at max(100%, target), as Kubernetes does) and at 0 on a
+// scale-out (they might be idle), and the not-ready at 0 on a scale-out.
+// If the recount lands within tolerance or flips the direction, the group
+// holds: the unknowns are as likely to explain the signal as a capacity
+// change.
 func (p *target) hpa(in Input, insts []InstanceValue) (model.Recommendation, error) {
 	var (
 		sum                     float64
 		ready, unready, missing int
 	)
 	for _, iv := range insts {
+		has := iv.OK && finite(iv.V)
 		switch {
-		case !iv.Ready || !iv.Warm:
+		case !iv.Ready && !has, p.cpu && (!iv.Ready || !iv.Warm):
 			unready++
-		case !iv.OK || !finite(iv.V):
+		case !has:
 			missing++
 		default:
 			sum += iv.V
@@ -159,8 +190,12 @@ func (p *target) hpa(in Input, insts []InstanceValue) (model.Recommendation, err
 	if missing > 0 {
 		extra += missing
 		if ratio < 1 {
-			counted += float64(missing) * p.value
-			rule = "missing counted at target"
+			fallback, at := p.value, "at target"
+			if p.cpu && p.value < 1 {
+				fallback, at = 1, "at 100%"
+			}
+			counted += float64(missing) * fallback
+			rule = "missing counted " + at
 		}
 	}
 	if rebalance {

@@ -116,6 +116,13 @@ func join(groups ...[]InstanceValue) []InstanceValue {
 	return out
 }
 
+// cpuSignals declares the signal named cpu a CPU utilization.
+type cpuSignals struct{ IndexFunc }
+
+func (cpuSignals) CPU(name string) bool { return name == "cpu" }
+
+// TestTargetHPA follows the Kubernetes replica calculator for the CPU
+// resource metric.
 func TestTargetHPA(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -185,11 +192,20 @@ func TestTargetHPA(t *testing.T) {
 			reason:    []string{"cpu averages 0.2 over 2 ready instances", "= 1"},
 		},
 		{
-			// Plainly ceil(2 × 0.4) = 1; the silent ones might be busy.
-			name: "missing at target soften a scale-in", target: 0.5, current: 4,
+			// Plainly ceil(2 × 0.4) = 1; the silent ones might be busy:
+			// Kubernetes counts a CPU pod without a metric at 100% of its
+			// request on a scale-in, which here flips the direction.
+			name: "missing at 100% on a scale-in", target: 0.5, current: 4,
 			instances: join(readyAt(0.2, 0.2), missingAt(2)),
+			want:      recommends(4),
+			reason:    []string{"ratio 0.4 on ready instances; with 2 missing counted at 100%: ratio 1.2 reverses the direction: hold 4"},
+		},
+		{
+			// A target above 100%: the missing count at the target.
+			name: "missing at the target when it is above 100%", target: 1.5, current: 4,
+			instances: join(readyAt(0.3, 0.3), missingAt(2)),
 			want:      recommends(3),
-			reason:    []string{"ratio 0.4 on ready instances; with 2 missing counted at target: ceil(4 × 0.7) = 3"},
+			reason:    []string{"ratio 0.2 on ready instances; with 2 missing counted at target: ceil(4 × 0.6) = 3"},
 		},
 		{
 			// Plainly ceil(1 × 1.2) = 2 would halve the group because one
@@ -199,14 +215,7 @@ func TestTargetHPA(t *testing.T) {
 			want:      recommends(4),
 			reason:    []string{"with 3 missing counted as 0: ratio 0.3 reverses the direction: hold 4"},
 		},
-		{
-			// The recount is still a scale-in (0.8) but over 4 instances
-			// asks for more than the 2 the group has.
-			name: "result against the ratio's direction: hold", target: 0.5, current: 2,
-			instances: join(readyAt(0.1), missingAt(3)),
-			want:      recommends(2),
-			reason:    []string{"ratio 0.8 gives 4, the other way: hold 2"},
-		},
+
 		{
 			name: "missing and not ready on a scale-out", target: 0.5, current: 6,
 			instances: join(readyAt(1, 1, 1), missingAt(1), notReady(2)),
@@ -216,8 +225,8 @@ func TestTargetHPA(t *testing.T) {
 		{
 			name: "NaN is missing", target: 0.5, current: 4,
 			instances: join(readyAt(0.2, 0.2), []InstanceValue{{Ready: true, Warm: true, Value: Value{V: math.NaN(), OK: true}}}, missingAt(1)),
-			want:      recommends(3),
-			reason:    []string{"2 missing counted at target"},
+			want:      recommends(4),
+			reason:    []string{"2 missing counted at 100%"},
 		},
 		{
 			name: "no ready instance reported", target: 0.5, current: 3,
@@ -232,7 +241,10 @@ func TestTargetHPA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := mustNew(t, config.Policy{Target: &config.Target{Signal: "cpu", Value: tt.target, Mode: "hpa"}}, "mem", "cpu")
+			p, err := New(config.Policy{Target: &config.Target{Signal: "cpu", Value: tt.target, Mode: "hpa"}}, cpuSignals{indexOf("mem", "cpu")})
+			if err != nil {
+				t.Fatal(err)
+			}
 			in := Input{
 				Current:     tt.current,
 				Ready:       tt.current,
@@ -248,4 +260,88 @@ func TestTargetHPA(t *testing.T) {
 			expect(t, got, err, tt.want, tt.reason...)
 		})
 	}
+}
+
+// For metrics other than CPU, Kubernetes counts every pod's value, ready
+// or not; pods without a value are missing (counted at the target on a
+// scale-in), and pods not ready without a value are set aside.
+func TestTargetHPAOtherMetrics(t *testing.T) {
+	tests := []struct {
+		name      string
+		target    float64
+		current   int
+		instances []InstanceValue
+		want      outcome
+		reason    []string
+	}{
+		{
+			// For CPU the 3 not ready would be set aside and the hold
+			// flip; here their 0.99 counts: (0.8+0.8+3×0.99)/5 = 0.914.
+			name: "not ready instances' values count", target: 0.5, current: 5,
+			instances: join(readyAt(0.8, 0.8), notReady(3)),
+			want:      recommends(10),
+			reason:    []string{"load averages 0.914 over 5 instances reporting vs target 0.5: ceil(5 × 0.914 / 0.5) = 10"},
+		},
+		{
+			name: "warming up counts", target: 0.5, current: 10,
+			instances: join(readyAt(0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6), cold(1)),
+			want:      recommends(13),
+			reason:    []string{"ceil(10 × 0.639 / 0.5) = 13"},
+		},
+		{
+			name: "pending without a value set aside on a scale-out", target: 0.6, current: 6,
+			instances: join(readyAt(1.2, 1.2, 1.2, 1.2), repeat(2, InstanceValue{Ready: false, Warm: true})),
+			want:      recommends(8),
+			reason:    []string{"ratio 2 on instances reporting; with 2 not ready counted as 0: ceil(6 × 1.333) = 8"},
+		},
+		{
+			// Plainly ceil(2 × 0.4) = 1; the silent ones might be busy.
+			name: "missing at target soften a scale-in", target: 0.5, current: 4,
+			instances: join(readyAt(0.2, 0.2), missingAt(2)),
+			want:      recommends(3),
+			reason:    []string{"ratio 0.4 on instances reporting; with 2 missing counted at target: ceil(4 × 0.7) = 3"},
+		},
+		{
+			// The recount is still a scale-in (0.8) but over 4 instances
+			// asks for more than the 2 the group has.
+			name: "result against the ratio's direction: hold", target: 0.5, current: 2,
+			instances: join(readyAt(0.1), missingAt(3)),
+			want:      recommends(2),
+			reason:    []string{"ratio 0.8 gives 4, the other way: hold 2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustNew(t, config.Policy{Target: &config.Target{Signal: "load", Value: tt.target, Mode: "hpa"}}, "mem", "load")
+			got, err := p.Evaluate(Input{Current: tt.current, Ready: tt.current, Values: vals(0.5, 0.84),
+				PerInstance: [][]InstanceValue{nil, tt.instances}, Tolerance: tol})
+			expect(t, got, err, tt.want, tt.reason...)
+		})
+	}
+}
+
+// An object or external metric (no per-instance values) at 0 instances:
+// Kubernetes sizes it as ceil(value / target), without a tolerance check.
+func TestTargetHPAFromZero(t *testing.T) {
+	tests := []struct {
+		name  string
+		value float64
+		want  outcome
+	}{
+		{"wakes to ceil(ratio)", 250, recommends(3)},
+		{"just above target, no tolerance", 105, recommends(2)},
+		{"within what tolerance would hold", 95, recommends(1)},
+		{"nothing to do stays at zero", 0, recommends(0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustNew(t, config.Policy{Target: &config.Target{Signal: "rps", Value: 100, Mode: "hpa"}}, "rps")
+			got, err := p.Evaluate(Input{Current: 0, Values: vals(tt.value), Tolerance: tol})
+			expect(t, got, err, tt.want, "at 0 instances: ceil(")
+		})
+	}
+	// The average mode cannot size from zero.
+	p := mustNew(t, config.Policy{Target: &config.Target{Signal: "rps", Value: 100}}, "rps")
+	got, err := p.Evaluate(Input{Current: 0, Values: vals(250), Tolerance: tol})
+	expect(t, got, err, abstains, "cannot size from zero")
 }
