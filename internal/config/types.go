@@ -124,6 +124,7 @@ type Step struct {
 	Threshold    float64          `yaml:"threshold" doc:"The alarm threshold; step bounds are relative to it. Required."`
 	Adjustment   string           `yaml:"adjustment" default:"change" enum:"change,exact,percent" doc:"change (add the step's value), exact (set capacity to it) or percent (add that percent of current capacity)."`
 	MinMagnitude int              `yaml:"min_magnitude" default:"0" doc:"With percent, the smallest change in instances a step makes."`
+	Warmup       Duration         `yaml:"warmup" default:"300s" doc:"AWS's instance warm-up: capacity this policy's group added within it still counts toward the current capacity, so a breach in the same step adds nothing more and a larger step adds only the difference. 0s: every evaluation adds its step."`
 	Steps        []StepAdjustment `yaml:"steps" doc:"Non-overlapping intervals without gaps. Required: at least one."`
 }
 

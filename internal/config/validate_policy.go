@@ -120,6 +120,7 @@ func (v *validator) step(g *Group, s *Step, p string) {
 	case s.MinMagnitude > 0 && s.Adjustment != "percent":
 		v.errf(join(p, "min_magnitude"), "only applies with adjustment: percent")
 	}
+	v.check(s.Warmup >= 0, join(p, "warmup"), "must be ≥ 0")
 	sp := join(p, "steps")
 	if len(s.Steps) == 0 {
 		v.errf(sp, "required: at least one step")

@@ -196,6 +196,7 @@ func (g *Group) recommend(st *State, obs Observation, d *model.Decision) (lo, hi
 			Values:      st.values,
 			PerInstance: st.perInst,
 			LastScale:   st.LastScale,
+			AddedSince:  st.added,
 			Tolerance:   policy.Tolerance{Up: g.up.tolerance, Down: g.down.tolerance},
 			Memory:      &st.memories[i],
 		}

@@ -152,6 +152,11 @@ func Compile(cfg config.Group) (*Group, error) {
 	for _, l := range append(slices.Clone(g.up.limits), g.down.limits...) {
 		g.history = max(g.history, l.Per.D())
 	}
+	for _, p := range g.policies {
+		if h, ok := p.(policy.Historian); ok {
+			g.history = max(g.history, h.History())
+		}
+	}
 	for _, gc := range cfg.Guards {
 		i, ok := g.index[gc.Signal]
 		if !ok {

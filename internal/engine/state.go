@@ -65,6 +65,7 @@ type State struct {
 	missing []string // why a signal is missing, for explanations
 	ready   int      // this tick's serving instances, for expressions
 	env     env
+	added   func(time.Time) int // AddedSince for policies, bound once
 }
 
 type timedValue struct {
@@ -97,7 +98,19 @@ func NewState(g *Group) *State {
 		}
 	}
 	st.env = env{g: g, st: st}
+	st.added = st.addedSince
 	return st
+}
+
+// addedSince sums the scale-outs committed after t.
+func (st *State) addedSince(t time.Time) int {
+	n := 0
+	for _, e := range st.events {
+		if e.v > 0 && e.t.After(t) {
+			n += e.v
+		}
+	}
+	return n
 }
 
 // env lets expressions read the current tick's values.

@@ -50,10 +50,20 @@ type Input struct {
 	PerInstance [][]InstanceValue
 	// LastScale is when capacity last changed; zero if never.
 	LastScale time.Time
-	Tolerance Tolerance
+	// AddedSince returns the capacity the engine added after t (scale-outs,
+	// not counting scale-ins), for warm-up rules; nil means none is known.
+	// It covers at least the History a policy asks for.
+	AddedSince func(t time.Time) int
+	Tolerance  Tolerance
 	// Memory is this policy's own datapoint history, kept by the engine
 	// between ticks (used by M-of-N conditions). Never nil.
 	Memory *model.Datapoints
+}
+
+// Historian is a policy that reads capacity changes (Input.AddedSince) as
+// far back as History.
+type Historian interface {
+	History() time.Duration
 }
 
 // Value returns the group value of signal i.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -27,6 +28,7 @@ type step struct {
 	threshold    float64
 	adjustment   adjustment
 	minMagnitude int
+	warmup       time.Duration
 	steps        []stepRange
 	noStep       string // Reason format when no step matches
 }
@@ -36,11 +38,15 @@ type stepRange struct {
 	from, to float64
 	adjust   int
 	// why explains the result; whyMin, for percent steps, a result raised to
-	// the minimum magnitude.
-	why, whyMin string
+	// the minimum magnitude; whyWarm, a scale-out counting capacity still
+	// warming up.
+	why, whyMin, whyWarm string
 }
 
 func newStep(name string, c config.Step, index func(string) int) (*step, error) {
+	if c.Warmup < 0 {
+		return nil, fmt.Errorf("warmup %s: must be ≥ 0", c.Warmup.D())
+	}
 	i, err := lookup(index, c.Signal)
 	if err != nil {
 		return nil, err
@@ -54,6 +60,7 @@ func newStep(name string, c config.Step, index func(string) int) (*step, error) 
 		index:        []int{i},
 		threshold:    c.Threshold,
 		minMagnitude: c.MinMagnitude,
+		warmup:       c.Warmup.D(),
 	}
 	switch c.Adjustment {
 	case "change", "":
@@ -85,7 +92,7 @@ func newStep(name string, c config.Step, index func(string) int) (*step, error) 
 		if p.adjustment == adjustExact && s.Adjust < 0 {
 			return nil, fmt.Errorf("steps[%d]: exact capacity %d must be ≥ 0", k, s.Adjust)
 		}
-		r.why, r.whyMin = p.stepReasons(r)
+		r.why, r.whyMin, r.whyWarm = p.stepReasons(r)
 		p.steps = append(p.steps, r)
 	}
 	if err := checkOverlap(p.steps); err != nil {
@@ -122,7 +129,7 @@ func checkOverlap(steps []stepRange) error {
 
 // stepReasons builds a step's Reason formats. Every format takes the signal's
 // value and the breach first.
-func (p *step) stepReasons(r stepRange) (why, whyMin string) {
+func (p *step) stepReasons(r stepRange) (why, whyMin, whyWarm string) {
 	f := func(s string) string {
 		return fill("{signal} %v vs threshold {threshold} (breach %v) in step {bounds}: "+s,
 			"{signal}", p.signal,
@@ -130,16 +137,21 @@ func (p *step) stepReasons(r stepRange) (why, whyMin string) {
 			"{bounds}", stepBounds(r.from, r.to),
 			"{adjust}", fmt.Sprintf("%+d", r.adjust),
 			"{exact}", fmt.Sprint(r.adjust),
-			"{min}", fmt.Sprint(p.minMagnitude))
+			"{min}", fmt.Sprint(p.minMagnitude),
+			"{warmup}", model.FormatDuration(p.warmup))
 	}
+	// At most six arguments: value, breach and four.
+	const warm = "%v instances added within the warm-up {warmup} still count toward it: "
 	switch p.adjustment {
 	case adjustExact:
-		return f("set capacity to {exact}"), ""
+		return f("set capacity to {exact}"), "", ""
 	case adjustPercent:
 		return f("{adjust}%% of %v is %v, change by %v to %v"),
-			f("{adjust}%% of %v is %v, below min magnitude {min}: change by %v to %v")
+			f("{adjust}%% of %v is %v, below min magnitude {min}: change by %v to %v"),
+			f(warm + "{adjust}%% of the %v before them is %v: %v")
 	default:
-		return f("change by {adjust}: %v → %v"), ""
+		return f("change by {adjust}: %v → %v"), "",
+			f(warm + "change by {adjust} from the %v before them: %v")
 	}
 }
 
@@ -178,6 +190,18 @@ func (r stepRange) match(diff float64) bool {
 func (p *step) Name() string   { return p.name }
 func (p *step) Signals() []int { return p.index }
 
+// History is how far back the policy reads capacity changes: its warm-up.
+func (p *step) History() time.Duration { return p.warmup }
+
+// warming is the capacity added within the warm-up, which AWS counts
+// toward the current capacity while it warms up.
+func (p *step) warming(in Input) int {
+	if p.warmup <= 0 || in.AddedSince == nil {
+		return 0
+	}
+	return min(in.AddedSince(in.Now.Add(-p.warmup)), in.Current)
+}
+
 func (p *step) Evaluate(in Input) (model.Recommendation, error) {
 	v, err := read(&in, p.index[0], p.signal)
 	if err != nil {
@@ -194,7 +218,15 @@ func (p *step) Evaluate(in Input) (model.Recommendation, error) {
 	case adjustExact:
 		return recommend(clampCount(float64(r.adjust)), model.Because(r.why, val, breach)), nil
 	case adjustPercent:
-		raw := float64(in.Current) * float64(r.adjust) / 100
+		// A scale-out while capacity warms up starts from the capacity
+		// before it: a breach in the same step adds nothing more, a larger
+		// step only the difference (AWS's instance warm-up).
+		warming := 0
+		if r.adjust > 0 {
+			warming = p.warming(in)
+		}
+		base := in.Current - warming
+		raw := float64(base) * float64(r.adjust) / 100
 		change := awsRound(raw)
 		why := r.why
 		if abs(change) < p.minMagnitude && r.adjust != 0 {
@@ -203,10 +235,21 @@ func (p *step) Evaluate(in Input) (model.Recommendation, error) {
 				change = -change
 			}
 		}
-		desired := clampCount(float64(in.Current) + float64(change))
+		desired := clampCount(float64(base) + float64(change))
+		if warming > 0 {
+			desired = max(desired, in.Current)
+			return recommend(desired, model.Because(r.whyWarm, val, breach, model.Int(warming),
+				model.Int(base), model.Int(change), model.Int(desired))), nil
+		}
 		return recommend(desired, model.Because(why,
 			val, breach, model.Int(in.Current), model.Num(raw), model.Int(change), model.Int(desired))), nil
 	default:
+		if warming := p.warming(in); r.adjust > 0 && warming > 0 {
+			base := in.Current - warming
+			desired := max(clampCount(float64(base)+float64(r.adjust)), in.Current)
+			return recommend(desired, model.Because(r.whyWarm, val, breach, model.Int(warming),
+				model.Int(base), model.Int(desired))), nil
+		}
 		desired := clampCount(float64(in.Current) + float64(r.adjust))
 		return recommend(desired, model.Because(r.why,
 			val, breach, model.Int(in.Current), model.Int(desired))), nil
