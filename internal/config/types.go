@@ -301,6 +301,7 @@ type Drain struct {
 	Heartbeat Duration   `yaml:"heartbeat" default:"10s" doc:"How often a draining instance is checked (and its drain heartbeated)."`
 	Timeout   Duration   `yaml:"timeout" default:"1h" doc:"Longest wait for a busy instance."`
 	OnTimeout string     `yaml:"on_timeout" default:"continue" enum:"continue,abandon" doc:"After timeout: continue (terminate it) or abandon (keep it and put it back in service)."`
+	Grace     Duration   `yaml:"grace" default:"30s" doc:"With no drain action and no busy probe, draining is a graceful stop: SIGTERM, then SIGKILL if the process still runs after this long (timeout and on_timeout do not apply). Unlike provider.local.grace, the wait does not block ebb: it is checked at every heartbeat."`
 }
 
 // HTTPAction is one HTTP request.

@@ -97,6 +97,8 @@ var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 type harness struct {
 	t     *testing.T
 	prov  *fakeProvider
+	real  Provider // when set, used instead of prov
+	opt   Options
 	st    *store.Store
 	clock *clock.Fake
 	r     *Reconciler
@@ -129,7 +131,13 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.st = st
-	h.r = New(h.spec, h.prov, st, Options{Clock: h.clock})
+	opt := h.opt
+	opt.Clock = h.clock
+	var p Provider = h.prov
+	if h.real != nil {
+		p = h.real
+	}
+	h.r = New(h.spec, p, st, opt)
 }
 
 func (h *harness) restart() {

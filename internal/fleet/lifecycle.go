@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
@@ -172,7 +174,7 @@ func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) bool {
 // it is terminated; busy past the timeout, on_timeout decides.
 func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error {
 	now := r.opt.Clock.Now()
-	if last, ok := r.checked[inst.ID]; ok && now.Sub(last) < r.spec.heartbeat {
+	if last, ok := r.checked[inst.ID]; ok && now.Sub(last) < r.spec.checkEvery() {
 		return nil
 	}
 	r.checked[inst.ID] = now
@@ -184,6 +186,9 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		delete(r.checked, inst.ID)
 		r.move(inst, model.Terminated, "exited after draining")
 		return r.put(*inst)
+	}
+	if grace, ok := r.spec.GracefulStop(); ok && now.Sub(inst.StateSince) >= grace {
+		return r.kill(ctx, inst, grace)
 	}
 	busy := true
 	if r.spec.busyProbe.set() {
@@ -212,6 +217,23 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	}
 	delete(r.checked, inst.ID)
 	r.move(inst, model.Terminating, "drained")
+	return r.stop(ctx, inst)
+}
+
+// kill ends a graceful stop that outlasted its grace: SIGKILL now, then
+// the terminate intent (which finds the process gone, so the provider's own
+// SIGTERM grace is not waited for again).
+func (r *Reconciler) kill(ctx context.Context, inst *model.Instance, grace time.Duration) error {
+	delete(r.checked, inst.ID)
+	if sig, ok := r.prov.(signaler); ok {
+		cctx, cancel := r.call(ctx)
+		err := sig.Signal(cctx, *inst, syscall.SIGKILL)
+		cancel()
+		if err != nil && !isGone(err) {
+			r.opt.Log.Warn("kill failed; terminating", "instance", inst.ID, "err", err)
+		}
+	}
+	r.move(inst, model.Terminating, "still running "+model.FormatDuration(grace)+" after SIGTERM; killed")
 	return r.stop(ctx, inst)
 }
 

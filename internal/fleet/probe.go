@@ -159,6 +159,8 @@ func newDrainAction(c config.Drain) (drainAction, error) {
 	return a, err
 }
 
+func (a drainAction) set() bool { return a.signal != 0 || a.url != nil || len(a.command) > 0 }
+
 func (a drainAction) String() string {
 	switch {
 	case a.signal != 0:
