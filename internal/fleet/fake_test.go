@@ -27,6 +27,10 @@ type fakeProvider struct {
 	kills      map[string]int // terminations of a live instance
 	signals    map[string][]syscall.Signal
 	failLaunch bool
+	// failTerminate makes that many Terminate calls fail.
+	failTerminate int
+	launchCalls   int
+	termCalls     int
 	// exitOnSignal makes an instance exit when it gets a drain signal.
 	exitOnSignal bool
 }
@@ -38,6 +42,7 @@ func newFake() *fakeProvider {
 func (f *fakeProvider) Launch(_ context.Context, req provider.LaunchRequest) (model.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.launchCalls++
 	if f.failLaunch {
 		return model.Instance{}, fmt.Errorf("no capacity")
 	}
@@ -49,6 +54,11 @@ func (f *fakeProvider) Launch(_ context.Context, req provider.LaunchRequest) (mo
 func (f *fakeProvider) Terminate(_ context.Context, inst model.Instance) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.termCalls++
+	if f.failTerminate > 0 {
+		f.failTerminate--
+		return fmt.Errorf("terminate %s: provider unavailable", inst.ID)
+	}
 	if f.alive[inst.ID] {
 		f.kills[inst.ID]++
 		f.alive[inst.ID] = false

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
@@ -37,11 +38,22 @@ func (r *Reconciler) resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
 	}
+	now := r.opt.Clock.Now()
+	clear(r.openTerm)
 	for _, in := range open {
 		inst, ok := insts[in.Instance]
-		if !ok { // nothing to act on; close the intent
+		var moot string
+		switch {
+		case !ok:
+			moot = "instance record missing"
+		case in.Kind == store.IntentDrain && inst.State != model.Draining:
+			moot = "instance no longer draining"
+		case in.Kind == store.IntentTerminate && inst.State.Ended():
+			moot = "instance already " + string(inst.State)
+		}
+		if moot != "" { // nothing to act on; close the intent
 			if err := r.st.Update(func(tx *store.Tx) error {
-				return tx.FinishIntent(in.Seq, r.opt.Clock.Now(), "instance record missing")
+				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
 				return err
 			}
@@ -52,9 +64,18 @@ func (r *Reconciler) resume(ctx context.Context) error {
 		case store.IntentLaunch:
 			err = r.resumeLaunch(ctx, in, inst)
 		case store.IntentDrain:
+			if !r.drainRetry[inst.ID].due(now) {
+				continue
+			}
 			err = r.sendDrain(ctx, in, inst)
 		case store.IntentTerminate:
-			err = r.terminate(ctx, in, inst)
+			if !r.termRetry[inst.ID].due(now) {
+				r.openTerm[inst.ID] = true
+				continue
+			}
+			if err = r.terminate(ctx, in, inst); err != nil {
+				r.openTerm[inst.ID] = true
+			}
 		}
 		if err != nil {
 			r.opt.Log.Warn("resume intent failed", "intent", in.Seq, "kind", in.Kind, "instance", in.Instance, "err", err)
@@ -80,7 +101,7 @@ func (r *Reconciler) resumeLaunch(ctx context.Context, in store.Intent, inst mod
 		}
 	}
 	r.move(&inst, model.Failed, "launch interrupted; no instance found")
-	r.failedLaunch()
+	r.failedLaunch(errors.New(inst.Reason))
 	return r.finish(in, inst, "lost")
 }
 
@@ -100,16 +121,16 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 		switch {
 		case !alive:
 			r.move(inst, model.Failed, "exited before it was ready")
-			r.failedLaunch()
+			r.failedLaunch(errors.New(inst.Reason))
 			return r.stop(ctx, inst)
 		case r.ready(ctx, *inst):
 			inst.ReadyAt = now
 			r.move(inst, model.InService, "ready")
-			r.failStreak = 0
+			r.launchRetry = nil
 			return r.put(*inst)
 		case now.Sub(inst.LaunchedAt) > r.spec.launchTimeout:
 			r.move(inst, model.Failed, "not ready within "+model.FormatDuration(r.spec.launchTimeout))
-			r.failedLaunch()
+			r.failedLaunch(errors.New(inst.Reason))
 			return r.stop(ctx, inst)
 		}
 	case model.InService:
@@ -128,6 +149,9 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 	case model.Draining:
 		return r.watchDrain(ctx, inst)
 	case model.Failed, model.Unhealthy, model.Terminating:
+		if r.openTerm[inst.ID] { // resume retries it when its backoff allows
+			return nil
+		}
 		return r.stop(ctx, inst)
 	}
 	return nil
@@ -251,15 +275,25 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 }
 
 // terminate performs a recorded terminate intent. On failure the intent
-// stays open and the next reconcile tries again.
+// stays open and is tried again with backoff; the instance shows the
+// failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	cctx, cancel := r.call(ctx)
 	err := r.prov.Terminate(cctx, inst)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("terminate %s: %w", inst.ID, err)
+		rt := r.termRetry[inst.ID]
+		if rt == nil {
+			rt = newRetry(retryInitial, retryMax, fullJitter)
+			r.termRetry[inst.ID] = rt
+		}
+		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
+		inst.Condition = fmt.Sprintf("terminate failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
+		return errors.Join(fmt.Errorf("terminate %s: %w", inst.ID, err), r.put(inst))
 	}
+	delete(r.termRetry, inst.ID)
 	delete(r.healthFails, inst.ID)
+	inst.Condition = ""
 	r.move(&inst, model.Terminated, inst.Reason)
 	return r.finish(in, inst, "terminated")
 }
@@ -282,7 +316,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 	now := r.opt.Clock.Now()
 	switch {
 	case active < desired && !susp.Launch:
-		if now.Before(r.nextLaunch) {
+		if !r.launchRetry.due(now) {
 			return nil
 		}
 		n := min(desired-active, r.spec.maxConcurrent-len(launching))
@@ -307,8 +341,8 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 			}
 			l := launching[i]
 			r.move(&l, model.Terminating, "scale-in before ready")
-			if err := r.stop(ctx, &l); err != nil {
-				return err
+			if err := r.stop(ctx, &l); err != nil { // recorded: retried with backoff
+				r.opt.Log.Warn("terminate failed", "instance", l.ID, "err", err)
 			}
 			excess--
 		}
@@ -353,7 +387,7 @@ func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Ins
 	cancel()
 	if err != nil {
 		r.move(&inst, model.Failed, "launch: "+err.Error())
-		r.failedLaunch()
+		r.failedLaunch(err)
 		inst.State = model.Terminated // nothing runs: there is nothing to stop
 		return inst, r.finish(in, inst, "failed: "+err.Error())
 	}
@@ -371,15 +405,31 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 	if err != nil {
 		return err
 	}
-	return r.sendDrain(ctx, in, inst)
+	// The drain is recorded: a request that fails is retried with backoff
+	// and shows as the instance's condition, so it is not the caller's error.
+	if err := r.sendDrain(ctx, in, inst); err != nil {
+		r.opt.Log.Warn("drain request failed; retrying with backoff", "instance", inst.ID, "err", err)
+	}
+	return nil
 }
 
-// sendDrain performs a recorded drain intent.
+// sendDrain performs a recorded drain intent. A request that fails is
+// sent again with backoff (the intent stays open), and the instance shows
+// the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
 	sig, _ := r.prov.(signaler)
 	err := r.spec.drain.send(ctx, r.opt.HTTP, sig, inst)
 	if err != nil && !isGone(err) {
-		return fmt.Errorf("drain %s: %w", inst.ID, err)
+		rt := r.drainRetry[inst.ID]
+		if rt == nil {
+			rt = newRetry(retryInitial, retryMax, fullJitter)
+			r.drainRetry[inst.ID] = rt
+		}
+		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
+		inst.Condition = fmt.Sprintf("drain request failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
+		return errors.Join(fmt.Errorf("drain %s: %w", inst.ID, err), r.put(inst))
 	}
+	delete(r.drainRetry, inst.ID)
+	inst.Condition = ""
 	return r.finish(in, inst, "asked to finish: "+r.spec.drain.String())
 }

@@ -58,8 +58,10 @@ type Reconciler struct {
 	st   *store.Store
 	opt  Options
 
-	failStreak  int
-	nextLaunch  time.Time
+	launchRetry *retry // nil unless the last launch failed
+	drainRetry  map[string]*retry
+	termRetry   map[string]*retry
+	openTerm    map[string]bool // instances with an open terminate intent, as resume left them
 	healthFails map[string]int
 	checked     map[string]time.Time // last drain check, per instance
 }
@@ -96,6 +98,7 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 	}
 	opt.Log = opt.Log.With("group", spec.Group)
 	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
+		drainRetry: map[string]*retry{}, termRetry: map[string]*retry{}, openTerm: map[string]bool{},
 		healthFails: map[string]int{}, checked: map[string]time.Time{}}
 }
 
@@ -171,9 +174,17 @@ func (r *Reconciler) status(desired int) (Status, error) {
 			s.Terminating++
 		}
 	}
-	if r.failStreak > 0 {
-		s.Conditions = append(s.Conditions, fmt.Sprintf("%d launches failed in a row; next attempt after %s",
-			r.failStreak, r.nextLaunch.UTC().Format(time.RFC3339)))
+	if lr := r.launchRetry; lr != nil {
+		what := "1 launch failed"
+		if lr.failures > 1 {
+			what = fmt.Sprintf("%d launches failed in a row", lr.failures)
+		}
+		s.Conditions = append(s.Conditions, fmt.Sprintf("%s (last: %v); next attempt after %s", what, lr.last, stamp(lr.next)))
+	}
+	for _, in := range insts {
+		if in.Condition != "" {
+			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
+		}
 	}
 	return s, nil
 }
@@ -229,16 +240,15 @@ func (r *Reconciler) move(inst *model.Instance, to model.InstanceState, reason s
 	inst.State, inst.Reason, inst.StateSince = to, reason, r.opt.Clock.Now()
 }
 
-// failedLaunch counts a failure and pushes the next launch back.
-func (r *Reconciler) failedLaunch() {
-	r.failStreak++
-	d := r.spec.backoffMin << min(r.failStreak-1, 20)
-	if d > r.spec.backoffMax || d <= 0 {
-		d = r.spec.backoffMax
+// failedLaunch counts a failure and pushes the next launch back: the
+// delay starts at backoff.initial and doubles with each failure in a row
+// up to backoff.max, jittered 50–100%.
+func (r *Reconciler) failedLaunch(cause error) {
+	if r.launchRetry == nil {
+		r.launchRetry = newRetry(r.spec.backoffMin, r.spec.backoffMax, halfJitter)
 	}
-	d = time.Duration(float64(d) * (0.5 + r.opt.Rand.Float64()/2)) // jitter: 50–100%
-	r.nextLaunch = r.opt.Clock.Now().Add(d)
-	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.failStreak, "retry_in", d.Round(time.Millisecond))
+	d := r.launchRetry.fail(r.opt.Clock.Now(), cause, r.opt.Rand)
+	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.launchRetry.failures, "retry_in", d.Round(time.Millisecond), "err", cause)
 }
 
 // ErrNotInService is returned by Drain for an instance that is not serving.

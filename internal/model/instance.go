@@ -43,6 +43,11 @@ func (s InstanceState) Active() bool {
 // Gone reports whether the instance no longer runs.
 func (s InstanceState) Gone() bool { return s == Terminated }
 
+// Ended reports whether the instance's life is over: terminated, or a
+// launch that failed. Nothing of it runs, it never counts, and its record
+// is deleted after a while.
+func (s InstanceState) Ended() bool { return s == Terminated || s == Failed }
+
 // Process identifies a local process across restarts of ebb: a PID alone
 // can be reused by another process, the start time (clock ticks since
 // boot, /proc/PID/stat field 22) tells them apart.
@@ -69,4 +74,9 @@ type Instance struct {
 	// Reason says why the instance entered its state ("scale-in: oldest",
 	// "launch not ready within 2m", "process exited").
 	Reason string `json:"reason,omitempty"`
+	// Condition is what is going wrong with the instance right now, if
+	// anything: the last error of an action being retried and when the
+	// next try is ("drain request failed 3 times (last: …); next try after
+	// …"). Empty once the action succeeds.
+	Condition string `json:"condition,omitempty"`
 }
