@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,17 +120,18 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			return err
 		}
 		switch {
-		case !alive:
+		case !alive: // nothing runs: there is nothing to stop
 			r.move(inst, model.Failed, "exited before it was ready")
 			r.failedLaunch(errors.New(inst.Reason))
-			return r.stop(ctx, inst)
+			return r.put(*inst)
 		case r.ready(ctx, *inst):
 			inst.ReadyAt = now
 			r.move(inst, model.InService, "ready")
 			r.launchRetry = nil
 			return r.put(*inst)
 		case now.Sub(inst.LaunchedAt) > r.spec.launchTimeout:
-			r.move(inst, model.Failed, "not ready within "+model.FormatDuration(r.spec.launchTimeout))
+			// Stopped first (terminating); terminate ends it as failed.
+			r.move(inst, model.Terminating, reasonNotReady+model.FormatDuration(r.spec.launchTimeout))
 			r.failedLaunch(errors.New(inst.Reason))
 			return r.stop(ctx, inst)
 		}
@@ -148,7 +150,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 		}
 	case model.Draining:
 		return r.watchDrain(ctx, inst)
-	case model.Failed, model.Unhealthy, model.Terminating:
+	case model.Unhealthy, model.Terminating:
 		if r.openTerm[inst.ID] { // resume retries it when its backoff allows
 			return nil
 		}
@@ -294,9 +296,18 @@ func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.
 	delete(r.termRetry, inst.ID)
 	delete(r.healthFails, inst.ID)
 	inst.Condition = ""
-	r.move(&inst, model.Terminated, inst.Reason)
-	return r.finish(in, inst, "terminated")
+	end := model.Terminated
+	if strings.HasPrefix(inst.Reason, reasonNotReady) {
+		end = model.Failed
+	}
+	r.move(&inst, end, inst.Reason)
+	return r.finish(in, inst, string(end))
 }
+
+// reasonNotReady starts the reason of a launch that was not ready in time:
+// it is stopped (terminating), then ends as failed, not terminated. The
+// reason is the record of it that survives a restart of ebb.
+const reasonNotReady = "not ready within "
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
@@ -385,10 +396,9 @@ func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Ins
 	cctx, cancel := r.call(ctx)
 	got, err := r.prov.Launch(cctx, provider.LaunchRequest{ID: inst.ID, Group: inst.Group, Zone: zone})
 	cancel()
-	if err != nil {
+	if err != nil { // nothing runs (the provider's contract): nothing to stop
 		r.move(&inst, model.Failed, "launch: "+err.Error())
 		r.failedLaunch(err)
-		inst.State = model.Terminated // nothing runs: there is nothing to stop
 		return inst, r.finish(in, inst, "failed: "+err.Error())
 	}
 	inst.Addr, inst.Process = got.Addr, got.Process

@@ -44,9 +44,9 @@ type Options struct {
 	Rand *rand.Rand
 	// CallTimeout bounds each provider call (default 30s).
 	CallTimeout time.Duration
-	// KeepTerminated is how long terminated instances stay in the record
-	// (default 1h); older ones are deleted so the record does not grow
-	// with every instance ever launched.
+	// KeepTerminated is how long ended instances (terminated or failed)
+	// stay in the record (default 1h); older ones are deleted so the record
+	// does not grow with every instance ever launched.
 	KeepTerminated time.Duration
 }
 
@@ -120,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error)
 			r.opt.Log.Warn("instance step failed", "instance", insts[i].ID, "state", insts[i].State, "err", err)
 		}
 	}
-	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State == model.Terminated })
+	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
 		return Status{}, err
 	}
@@ -128,7 +128,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error)
 }
 
 // load reads the group's live instances and suspension, deleting the
-// record of instances terminated more than KeepTerminated ago.
+// record of instances that ended (terminated or failed) more than
+// KeepTerminated ago.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	var insts []model.Instance
 	var susp store.Suspended
@@ -139,13 +140,13 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 			return err
 		}
 		for _, in := range all {
-			if in.State == model.Terminated && in.StateSince.Before(cutoff) {
+			if in.State.Ended() && in.StateSince.Before(cutoff) {
 				if err := tx.DeleteInstance(in.Group, in.ID); err != nil {
 					return err
 				}
 			}
 		}
-		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State == model.Terminated })
+		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State.Ended() })
 		gs, _, err := tx.GroupState(r.spec.Group)
 		susp = gs.Suspended
 		return err
