@@ -298,9 +298,19 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 			d.mu.Unlock()
 			return
 		}
-		rec, desired := g.rec, d.eng.States[g.index].Desired
+		rec, last := g.rec, d.eng.States[g.index].Desired
 		d.mu.Unlock()
 
+		// Read under the reconciler's lock (d.mu is not held here), so an
+		// operator action that lowers desired under that lock is seen.
+		desired := func() int {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if g, ok := d.groups[name]; ok {
+				return d.eng.States[g.index].Desired
+			}
+			return last
+		}
 		st, err := rec.Reconcile(ctx, desired)
 		if err != nil && ctx.Err() == nil {
 			d.opt.Log.Error("reconcile failed", "group", name, "err", err)

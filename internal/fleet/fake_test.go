@@ -160,7 +160,7 @@ func (h *harness) restart() {
 
 func (h *harness) reconcile(desired int) Status {
 	h.t.Helper()
-	s, err := h.r.Reconcile(context.Background(), desired)
+	s, err := h.r.Reconcile(context.Background(), func() int { return desired })
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -90,7 +90,9 @@ func (r *Reconciler) resume(ctx context.Context) error {
 func (r *Reconciler) resumeLaunch(ctx context.Context, in store.Intent, inst model.Instance) error {
 	if f, ok := r.prov.(Finder); ok {
 		cctx, cancel := r.call(ctx)
+		done := r.observed("find")
 		found, ok, err := f.Find(cctx, inst.Group, inst.ID)
+		done(err)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("find %s: %w", inst.ID, err)
@@ -162,7 +164,9 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
 	cctx, cancel := r.call(ctx)
 	defer cancel()
+	done := r.observed("alive")
 	ok, err := r.prov.Alive(cctx, inst)
+	done(err)
 	if err != nil {
 		return false, fmt.Errorf("check %s: %w", inst.ID, err)
 	}
@@ -210,6 +214,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	}
 	if !alive {
 		delete(r.checked, inst.ID)
+		r.drainEnded(*inst, drainGone)
 		r.move(inst, model.Terminated, "exited after draining")
 		return r.put(*inst)
 	}
@@ -230,11 +235,13 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		// Kept, and protected: scaling in would only pick it again and
 		// wait another timeout. Unprotect it to let scale-in choose it.
 		delete(r.checked, inst.ID)
+		r.drainEnded(*inst, drainAbandoned)
 		inst.Protected = true
 		r.move(inst, model.InService, "drain timed out after "+model.FormatDuration(r.spec.drainLimit)+"; abandoned: back in service, protected from scale-in")
 		return r.put(*inst)
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit:
 		delete(r.checked, inst.ID)
+		r.drainEnded(*inst, drainTimeout)
 		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
 		return r.stop(ctx, inst)
 	case busy:
@@ -242,6 +249,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		return r.put(*inst)
 	}
 	delete(r.checked, inst.ID)
+	r.drainEnded(*inst, drainDrained)
 	r.move(inst, model.Terminating, "drained")
 	return r.stop(ctx, inst)
 }
@@ -251,7 +259,8 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 // SIGTERM grace is not waited for again).
 func (r *Reconciler) kill(ctx context.Context, inst *model.Instance, grace time.Duration) error {
 	delete(r.checked, inst.ID)
-	if sig, ok := r.prov.(signaler); ok {
+	r.drainEnded(*inst, drainTimeout)
+	if sig := r.signaler(); sig != nil {
 		cctx, cancel := r.call(ctx)
 		err := sig.Signal(cctx, *inst, syscall.SIGKILL)
 		cancel()
@@ -281,7 +290,9 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 // failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	cctx, cancel := r.call(ctx)
+	done := r.observed("terminate")
 	err := r.prov.Terminate(cctx, inst)
+	done(err)
 	cancel()
 	if err != nil {
 		rt := r.termRetry[inst.ID]
@@ -394,7 +405,9 @@ func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Ins
 		return inst, err
 	}
 	cctx, cancel := r.call(ctx)
+	done := r.observed("launch")
 	got, err := r.prov.Launch(cctx, provider.LaunchRequest{ID: inst.ID, Group: inst.Group, Zone: zone})
+	done(err)
 	cancel()
 	if err != nil { // nothing runs (the provider's contract): nothing to stop
 		r.move(&inst, model.Failed, "launch: "+err.Error())
@@ -427,8 +440,7 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 // sent again with backoff (the intent stays open), and the instance shows
 // the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
-	sig, _ := r.prov.(signaler)
-	err := r.spec.drain.send(ctx, r.opt.HTTP, sig, inst)
+	err := r.spec.drain.send(ctx, r.opt.HTTP, r.signaler(), inst)
 	if err != nil && !isGone(err) {
 		rt := r.drainRetry[inst.ID]
 		if rt == nil {

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -44,6 +43,9 @@ type Options struct {
 	Rand *rand.Rand
 	// CallTimeout bounds each provider call (default 30s).
 	CallTimeout time.Duration
+	// Observe hears provider calls and drain outcomes, for metrics; nil
+	// hears nothing.
+	Observe Observer
 	// KeepTerminated is how long ended instances (terminated or failed)
 	// stay in the record (default 1h); older ones are deleted so the record
 	// does not grow with every instance ever launched.
@@ -52,7 +54,7 @@ type Options struct {
 
 // Reconciler keeps one group's instances at its desired capacity.
 type Reconciler struct {
-	mu   sync.Mutex // one Reconcile or Drain at a time
+	mu   sync.Mutex // one Reconcile or operator action at a time
 	spec Spec
 	prov Provider
 	st   *store.Store
@@ -93,6 +95,9 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 	if opt.CallTimeout <= 0 {
 		opt.CallTimeout = 30 * time.Second
 	}
+	if opt.Observe == nil {
+		opt.Observe = noObserver{}
+	}
 	if opt.KeepTerminated <= 0 {
 		opt.KeepTerminated = time.Hour
 	}
@@ -104,10 +109,17 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 
 // Reconcile moves the fleet one step toward desired: it resumes intents a
 // crash left open, advances every instance's lifecycle, then launches or
-// drains.
-func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error) {
+// drains. It reads desired once it holds the reconciler's lock, so an
+// operator action that lowers desired and drains an instance under the
+// same lock (Terminate's Before) never races a reconcile; desired must not
+// wait for anything that waits for this reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, desired func() int) (Status, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.reconcile(ctx, desired())
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error) {
 	if err := r.resume(ctx); err != nil {
 		return Status{}, err
 	}
@@ -250,30 +262,4 @@ func (r *Reconciler) failedLaunch(cause error) {
 	}
 	d := r.launchRetry.fail(r.opt.Clock.Now(), cause, r.opt.Rand)
 	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.launchRetry.failures, "retry_in", d.Round(time.Millisecond), "err", cause)
-}
-
-// ErrNotInService is returned by Drain for an instance that is not serving.
-var ErrNotInService = errors.New("instance is not in service")
-
-// Drain drains one instance now, as an operator asked. The group's
-// desired capacity is unchanged, so a replacement is launched.
-func (r *Reconciler) Drain(ctx context.Context, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var inst model.Instance
-	var ok bool
-	if err := r.st.View(func(tx *store.Tx) error {
-		var err error
-		inst, ok, err = tx.Instance(r.spec.Group, id)
-		return err
-	}); err != nil {
-		return fmt.Errorf("read %s: %w", id, err)
-	}
-	switch {
-	case !ok:
-		return fmt.Errorf("group %s has no instance %q", r.spec.Group, id)
-	case inst.State != model.InService:
-		return fmt.Errorf("%s is %s: %w", id, inst.State, ErrNotInService)
-	}
-	return r.startDrain(ctx, inst, "drained by operator")
 }
