@@ -189,3 +189,15 @@ func (h *harness) count(state model.InstanceState) int {
 	}
 	return n
 }
+
+func (f *fakeProvider) List(_ context.Context, group string) ([]model.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []model.Instance
+	for id, ok := range f.alive {
+		if ok {
+			out = append(out, model.Instance{ID: id, Group: group, Addr: "127.0.0.1:1", State: model.Launching})
+		}
+	}
+	return out, nil
+}

@@ -145,3 +145,72 @@ lifecycle: {drain: {grace: 30s, heartbeat: 1m}}
 		})
 	}
 }
+
+// The state file is lost while instances run: a fresh store adopts them
+// from the provider, and reconciling at the same desired capacity launches
+// nothing beside them.
+func TestAdoptAfterStateFileLost(t *testing.T) {
+	const group = `
+name: w
+capacity: {max: 10}
+policies: [{fixed: {desired: 2}}]
+`
+	a, lp := newLocalHarness(t, group, time.Second)
+	a.reconcile(2)
+	a.reconcile(2)
+	if n := a.count(model.InService); n != 2 {
+		t.Fatalf("store A: %d in service, want 2", n)
+	}
+	b, _ := newLocalHarness(t, group, time.Second) // a fresh store and provider: a new ebb
+	adopted, err := b.r.Adopt(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adopted) != 2 {
+		t.Fatalf("adopted %+v, want the 2 running instances", adopted)
+	}
+	for _, in := range adopted {
+		if in.State != model.Launching || in.Reason != "adopted: running but not in the state file" || in.Process == nil {
+			t.Errorf("adopted %+v", in)
+		}
+	}
+	b.reconcile(2)
+	s := b.reconcile(2)
+	if s.InService != 2 || s.Launching != 0 {
+		t.Fatalf("%+v, want the 2 adopted in service and no launch", s)
+	}
+	running, err := lp.List(context.Background(), "w")
+	if err != nil || len(running) != 2 {
+		t.Fatalf("%d processes run (%v), want 2", len(running), err)
+	}
+	if again, err := b.r.Adopt(context.Background()); err != nil || len(again) != 0 {
+		t.Fatalf("second Adopt = %+v, %v; want nothing new", again, err)
+	}
+}
+
+var (
+	_ Lister = (*local.Provider)(nil)
+	_ Finder = (*local.Provider)(nil)
+)
+
+// An instance recorded as ended that still runs is adopted (nothing else
+// would ever stop it); live records are left alone.
+func TestAdoptEndedButRunning(t *testing.T) {
+	h := newHarness(t, base)
+	ids := h.inService(2)
+	in := find(h.instances(), ids[0])
+	in.State, in.Reason, in.Zone = model.Terminated, "drained", "z"
+	if err := h.r.put(in); err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := h.r.Adopt(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adopted) != 1 || adopted[0].ID != ids[0] || adopted[0].Zone != "z" || adopted[0].State != model.Launching {
+		t.Fatalf("adopted %+v, want just %s, launching in zone z", adopted, ids[0])
+	}
+	if got := find(h.instances(), ids[1]); got.State != model.InService {
+		t.Fatalf("a live record changed: %+v", got)
+	}
+}
