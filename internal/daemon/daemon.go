@@ -290,6 +290,7 @@ func (d *Daemon) startReconcilers(ctx context.Context, wg *sync.WaitGroup) {
 // the configuration. It takes the group's current reconciler each round, so
 // a reload swaps it without a second loop.
 func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
+	adopted := false
 	for {
 		d.mu.Lock()
 		g, ok := d.groups[name]
@@ -310,6 +311,18 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 				return d.eng.States[g.index].Desired
 			}
 			return last
+		}
+		if !adopted {
+			// Before the first reconcile: instances that run but are not in
+			// the store (a lost state file) are adopted, not launched again.
+			insts, err := rec.Adopt(ctx)
+			adopted = err == nil
+			if err != nil && ctx.Err() == nil {
+				d.opt.Log.Error("adopt running instances failed", "group", name, "err", err)
+			}
+			for _, in := range insts {
+				d.opt.Log.Warn("instance runs but was not in the state file; adopted", "group", name, "instance", in.ID, "addr", in.Addr)
+			}
 		}
 		st, err := rec.Reconcile(ctx, desired)
 		if err != nil && ctx.Err() == nil {
