@@ -116,7 +116,8 @@ type harness struct {
 	path  string
 }
 
-func newHarness(t *testing.T, group string) *harness {
+// specFor compiles the lifecycle of one group given in YAML.
+func specFor(t *testing.T, group string) Spec {
 	t.Helper()
 	f, err := config.Parse("test.yaml", []byte("groups:\n  - "+strings.ReplaceAll(strings.TrimSpace(group), "\n", "\n    ")+"\n"))
 	if err != nil {
@@ -126,6 +127,12 @@ func newHarness(t *testing.T, group string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return spec
+}
+
+func newHarness(t *testing.T, group string) *harness {
+	t.Helper()
+	spec := specFor(t, group)
 	h := &harness{t: t, prov: newFake(), clock: clock.NewFake(t0), spec: spec, path: filepath.Join(t.TempDir(), "ebb.db")}
 	h.open()
 	t.Cleanup(func() { h.st.Close() })

@@ -136,3 +136,20 @@ func (r *Reconciler) get(id string) (model.Instance, error) {
 	}
 	return inst, nil
 }
+
+// Update swaps the group's compiled lifecycle and provider (a reloaded
+// configuration) while keeping what the reconciler has learned: launch
+// backoff, health-check counts, drain and terminate retries, drain checks.
+// The new spec applies to instances already under way: a draining
+// instance is held to the new drain timeout, counted from when its drain
+// began. A launch backoff already running keeps its current delays until a
+// launch succeeds. The spec must be for the same group.
+func (r *Reconciler) Update(spec Spec, prov Provider) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if spec.Group != r.spec.Group {
+		return fmt.Errorf("update reconciler of group %s with the spec of group %s", r.spec.Group, spec.Group)
+	}
+	r.spec, r.prov = spec, prov
+	return nil
+}

@@ -235,3 +235,43 @@ func TestReconcileReadsDesiredUnderLock(t *testing.T) {
 		t.Fatal("desired was read without the reconciler's lock")
 	}
 }
+
+// A reload that shortens the drain timeout applies to an instance already
+// draining, and the reconciler keeps its state (here, a drain request's
+// retry backoff).
+func TestUpdateAppliesToDrainsUnderWay(t *testing.T) {
+	h := newHarness(t, base+`
+lifecycle:
+  drain: {signal: SIGUSR1, heartbeat: 10s, timeout: 1h}
+`)
+	ids := h.inService(1)
+	h.reconcile(0) // draining; the fake ignores SIGUSR1 and stays busy
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(0)
+	h.r.drainRetry["kept"] = newRetry(time.Second, time.Second, fullJitter)
+	spec := specFor(t, base+`
+lifecycle:
+  drain: {signal: SIGUSR1, heartbeat: 10s, timeout: 1m}
+`)
+	if err := h.r.Update(spec, h.prov); err != nil {
+		t.Fatal(err)
+	}
+	if in := find(h.instances(), ids[0]); in.State != model.Draining {
+		t.Fatalf("%+v; want still draining right after the update", in)
+	}
+	for range 6 {
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(0)
+	}
+	in := find(h.instances(), ids[0])
+	if in.State != model.Terminated || in.Reason != "drain timed out after 1m" || h.prov.kills[ids[0]] != 1 {
+		t.Fatalf("%+v; want terminated after the new 1m timeout", in)
+	}
+	if h.r.drainRetry["kept"] == nil {
+		t.Fatal("Update dropped the reconciler's state")
+	}
+	other := specFor(t, strings.Replace(base, "name: w", "name: other", 1))
+	if err := h.r.Update(other, h.prov); err == nil {
+		t.Fatal("Update with another group's spec succeeded")
+	}
+}
