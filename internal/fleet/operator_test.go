@@ -275,3 +275,54 @@ lifecycle:
 		t.Fatal("Update with another group's spec succeeded")
 	}
 }
+
+// The Observer hears every provider call by operation, failures included,
+// and how each drain ended.
+func TestObserverHearsCallsAndDrains(t *testing.T) {
+	rs := newReadyServer(t)
+	h := newHarness(t, base+`
+lifecycle:
+  drain: {signal: SIGUSR1, busy: {http: "`+rs.srv.URL+`/busy", path: busy}, heartbeat: 10s, timeout: 1m, on_timeout: continue}
+`)
+	obs := newRecorder()
+	h.opt.Observe = obs
+	h.restart()
+	h.inService(3) // launch ×3, then alive
+	rs.busy.Store(true)
+	h.reconcile(2) // drains one: signal
+	for _, in := range h.instances() {
+		if in.State == model.Draining {
+			h.prov.kill(in.ID)
+		}
+	}
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(2) // it exited: gone
+	h.reconcile(1) // drains the next
+	for range 7 {  // busy past the timeout: timeout, terminate
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(1)
+	}
+	rs.busy.Store(false)
+	h.reconcile(0) // drains the last
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(0) // idle: drained, terminate
+	h.prov.failLaunch = true
+	h.reconcile(1)
+	if diff := cmp.Diff([]string{"gone", "timeout", "drained"}, obs.drains); diff != "" {
+		t.Errorf("drains ended (-want +got):\n%s", diff)
+	}
+	for _, op := range []string{"launch", "alive", "signal", "terminate"} {
+		if obs.calls[op] == 0 {
+			t.Errorf("no %s call observed: %v", op, obs.calls)
+		}
+	}
+	if obs.failed["launch"] != 1 || obs.calls["launch"] != 4 {
+		t.Errorf("launch calls %d (%d failed), want 4 (1 failed)", obs.calls["launch"], obs.failed["launch"])
+	}
+	if _, err := h.r.Adopt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if obs.calls["list"] != 1 {
+		t.Errorf("list calls %d, want 1", obs.calls["list"])
+	}
+}
