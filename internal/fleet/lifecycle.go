@@ -213,13 +213,18 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		return err
 	}
 	if !alive {
-		delete(r.checked, inst.ID)
-		r.drainEnded(*inst, drainGone)
+		r.drainEnded(inst, drainGone)
 		r.move(inst, model.Terminated, "exited after draining")
 		return r.put(*inst)
 	}
-	if grace, ok := r.spec.GracefulStop(); ok && now.Sub(inst.StateSince) >= grace {
-		return r.kill(ctx, inst, grace)
+	if grace, ok := r.spec.GracefulStop(); ok {
+		// A graceful stop: no busy probe, no drain timeout; SIGKILL once
+		// grace has passed.
+		if now.Sub(inst.StateSince) >= grace {
+			return r.kill(ctx, inst, grace)
+		}
+		inst.HeartbeatAt = now
+		return r.put(*inst)
 	}
 	busy := true
 	if r.spec.busyProbe.set() {
@@ -234,22 +239,19 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit && r.spec.abandonLate:
 		// Kept, and protected: scaling in would only pick it again and
 		// wait another timeout. Unprotect it to let scale-in choose it.
-		delete(r.checked, inst.ID)
-		r.drainEnded(*inst, drainAbandoned)
+		r.drainEnded(inst, drainAbandoned)
 		inst.Protected = true
 		r.move(inst, model.InService, "drain timed out after "+model.FormatDuration(r.spec.drainLimit)+"; abandoned: back in service, protected from scale-in")
 		return r.put(*inst)
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit:
-		delete(r.checked, inst.ID)
-		r.drainEnded(*inst, drainTimeout)
+		r.drainEnded(inst, drainTimeout)
 		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
 		return r.stop(ctx, inst)
 	case busy:
 		inst.HeartbeatAt = now
 		return r.put(*inst)
 	}
-	delete(r.checked, inst.ID)
-	r.drainEnded(*inst, drainDrained)
+	r.drainEnded(inst, drainDrained)
 	r.move(inst, model.Terminating, "drained")
 	return r.stop(ctx, inst)
 }
@@ -258,8 +260,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 // the terminate intent (which finds the process gone, so the provider's own
 // SIGTERM grace is not waited for again).
 func (r *Reconciler) kill(ctx context.Context, inst *model.Instance, grace time.Duration) error {
-	delete(r.checked, inst.ID)
-	r.drainEnded(*inst, drainTimeout)
+	r.drainEnded(inst, drainTimeout)
 	if sig := r.signaler(); sig != nil {
 		cctx, cancel := r.call(ctx)
 		err := sig.Signal(cctx, *inst, syscall.SIGKILL)

@@ -43,7 +43,12 @@ func (r *Reconciler) observed(op string) func(error) {
 	return func(err error) { r.opt.Observe.ProviderCall(op, r.opt.Clock.Now().Sub(start), err) }
 }
 
-func (r *Reconciler) drainEnded(inst model.Instance, result string) {
+// drainEnded forgets a drain's checks and retries, clears the condition
+// a failing drain request left on the instance, and reports the drain.
+func (r *Reconciler) drainEnded(inst *model.Instance, result string) {
+	delete(r.checked, inst.ID)
+	delete(r.drainRetry, inst.ID)
+	inst.Condition = ""
 	r.opt.Observe.DrainEnded(r.opt.Clock.Now().Sub(inst.StateSince), result)
 }
 

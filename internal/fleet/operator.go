@@ -78,11 +78,10 @@ func (r *Reconciler) Terminate(ctx context.Context, id string, opt TerminateOpti
 		return r.get(id)
 	}
 	if inst.State == model.Draining {
-		r.drainEnded(inst, drainOperator)
+		r.drainEnded(&inst, drainOperator)
 	}
-	delete(r.checked, id)
-	delete(r.drainRetry, id)
 	delete(r.termRetry, id)
+	inst.Condition = ""
 	r.move(&inst, model.Terminating, "terminated now by operator")
 	stopErr := r.stop(ctx, &inst)
 	got, err := r.get(id)

@@ -6,8 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/store"
@@ -155,5 +158,57 @@ func TestFailingTerminateBacksOff(t *testing.T) {
 	h.st.View(func(tx *store.Tx) error { o, err := tx.OpenIntents("w"); open = len(o); return err })
 	if open != 0 {
 		t.Fatalf("%d open intents, want none", open)
+	}
+}
+
+// A drain whose requests keep failing still times out, and the instance
+// does not keep the drain's condition once it is stopped.
+func TestFailingDrainRequestTimesOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	h := newHarness(t, base+`
+lifecycle:
+  drain: {http: {url: "`+srv.URL+`/drain"}, heartbeat: 10s, timeout: 1m}
+`)
+	ids := h.inService(1)
+	h.reconcile(0)
+	for range 7 {
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(0)
+	}
+	in := find(h.instances(), ids[0])
+	if in.State != model.Terminated || in.Reason != "drain timed out after 1m" || in.Condition != "" {
+		t.Fatalf("%+v; want terminated at the timeout, no condition left", in)
+	}
+	if len(h.r.drainRetry) != 0 {
+		t.Fatalf("drain retries left: %v", h.r.drainRetry)
+	}
+}
+
+// In a graceful stop, drain.timeout does not apply: only grace does.
+func TestGracefulStopIgnoresDrainTimeout(t *testing.T) {
+	h := newHarness(t, base+`
+lifecycle:
+  drain: {timeout: 10s, grace: 30s, heartbeat: 5s}
+`)
+	ids := h.inService(1)
+	h.reconcile(0)
+	for range 5 {
+		h.clock.Advance(5 * time.Second)
+		h.reconcile(0)
+	}
+	if in := find(h.instances(), ids[0]); in.State != model.Draining {
+		t.Fatalf("after 25s: %+v; want draining until grace", in)
+	}
+	h.clock.Advance(5 * time.Second)
+	h.reconcile(0)
+	in := find(h.instances(), ids[0])
+	if in.State != model.Terminated || in.Reason != "still running 30s after SIGTERM; killed" {
+		t.Fatalf("after 30s: %+v; want killed", in)
+	}
+	if diff := cmp.Diff([]syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, h.prov.signals[ids[0]]); diff != "" {
+		t.Errorf("signals (-want +got):\n%s", diff)
 	}
 }
