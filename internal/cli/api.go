@@ -146,7 +146,7 @@ func instancesCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "include terminated instances")
+	cmd.Flags().BoolVar(&all, "all", false, "include ended instances (terminated and failed)")
 	f.add(cmd)
 	return cmd
 }

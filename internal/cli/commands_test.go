@@ -44,6 +44,31 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// A group that runs instances without a drain action or a busy probe is
+// told what scale-in will do to them.
+func TestValidateSaysWhatDrainingDoes(t *testing.T) {
+	p := write(t, "ebb.yaml", `groups:
+  - name: web
+    capacity: {max: 2}
+    policies: [{fixed: {desired: 1}}]
+    provider: {local: {command: [./server]}}
+  - name: api
+    capacity: {max: 2}
+    policies: [{fixed: {desired: 1}}]
+    provider: {local: {command: [./server]}}
+    lifecycle: {drain: {signal: SIGUSR1}}
+`)
+	code, out, errs := run(t, "validate", "-c", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := p + ": valid: 2 groups, 2 policies\n" +
+		"group web: no drain action or busy probe: scale-in sends SIGTERM, then SIGKILL after 30s\n"
+	if out != want {
+		t.Fatalf("stdout %q, want %q", out, want)
+	}
+}
+
 func TestValidateUsage(t *testing.T) {
 	if code, _, errs := run(t, "validate"); code != 1 || !strings.Contains(errs, "no config: pass -c FILE") {
 		t.Fatalf("exit %d: %s", code, errs)

@@ -165,9 +165,9 @@ func TestCrashSafety(t *testing.T) {
 			} else {
 				known[in.Process.PID] = true
 			}
-		case model.Terminated:
+		case model.Terminated, model.Failed:
 			if in.Process != nil && running[in.Process.PID] {
-				t.Errorf("%s is recorded terminated but runs", in.ID)
+				t.Errorf("%s is recorded %s but runs", in.ID, in.State)
 			}
 		default:
 			t.Errorf("%s left %s", in.ID, in.State)

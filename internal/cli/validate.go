@@ -8,6 +8,8 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/engine"
+	"github.com/ebb-autoscaler/ebb/internal/fleet"
+	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
 // load reads, validates and compiles a configuration: what every command that
@@ -45,11 +47,34 @@ func validateCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: %s, %s\n", path,
 				plural(len(f.Groups), "group"), plural(policies, "policy"))
+			for _, g := range f.Groups {
+				if note := drainNote(g); note != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), note)
+				}
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
 	return cmd
+}
+
+// drainNote says what scale-in does to a group that runs instances but has
+// no drain action and no busy probe, so nobody is surprised by a SIGKILL.
+func drainNote(g config.Group) string {
+	if g.Provider.Local == nil {
+		return ""
+	}
+	spec, err := fleet.NewSpec(g)
+	if err != nil {
+		return ""
+	}
+	grace, ok := spec.GracefulStop()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("group %s: no drain action or busy probe: scale-in sends SIGTERM, then SIGKILL after %s",
+		g.Name, model.FormatDuration(grace))
 }
 
 func schemaCmd() *cobra.Command {

@@ -396,7 +396,7 @@ func TestParseDefaults(t *testing.T) {
 					},
 					Drain: Drain{
 						HTTP: HTTPAction{Method: "PUT"}, Busy: Probe{Timeout: Duration(5 * time.Second)},
-						Heartbeat: Duration(10 * time.Second), Timeout: Duration(time.Hour), OnTimeout: "continue",
+						Heartbeat: Duration(10 * time.Second), Timeout: Duration(time.Hour), OnTimeout: "continue", Grace: Duration(30 * time.Second),
 					},
 					Health: Health{Check: Probe{Timeout: Duration(5 * time.Second)}, Grace: Duration(30 * time.Second), Failures: 3},
 					Select: "oldest",

@@ -53,10 +53,11 @@ type Provider struct {
 }
 
 // LocalProvider runs instances as child processes. Command and env values are
-// templates: {{.ID}}, {{.Port}}, {{.Addr}}, {{.Zone}}, {{.Group}}.
+// templates: {{.ID}}, {{.Port}}, {{.Addr}}, {{.Zone}}, {{.Group}}. The
+// environment an instance gets is documented in docs/config.md.
 type LocalProvider struct {
 	Command []string          `yaml:"command" doc:"The instance's command line, one element per argument. Required."`
-	Env     map[string]string `yaml:"env" doc:"Extra environment variables."`
+	Env     map[string]string `yaml:"env" doc:"Environment variables for the instance, templates too. An instance gets only these, EBB_INSTANCE and EBB_ADDR, and from ebb's own environment PATH, HOME, USER, LOGNAME, SHELL, TMPDIR, TZ, LANG and LC_*: nothing else (no EBB_TOKEN, no cloud credentials)."`
 	Dir     string            `yaml:"dir" doc:"Working directory; the daemon's when empty."`
 	LogDir  string            `yaml:"log_dir" default:"ebb-logs" doc:"Each instance's output goes to LOG_DIR/GROUP/ID.log."`
 	Zones   []string          `yaml:"zones" doc:"Zone labels to spread instances over."`
@@ -303,6 +304,7 @@ type Drain struct {
 	Heartbeat Duration   `yaml:"heartbeat" default:"10s" doc:"How often a draining instance is checked (and its drain heartbeated)."`
 	Timeout   Duration   `yaml:"timeout" default:"1h" doc:"Longest wait for a busy instance."`
 	OnTimeout string     `yaml:"on_timeout" default:"continue" enum:"continue,abandon" doc:"After timeout: continue (terminate it) or abandon (keep it and put it back in service)."`
+	Grace     Duration   `yaml:"grace" default:"30s" doc:"With no drain action and no busy probe, draining is a graceful stop: SIGTERM, then SIGKILL if the process still runs after this long (timeout and on_timeout do not apply). Unlike provider.local.grace, the wait does not block ebb: it is checked at every heartbeat."`
 }
 
 // HTTPAction is one HTTP request.

@@ -92,6 +92,7 @@ func (v *validator) lifecycle(l *Lifecycle, p string) {
 	v.probe(&d.Busy, join(dp, "busy"))
 	v.check(d.Heartbeat > 0, join(dp, "heartbeat"), "must be > 0")
 	v.check(d.Timeout > 0, join(dp, "timeout"), "must be > 0")
+	v.check(d.Grace > 0, join(dp, "grace"), "must be > 0")
 	v.oneOf(join(dp, "on_timeout"), d.OnTimeout, []string{"continue", "abandon"})
 
 	hp := join(p, "health")

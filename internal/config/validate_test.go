@@ -78,7 +78,7 @@ groups:
       local: {command: [./worker, "{{.Prot}}"], zones: [a, a]}
     lifecycle:
       launch: {max_concurrent: 0, ready: {http: "http://{{.Addr}}/ready", command: [true]}}
-      drain: {signal: SIGKILL, command: [stop], on_timeout: wait}
+      drain: {signal: SIGKILL, command: [stop], on_timeout: wait, grace: 0s}
       health: {failures: 0, check: {path: busy}}
       select: random
 ` + cpuPolicy,
@@ -93,6 +93,7 @@ groups:
 				`ebb.yaml:11:7: groups[0].lifecycle.drain: set one drain action: signal, http or command`,
 				`ebb.yaml:11:23: groups[0].lifecycle.drain.signal: must be one of SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, not "SIGKILL"`,
 				`ebb.yaml:11:61: groups[0].lifecycle.drain.on_timeout: must be one of continue, abandon, not "wait"`,
+				`ebb.yaml:11:74: groups[0].lifecycle.drain.grace: must be > 0`,
 				`ebb.yaml:12:26: groups[0].lifecycle.health.failures: must be ≥ 1`,
 				`ebb.yaml:12:43: groups[0].lifecycle.health.check.path: only applies with http`,
 				`ebb.yaml:13:15: groups[0].lifecycle.select: must be one of oldest, newest, zone_balanced, least_busy, not "random"`,

@@ -88,7 +88,7 @@ func (d *Daemon) view(name string) GroupView {
 	return v
 }
 
-// Instances lists a group's instances; terminated ones only with all.
+// Instances lists a group's instances; ended ones (terminated, failed) only with all.
 func (d *Daemon) Instances(group string, all bool) ([]model.Instance, error) {
 	if _, err := d.Group(group); err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (d *Daemon) Instances(group string, all bool) ([]model.Instance, error) {
 		return err
 	})
 	if !all {
-		out = slices.DeleteFunc(out, func(in model.Instance) bool { return in.State == model.Terminated })
+		out = slices.DeleteFunc(out, func(in model.Instance) bool { return in.State.Ended() })
 	}
 	return out, err
 }

@@ -425,6 +425,7 @@ func (d *Daemon) startReconcilers(ctx context.Context, wg *sync.WaitGroup) {
 // the configuration. It takes the group's current reconciler each round, so
 // a reload swaps it without a second loop.
 func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
+	adopted := false
 	for {
 		d.mu.Lock()
 		g, ok := d.groups[name]
@@ -433,9 +434,31 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 			d.mu.Unlock()
 			return
 		}
-		rec, desired := g.rec, d.eng.States[g.index].Desired
+		rec, last := g.rec, d.eng.States[g.index].Desired
 		d.mu.Unlock()
 
+		// Read under the reconciler's lock (d.mu is not held here), so an
+		// operator action that lowers desired under that lock is seen.
+		desired := func() int {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if g, ok := d.groups[name]; ok {
+				return d.eng.States[g.index].Desired
+			}
+			return last
+		}
+		if !adopted {
+			// Before the first reconcile: instances that run but are not in
+			// the store (a lost state file) are adopted, not launched again.
+			insts, err := rec.Adopt(ctx)
+			adopted = err == nil
+			if err != nil && ctx.Err() == nil {
+				d.opt.Log.Error("adopt running instances failed", "group", name, "err", err)
+			}
+			for _, in := range insts {
+				d.opt.Log.Warn("instance runs but was not in the state file; adopted", "group", name, "instance", in.ID, "addr", in.Addr)
+			}
+		}
 		st, err := rec.Reconcile(ctx, desired)
 		if err != nil && ctx.Err() == nil {
 			d.opt.Log.Error("reconcile failed", "group", name, "err", err)

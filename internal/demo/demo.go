@@ -142,7 +142,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	for _, in := range procs {
 		sum.Launched++
 		until := end
-		if in.State == model.Terminated {
+		if in.State.Ended() {
 			until = in.StateSince
 		}
 		sum.InstanceSeconds += until.Sub(in.LaunchedAt).Seconds()
@@ -194,7 +194,7 @@ func stopWorkers(exe string, insts []model.Instance) error {
 	defer cancel()
 	var live []model.Instance
 	for _, in := range insts {
-		if in.Process == nil || in.State == model.Terminated {
+		if in.Process == nil || in.State.Ended() {
 			continue
 		}
 		if err := p.Signal(ctx, in, syscall.SIGUSR1); err == nil {

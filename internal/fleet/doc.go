@@ -7,11 +7,17 @@
 // Instance lifecycle (model.InstanceState):
 //
 //	pending ──launch──► launching ──ready──► in_service ──scale-in──► draining
-//	                        │                    │                       │
-//	                 timeout│exited       exited │ health         idle/gone│timeout
-//	                        ▼                    ▼                       ▼
-//	                     failed              unhealthy ──────────► terminating ──► terminated
-//	                        └─────────────────────────────────────────▲
+//	   │                 │   │                   │                       │
+//	   │ refused   exited│   │ not ready  exited │ health       idle/gone│ timeout
+//	   │                 │   │ in time           ▼                       ▼
+//	   │                 │   ▼               unhealthy ──────────► terminating ──► terminated
+//	   │                 │ terminating (stopped first)
+//	   ▼                 ▼   ▼
+//	   └──────────────► failed
+//
+// Terminated and failed are the ended states (model.InstanceState.Ended):
+// nothing runs, nothing counts, and the record is deleted after
+// Options.KeepTerminated.
 //
 // A Reconciler is driven by its caller: each Reconcile call looks at every
 // instance once and makes at most a bounded number of provider calls, each

@@ -27,6 +27,10 @@ type fakeProvider struct {
 	kills      map[string]int // terminations of a live instance
 	signals    map[string][]syscall.Signal
 	failLaunch bool
+	// failTerminate makes that many Terminate calls fail.
+	failTerminate int
+	launchCalls   int
+	termCalls     int
 	// exitOnSignal makes an instance exit when it gets a drain signal.
 	exitOnSignal bool
 }
@@ -38,6 +42,7 @@ func newFake() *fakeProvider {
 func (f *fakeProvider) Launch(_ context.Context, req provider.LaunchRequest) (model.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.launchCalls++
 	if f.failLaunch {
 		return model.Instance{}, fmt.Errorf("no capacity")
 	}
@@ -49,6 +54,11 @@ func (f *fakeProvider) Launch(_ context.Context, req provider.LaunchRequest) (mo
 func (f *fakeProvider) Terminate(_ context.Context, inst model.Instance) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.termCalls++
+	if f.failTerminate > 0 {
+		f.failTerminate--
+		return fmt.Errorf("terminate %s: provider unavailable", inst.ID)
+	}
 	if f.alive[inst.ID] {
 		f.kills[inst.ID]++
 		f.alive[inst.ID] = false
@@ -97,6 +107,8 @@ var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 type harness struct {
 	t     *testing.T
 	prov  *fakeProvider
+	real  Provider // when set, used instead of prov
+	opt   Options
 	st    *store.Store
 	clock *clock.Fake
 	r     *Reconciler
@@ -104,7 +116,8 @@ type harness struct {
 	path  string
 }
 
-func newHarness(t *testing.T, group string) *harness {
+// specFor compiles the lifecycle of one group given in YAML.
+func specFor(t *testing.T, group string) Spec {
 	t.Helper()
 	f, err := config.Parse("test.yaml", []byte("groups:\n  - "+strings.ReplaceAll(strings.TrimSpace(group), "\n", "\n    ")+"\n"))
 	if err != nil {
@@ -114,6 +127,12 @@ func newHarness(t *testing.T, group string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return spec
+}
+
+func newHarness(t *testing.T, group string) *harness {
+	t.Helper()
+	spec := specFor(t, group)
 	h := &harness{t: t, prov: newFake(), clock: clock.NewFake(t0), spec: spec, path: filepath.Join(t.TempDir(), "ebb.db")}
 	h.open()
 	t.Cleanup(func() { h.st.Close() })
@@ -129,7 +148,13 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.st = st
-	h.r = New(h.spec, h.prov, st, Options{Clock: h.clock})
+	opt := h.opt
+	opt.Clock = h.clock
+	var p Provider = h.prov
+	if h.real != nil {
+		p = h.real
+	}
+	h.r = New(h.spec, p, st, opt)
 }
 
 func (h *harness) restart() {
@@ -142,7 +167,7 @@ func (h *harness) restart() {
 
 func (h *harness) reconcile(desired int) Status {
 	h.t.Helper()
-	s, err := h.r.Reconcile(context.Background(), desired)
+	s, err := h.r.Reconcile(context.Background(), func() int { return desired })
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -170,4 +195,16 @@ func (h *harness) count(state model.InstanceState) int {
 		}
 	}
 	return n
+}
+
+func (f *fakeProvider) List(_ context.Context, group string) ([]model.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []model.Instance
+	for id, ok := range f.alive {
+		if ok {
+			out = append(out, model.Instance{ID: id, Group: group, Addr: "127.0.0.1:1", State: model.Launching})
+		}
+	}
+	return out, nil
 }

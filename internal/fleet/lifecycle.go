@@ -2,8 +2,12 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
@@ -35,11 +39,22 @@ func (r *Reconciler) resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
 	}
+	now := r.opt.Clock.Now()
+	clear(r.openTerm)
 	for _, in := range open {
 		inst, ok := insts[in.Instance]
-		if !ok { // nothing to act on; close the intent
+		var moot string
+		switch {
+		case !ok:
+			moot = "instance record missing"
+		case in.Kind == store.IntentDrain && inst.State != model.Draining:
+			moot = "instance no longer draining"
+		case in.Kind == store.IntentTerminate && inst.State.Ended():
+			moot = "instance already " + string(inst.State)
+		}
+		if moot != "" { // nothing to act on; close the intent
 			if err := r.st.Update(func(tx *store.Tx) error {
-				return tx.FinishIntent(in.Seq, r.opt.Clock.Now(), "instance record missing")
+				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
 				return err
 			}
@@ -50,9 +65,18 @@ func (r *Reconciler) resume(ctx context.Context) error {
 		case store.IntentLaunch:
 			err = r.resumeLaunch(ctx, in, inst)
 		case store.IntentDrain:
+			if !r.drainRetry[inst.ID].due(now) {
+				continue
+			}
 			err = r.sendDrain(ctx, in, inst)
 		case store.IntentTerminate:
-			err = r.terminate(ctx, in, inst)
+			if !r.termRetry[inst.ID].due(now) {
+				r.openTerm[inst.ID] = true
+				continue
+			}
+			if err = r.terminate(ctx, in, inst); err != nil {
+				r.openTerm[inst.ID] = true
+			}
 		}
 		if err != nil {
 			r.opt.Log.Warn("resume intent failed", "intent", in.Seq, "kind", in.Kind, "instance", in.Instance, "err", err)
@@ -66,7 +90,9 @@ func (r *Reconciler) resume(ctx context.Context) error {
 func (r *Reconciler) resumeLaunch(ctx context.Context, in store.Intent, inst model.Instance) error {
 	if f, ok := r.prov.(Finder); ok {
 		cctx, cancel := r.call(ctx)
+		done := r.observed("find")
 		found, ok, err := f.Find(cctx, inst.Group, inst.ID)
+		done(err)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("find %s: %w", inst.ID, err)
@@ -78,7 +104,7 @@ func (r *Reconciler) resumeLaunch(ctx context.Context, in store.Intent, inst mod
 		}
 	}
 	r.move(&inst, model.Failed, "launch interrupted; no instance found")
-	r.failedLaunch()
+	r.failedLaunch(errors.New(inst.Reason))
 	return r.finish(in, inst, "lost")
 }
 
@@ -96,18 +122,19 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			return err
 		}
 		switch {
-		case !alive:
+		case !alive: // nothing runs: there is nothing to stop
 			r.move(inst, model.Failed, "exited before it was ready")
-			r.failedLaunch()
-			return r.stop(ctx, inst)
+			r.failedLaunch(errors.New(inst.Reason))
+			return r.put(*inst)
 		case r.ready(ctx, *inst):
 			inst.ReadyAt = now
 			r.move(inst, model.InService, "ready")
-			r.failStreak = 0
+			r.launchRetry = nil
 			return r.put(*inst)
 		case now.Sub(inst.LaunchedAt) > r.spec.launchTimeout:
-			r.move(inst, model.Failed, "not ready within "+model.FormatDuration(r.spec.launchTimeout))
-			r.failedLaunch()
+			// Stopped first (terminating); terminate ends it as failed.
+			r.move(inst, model.Terminating, reasonNotReady+model.FormatDuration(r.spec.launchTimeout))
+			r.failedLaunch(errors.New(inst.Reason))
 			return r.stop(ctx, inst)
 		}
 	case model.InService:
@@ -125,7 +152,10 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 		}
 	case model.Draining:
 		return r.watchDrain(ctx, inst)
-	case model.Failed, model.Unhealthy, model.Terminating:
+	case model.Unhealthy, model.Terminating:
+		if r.openTerm[inst.ID] { // resume retries it when its backoff allows
+			return nil
+		}
 		return r.stop(ctx, inst)
 	}
 	return nil
@@ -134,7 +164,9 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
 	cctx, cancel := r.call(ctx)
 	defer cancel()
+	done := r.observed("alive")
 	ok, err := r.prov.Alive(cctx, inst)
+	done(err)
 	if err != nil {
 		return false, fmt.Errorf("check %s: %w", inst.ID, err)
 	}
@@ -172,7 +204,7 @@ func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) bool {
 // it is terminated; busy past the timeout, on_timeout decides.
 func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error {
 	now := r.opt.Clock.Now()
-	if last, ok := r.checked[inst.ID]; ok && now.Sub(last) < r.spec.heartbeat {
+	if last, ok := r.checked[inst.ID]; ok && now.Sub(last) < r.spec.checkEvery() {
 		return nil
 	}
 	r.checked[inst.ID] = now
@@ -181,8 +213,17 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		return err
 	}
 	if !alive {
-		delete(r.checked, inst.ID)
+		r.drainEnded(inst, drainGone)
 		r.move(inst, model.Terminated, "exited after draining")
+		return r.put(*inst)
+	}
+	if grace, ok := r.spec.GracefulStop(); ok {
+		// A graceful stop: no busy probe, no drain timeout; SIGKILL once
+		// grace has passed.
+		if now.Sub(inst.StateSince) >= grace {
+			return r.kill(ctx, inst, grace)
+		}
+		inst.HeartbeatAt = now
 		return r.put(*inst)
 	}
 	busy := true
@@ -198,20 +239,37 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit && r.spec.abandonLate:
 		// Kept, and protected: scaling in would only pick it again and
 		// wait another timeout. Unprotect it to let scale-in choose it.
-		delete(r.checked, inst.ID)
+		r.drainEnded(inst, drainAbandoned)
 		inst.Protected = true
 		r.move(inst, model.InService, "drain timed out after "+model.FormatDuration(r.spec.drainLimit)+"; abandoned: back in service, protected from scale-in")
 		return r.put(*inst)
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit:
-		delete(r.checked, inst.ID)
+		r.drainEnded(inst, drainTimeout)
 		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
 		return r.stop(ctx, inst)
 	case busy:
 		inst.HeartbeatAt = now
 		return r.put(*inst)
 	}
-	delete(r.checked, inst.ID)
+	r.drainEnded(inst, drainDrained)
 	r.move(inst, model.Terminating, "drained")
+	return r.stop(ctx, inst)
+}
+
+// kill ends a graceful stop that outlasted its grace: SIGKILL now, then
+// the terminate intent (which finds the process gone, so the provider's own
+// SIGTERM grace is not waited for again).
+func (r *Reconciler) kill(ctx context.Context, inst *model.Instance, grace time.Duration) error {
+	r.drainEnded(inst, drainTimeout)
+	if sig := r.signaler(); sig != nil {
+		cctx, cancel := r.call(ctx)
+		err := sig.Signal(cctx, *inst, syscall.SIGKILL)
+		cancel()
+		if err != nil && !isGone(err) {
+			r.opt.Log.Warn("kill failed; terminating", "instance", inst.ID, "err", err)
+		}
+	}
+	r.move(inst, model.Terminating, "still running "+model.FormatDuration(grace)+" after SIGTERM; killed")
 	return r.stop(ctx, inst)
 }
 
@@ -229,18 +287,39 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 }
 
 // terminate performs a recorded terminate intent. On failure the intent
-// stays open and the next reconcile tries again.
+// stays open and is tried again with backoff; the instance shows the
+// failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	cctx, cancel := r.call(ctx)
+	done := r.observed("terminate")
 	err := r.prov.Terminate(cctx, inst)
+	done(err)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("terminate %s: %w", inst.ID, err)
+		rt := r.termRetry[inst.ID]
+		if rt == nil {
+			rt = newRetry(retryInitial, retryMax, fullJitter)
+			r.termRetry[inst.ID] = rt
+		}
+		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
+		inst.Condition = fmt.Sprintf("terminate failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
+		return errors.Join(fmt.Errorf("terminate %s: %w", inst.ID, err), r.put(inst))
 	}
+	delete(r.termRetry, inst.ID)
 	delete(r.healthFails, inst.ID)
-	r.move(&inst, model.Terminated, inst.Reason)
-	return r.finish(in, inst, "terminated")
+	inst.Condition = ""
+	end := model.Terminated
+	if strings.HasPrefix(inst.Reason, reasonNotReady) {
+		end = model.Failed
+	}
+	r.move(&inst, end, inst.Reason)
+	return r.finish(in, inst, string(end))
 }
+
+// reasonNotReady starts the reason of a launch that was not ready in time:
+// it is stopped (terminating), then ends as failed, not terminated. The
+// reason is the record of it that survives a restart of ebb.
+const reasonNotReady = "not ready within "
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
@@ -260,7 +339,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 	now := r.opt.Clock.Now()
 	switch {
 	case active < desired && !susp.Launch:
-		if now.Before(r.nextLaunch) {
+		if !r.launchRetry.due(now) {
 			return nil
 		}
 		n := min(desired-active, r.spec.maxConcurrent-len(launching))
@@ -285,8 +364,8 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 			}
 			l := launching[i]
 			r.move(&l, model.Terminating, "scale-in before ready")
-			if err := r.stop(ctx, &l); err != nil {
-				return err
+			if err := r.stop(ctx, &l); err != nil { // recorded: retried with backoff
+				r.opt.Log.Warn("terminate failed", "instance", l.ID, "err", err)
 			}
 			excess--
 		}
@@ -327,12 +406,13 @@ func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Ins
 		return inst, err
 	}
 	cctx, cancel := r.call(ctx)
+	done := r.observed("launch")
 	got, err := r.prov.Launch(cctx, provider.LaunchRequest{ID: inst.ID, Group: inst.Group, Zone: zone})
+	done(err)
 	cancel()
-	if err != nil {
+	if err != nil { // nothing runs (the provider's contract): nothing to stop
 		r.move(&inst, model.Failed, "launch: "+err.Error())
-		r.failedLaunch()
-		inst.State = model.Terminated // nothing runs: there is nothing to stop
+		r.failedLaunch(err)
 		return inst, r.finish(in, inst, "failed: "+err.Error())
 	}
 	inst.Addr, inst.Process = got.Addr, got.Process
@@ -349,15 +429,30 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 	if err != nil {
 		return err
 	}
-	return r.sendDrain(ctx, in, inst)
+	// The drain is recorded: a request that fails is retried with backoff
+	// and shows as the instance's condition, so it is not the caller's error.
+	if err := r.sendDrain(ctx, in, inst); err != nil {
+		r.opt.Log.Warn("drain request failed; retrying with backoff", "instance", inst.ID, "err", err)
+	}
+	return nil
 }
 
-// sendDrain performs a recorded drain intent.
+// sendDrain performs a recorded drain intent. A request that fails is
+// sent again with backoff (the intent stays open), and the instance shows
+// the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
-	sig, _ := r.prov.(signaler)
-	err := r.spec.drain.send(ctx, r.opt.HTTP, sig, inst)
+	err := r.spec.drain.send(ctx, r.opt.HTTP, r.signaler(), inst)
 	if err != nil && !isGone(err) {
-		return fmt.Errorf("drain %s: %w", inst.ID, err)
+		rt := r.drainRetry[inst.ID]
+		if rt == nil {
+			rt = newRetry(retryInitial, retryMax, fullJitter)
+			r.drainRetry[inst.ID] = rt
+		}
+		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
+		inst.Condition = fmt.Sprintf("drain request failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
+		return errors.Join(fmt.Errorf("drain %s: %w", inst.ID, err), r.put(inst))
 	}
+	delete(r.drainRetry, inst.ID)
+	inst.Condition = ""
 	return r.finish(in, inst, "asked to finish: "+r.spec.drain.String())
 }

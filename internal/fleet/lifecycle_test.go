@@ -140,7 +140,75 @@ lifecycle:
 	}
 	h.clock.Advance(31 * time.Second)
 	h.reconcile(1)
-	if in := find(h.instances(), h.prov.launched[0]); in.State != model.Terminated || in.Reason != "not ready within 30s" {
+	if in := find(h.instances(), h.prov.launched[0]); in.State != model.Failed || in.Reason != "not ready within 30s" || h.prov.kills[in.ID] != 1 {
 		t.Fatalf("%+v", in)
+	}
+}
+
+// Every way a launch fails ends in failed, with its reason: terminal,
+// never counted, pruned like terminated records.
+func TestFailedLaunchesEndFailed(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(h *harness)
+		wantReason string
+		wantKills  int
+	}{
+		{
+			name:       "provider refuses",
+			setup:      func(h *harness) { h.prov.failLaunch = true; h.reconcile(1) },
+			wantReason: "launch: no capacity",
+		},
+		{
+			name: "exits before ready",
+			setup: func(h *harness) {
+				h.reconcile(1)
+				h.prov.kill(h.prov.launched[0])
+				h.reconcile(1)
+			},
+			wantReason: "exited before it was ready",
+		},
+		{
+			name: "not ready in time",
+			setup: func(h *harness) {
+				h.reconcile(1)
+				h.clock.Advance(31 * time.Second)
+				h.reconcile(1)
+			},
+			wantReason: "not ready within 30s",
+			wantKills:  1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, base+`
+lifecycle:
+  launch: {ready: {command: [/bin/sh, -c, "exit 1"]}, timeout: 30s, backoff: {initial: 1h, max: 1h}}
+`)
+			tt.setup(h)
+			insts := h.instances()
+			if len(insts) != 1 {
+				t.Fatalf("%d records, want 1: %+v", len(insts), insts)
+			}
+			in := insts[0]
+			if in.State != model.Failed || in.Reason != tt.wantReason {
+				t.Fatalf("%+v; want failed: %s", in, tt.wantReason)
+			}
+			if got := h.prov.kills[in.ID]; got != tt.wantKills {
+				t.Errorf("terminated %d times, want %d", got, tt.wantKills)
+			}
+			if s := h.reconcile(1); s.Launching+s.InService+s.Draining+s.Terminating != 0 {
+				t.Errorf("a failed launch counts: %+v", s)
+			}
+			if in := find(h.instances(), in.ID); in.State != model.Failed {
+				t.Errorf("failed is not terminal: %+v", in)
+			}
+			h.clock.Advance(time.Hour + time.Minute)
+			h.prov.failLaunch = true
+			h.reconcile(1)
+			if got := find(h.instances(), in.ID); got.ID != "" {
+				t.Errorf("failed record kept past KeepTerminated: %+v", got)
+			}
+		})
 	}
 }

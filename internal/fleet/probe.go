@@ -159,6 +159,8 @@ func newDrainAction(c config.Drain) (drainAction, error) {
 	return a, err
 }
 
+func (a drainAction) set() bool { return a.signal != 0 || a.url != nil || len(a.command) > 0 }
+
 func (a drainAction) String() string {
 	switch {
 	case a.signal != 0:
@@ -189,7 +191,7 @@ func (a drainAction) send(ctx context.Context, client *http.Client, sig signaler
 	switch {
 	case a.signal != 0:
 		if sig == nil {
-			return fmt.Errorf("drain by %s: the provider cannot signal instances", signalName(a.signal))
+			return fmt.Errorf("send %s: the provider cannot signal instances", signalName(a.signal))
 		}
 		return sig.Signal(ctx, inst, a.signal)
 	case a.url != nil:
@@ -203,18 +205,18 @@ func (a drainAction) send(ctx context.Context, client *http.Client, sig signaler
 		}
 		req, err := http.NewRequestWithContext(ctx, a.method, url, strings.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("drain %s %s: %w", a.method, url, err)
+			return fmt.Errorf("%s %s: %w", a.method, url, err)
 		}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("drain %s %s: %w", a.method, url, err)
+			return fmt.Errorf("%s %s: %w", a.method, url, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("drain %s %s: %s", a.method, url, resp.Status)
+			return fmt.Errorf("%s %s: %s", a.method, url, resp.Status)
 		}
 		return nil
 	case len(a.command) > 0:
@@ -223,7 +225,7 @@ func (a drainAction) send(ctx context.Context, client *http.Client, sig signaler
 			return err
 		}
 		if out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("drain command %s: %w: %s", args[0], err, bytes.TrimSpace(out))
+			return fmt.Errorf("command %s: %w: %s", args[0], err, bytes.TrimSpace(out))
 		}
 	}
 	return nil

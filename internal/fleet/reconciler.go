@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -44,22 +43,27 @@ type Options struct {
 	Rand *rand.Rand
 	// CallTimeout bounds each provider call (default 30s).
 	CallTimeout time.Duration
-	// KeepTerminated is how long terminated instances stay in the record
-	// (default 1h); older ones are deleted so the record does not grow
-	// with every instance ever launched.
+	// Observe hears provider calls and drain outcomes, for metrics; nil
+	// hears nothing.
+	Observe Observer
+	// KeepTerminated is how long ended instances (terminated or failed)
+	// stay in the record (default 1h); older ones are deleted so the record
+	// does not grow with every instance ever launched.
 	KeepTerminated time.Duration
 }
 
 // Reconciler keeps one group's instances at its desired capacity.
 type Reconciler struct {
-	mu   sync.Mutex // one Reconcile or Drain at a time
+	mu   sync.Mutex // one Reconcile or operator action at a time
 	spec Spec
 	prov Provider
 	st   *store.Store
 	opt  Options
 
-	failStreak  int
-	nextLaunch  time.Time
+	launchRetry *retry // nil unless the last launch failed
+	drainRetry  map[string]*retry
+	termRetry   map[string]*retry
+	openTerm    map[string]bool // instances with an open terminate intent, as resume left them
 	healthFails map[string]int
 	checked     map[string]time.Time // last drain check, per instance
 }
@@ -91,20 +95,31 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 	if opt.CallTimeout <= 0 {
 		opt.CallTimeout = 30 * time.Second
 	}
+	if opt.Observe == nil {
+		opt.Observe = noObserver{}
+	}
 	if opt.KeepTerminated <= 0 {
 		opt.KeepTerminated = time.Hour
 	}
 	opt.Log = opt.Log.With("group", spec.Group)
 	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
+		drainRetry: map[string]*retry{}, termRetry: map[string]*retry{}, openTerm: map[string]bool{},
 		healthFails: map[string]int{}, checked: map[string]time.Time{}}
 }
 
 // Reconcile moves the fleet one step toward desired: it resumes intents a
 // crash left open, advances every instance's lifecycle, then launches or
-// drains.
-func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error) {
+// drains. It reads desired once it holds the reconciler's lock, so an
+// operator action that lowers desired and drains an instance under the
+// same lock (Terminate's Before) never races a reconcile; desired must not
+// wait for anything that waits for this reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, desired func() int) (Status, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.reconcile(ctx, desired())
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error) {
 	if err := r.resume(ctx); err != nil {
 		return Status{}, err
 	}
@@ -117,7 +132,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error)
 			r.opt.Log.Warn("instance step failed", "instance", insts[i].ID, "state", insts[i].State, "err", err)
 		}
 	}
-	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State == model.Terminated })
+	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
 		return Status{}, err
 	}
@@ -125,7 +140,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired int) (Status, error)
 }
 
 // load reads the group's live instances and suspension, deleting the
-// record of instances terminated more than KeepTerminated ago.
+// record of instances that ended (terminated or failed) more than
+// KeepTerminated ago.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	var insts []model.Instance
 	var susp store.Suspended
@@ -136,13 +152,13 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 			return err
 		}
 		for _, in := range all {
-			if in.State == model.Terminated && in.StateSince.Before(cutoff) {
+			if in.State.Ended() && in.StateSince.Before(cutoff) {
 				if err := tx.DeleteInstance(in.Group, in.ID); err != nil {
 					return err
 				}
 			}
 		}
-		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State == model.Terminated })
+		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State.Ended() })
 		gs, _, err := tx.GroupState(r.spec.Group)
 		susp = gs.Suspended
 		return err
@@ -171,9 +187,17 @@ func (r *Reconciler) status(desired int) (Status, error) {
 			s.Terminating++
 		}
 	}
-	if r.failStreak > 0 {
-		s.Conditions = append(s.Conditions, fmt.Sprintf("%d launches failed in a row; next attempt after %s",
-			r.failStreak, r.nextLaunch.UTC().Format(time.RFC3339)))
+	if lr := r.launchRetry; lr != nil {
+		what := "1 launch failed"
+		if lr.failures > 1 {
+			what = fmt.Sprintf("%d launches failed in a row", lr.failures)
+		}
+		s.Conditions = append(s.Conditions, fmt.Sprintf("%s (last: %v); next attempt after %s", what, lr.last, stamp(lr.next)))
+	}
+	for _, in := range insts {
+		if in.Condition != "" {
+			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
+		}
 	}
 	return s, nil
 }
@@ -229,40 +253,13 @@ func (r *Reconciler) move(inst *model.Instance, to model.InstanceState, reason s
 	inst.State, inst.Reason, inst.StateSince = to, reason, r.opt.Clock.Now()
 }
 
-// failedLaunch counts a failure and pushes the next launch back.
-func (r *Reconciler) failedLaunch() {
-	r.failStreak++
-	d := r.spec.backoffMin << min(r.failStreak-1, 20)
-	if d > r.spec.backoffMax || d <= 0 {
-		d = r.spec.backoffMax
+// failedLaunch counts a failure and pushes the next launch back: the
+// delay starts at backoff.initial and doubles with each failure in a row
+// up to backoff.max, jittered 50–100%.
+func (r *Reconciler) failedLaunch(cause error) {
+	if r.launchRetry == nil {
+		r.launchRetry = newRetry(r.spec.backoffMin, r.spec.backoffMax, halfJitter)
 	}
-	d = time.Duration(float64(d) * (0.5 + r.opt.Rand.Float64()/2)) // jitter: 50–100%
-	r.nextLaunch = r.opt.Clock.Now().Add(d)
-	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.failStreak, "retry_in", d.Round(time.Millisecond))
-}
-
-// ErrNotInService is returned by Drain for an instance that is not serving.
-var ErrNotInService = errors.New("instance is not in service")
-
-// Drain drains one instance now, as an operator asked. The group's
-// desired capacity is unchanged, so a replacement is launched.
-func (r *Reconciler) Drain(ctx context.Context, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var inst model.Instance
-	var ok bool
-	if err := r.st.View(func(tx *store.Tx) error {
-		var err error
-		inst, ok, err = tx.Instance(r.spec.Group, id)
-		return err
-	}); err != nil {
-		return fmt.Errorf("read %s: %w", id, err)
-	}
-	switch {
-	case !ok:
-		return fmt.Errorf("group %s has no instance %q", r.spec.Group, id)
-	case inst.State != model.InService:
-		return fmt.Errorf("%s is %s: %w", id, inst.State, ErrNotInService)
-	}
-	return r.startDrain(ctx, inst, "drained by operator")
+	d := r.launchRetry.fail(r.opt.Clock.Now(), cause, r.opt.Rand)
+	r.opt.Log.Warn("launch failed", "failures_in_a_row", r.launchRetry.failures, "retry_in", d.Round(time.Millisecond), "err", cause)
 }

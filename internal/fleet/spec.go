@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -19,7 +20,11 @@ type Spec struct {
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 
-	drain       drainAction
+	drain drainAction
+	// stopGrace is set when the group has no drain action and no busy
+	// probe: draining is then a graceful stop, SIGTERM and, once stopGrace
+	// has passed, SIGKILL.
+	stopGrace   time.Duration
 	busyProbe   probe
 	heartbeat   time.Duration
 	drainLimit  time.Duration
@@ -78,5 +83,25 @@ func NewSpec(g config.Group) (Spec, error) {
 	if s.drainLimit <= 0 {
 		s.drainLimit = time.Hour
 	}
+	if !s.drain.set() && !s.busyProbe.set() {
+		s.stopGrace = l.Drain.Grace.D()
+		if s.stopGrace <= 0 {
+			s.stopGrace = 30 * time.Second
+		}
+		s.drain = drainAction{signal: syscall.SIGTERM, timeout: s.drain.timeout}
+	}
 	return s, nil
+}
+
+// GracefulStop reports whether draining is a graceful stop (the group has
+// no drain action and no busy probe), and if so how long ebb waits after
+// SIGTERM before SIGKILL.
+func (s Spec) GracefulStop() (time.Duration, bool) { return s.stopGrace, s.stopGrace > 0 }
+
+// checkEvery is how often a draining instance is looked at.
+func (s Spec) checkEvery() time.Duration {
+	if s.stopGrace > 0 {
+		return min(s.heartbeat, s.stopGrace)
+	}
+	return s.heartbeat
 }

@@ -5,8 +5,9 @@ import "time"
 // InstanceState is where an instance is in its lifecycle:
 //
 //	pending → launching → in_service → draining → terminating → terminated
-//	              │            │
-//	              └─ failed    └─ unhealthy → (replaced) → terminating
+//	              │            │                     ▲
+//	              │            └─ unhealthy ─────────┘
+//	              └─ failed (not ready in time: stopped first, via terminating)
 //
 // Every transition is written to the store before it is acted on.
 type InstanceState string
@@ -26,8 +27,10 @@ const (
 	Terminating InstanceState = "terminating"
 	// Terminated: gone. Kept for a while for the record.
 	Terminated InstanceState = "terminated"
-	// Failed: a launch that did not become ready in time; it is stopped
-	// and retried with backoff.
+	// Failed: a launch that failed: the provider refused it, it exited
+	// before it was ready, or it was not ready in time (it is stopped
+	// first, passing through Terminating). Terminal, like Terminated; the
+	// launch is retried with backoff.
 	Failed InstanceState = "failed"
 	// Unhealthy: failed its health checks or its process exited; it is
 	// replaced.
@@ -40,8 +43,10 @@ func (s InstanceState) Active() bool {
 	return s == Pending || s == Launching || s == InService
 }
 
-// Gone reports whether the instance no longer runs.
-func (s InstanceState) Gone() bool { return s == Terminated }
+// Ended reports whether the instance's life is over: terminated, or a
+// launch that failed. Nothing of it runs, it never counts, and its record
+// is deleted after a while.
+func (s InstanceState) Ended() bool { return s == Terminated || s == Failed }
 
 // Process identifies a local process across restarts of ebb: a PID alone
 // can be reused by another process, the start time (clock ticks since
@@ -69,4 +74,9 @@ type Instance struct {
 	// Reason says why the instance entered its state ("scale-in: oldest",
 	// "launch not ready within 2m", "process exited").
 	Reason string `json:"reason,omitempty"`
+	// Condition is what is going wrong with the instance right now, if
+	// anything: the last error of an action being retried and when the
+	// next try is ("drain request failed 3 times (last: …); next try after
+	// …"). Empty once the action succeeds.
+	Condition string `json:"condition,omitempty"`
 }

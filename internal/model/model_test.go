@@ -88,3 +88,14 @@ func TestDatapoints(t *testing.T) {
 		t.Fatalf("Count(64) = %d after 70 yes, want 64", got)
 	}
 }
+
+func TestEnded(t *testing.T) {
+	for s, want := range map[InstanceState]bool{
+		Pending: false, Launching: false, InService: false, Draining: false,
+		Terminating: false, Unhealthy: false, Terminated: true, Failed: true,
+	} {
+		if got := s.Ended(); got != want {
+			t.Errorf("%s.Ended() = %t, want %t", s, got, want)
+		}
+	}
+}

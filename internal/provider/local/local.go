@@ -41,7 +41,9 @@ type Config struct {
 	// Command is the command line, one element per argument. Command[0] is
 	// looked up in PATH when it has no slash. Required.
 	Command []string
-	// Env holds extra environment variables, added to ebb's own.
+	// Env holds the instance's environment variables, added to the few
+	// it inherits from ebb (Inherited, LC_*) and the EBB_INSTANCE and
+	// EBB_ADDR markers; an Env entry wins over an inherited one.
 	Env map[string]string
 	// Dir is the working directory; "" is ebb's.
 	Dir string

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -401,5 +402,56 @@ func TestFindAdoptsAnUnrecordedLaunch(t *testing.T) {
 	}
 	if _, ok, _ := fresh.Find(callCtx(t), "web", "i-lost"); ok {
 		t.Fatal("Find found a terminated process")
+	}
+}
+
+// An instance gets a short allowlist of ebb's environment, the markers and
+// its configured variables: never ebb's secrets, which any process of the
+// same user could read in /proc/PID/environ.
+func TestLaunchEnvironmentIsClean(t *testing.T) {
+	t.Setenv("EBB_TOKEN", "s3cret")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cret")
+	t.Setenv("LC_TIME", "C")
+	p, err := New(Config{
+		Command: providertest.Command(),
+		Env:     map[string]string{"APP_PORT": "{{.Port}}", "HOME": "/srv/app"},
+		LogDir:  t.TempDir(),
+		Grace:   testGrace,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := launch(t, p, provider.LaunchRequest{ID: "i-1", Group: "web"})
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(inst.Process.PID) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimRight(string(data), "\x00"), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v // the last one wins, as for getenv in the instance
+	}
+	for _, k := range []string{"EBB_TOKEN", "AWS_SECRET_ACCESS_KEY"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("instance environment holds %s=%s", k, v)
+		}
+	}
+	_, port, _ := net.SplitHostPort(inst.Addr)
+	for k, want := range map[string]string{
+		"PATH":         os.Getenv("PATH"),
+		"LC_TIME":      "C",
+		"APP_PORT":     port,
+		"HOME":         "/srv/app",
+		"EBB_INSTANCE": "web/i-1",
+		"EBB_ADDR":     inst.Addr,
+	} {
+		if env[k] != want {
+			t.Errorf("%s=%q in the instance, want %q", k, env[k], want)
+		}
+	}
+	for k := range env {
+		if !slices.Contains(Inherited, k) && !strings.HasPrefix(k, "LC_") && !slices.Contains([]string{"APP_PORT", "EBB_INSTANCE", "EBB_ADDR", "PWD", "SHLVL", "_"}, k) {
+			t.Errorf("instance environment holds %s, which is neither inherited nor configured", k)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,7 +103,7 @@ func (p *Provider) newCmd(data config.TemplateData) (*exec.Cmd, error) {
 	}
 	// The marker lets Find recognise the process after a crash of ebb
 	// lost the record of this launch.
-	env := append(os.Environ(), envInstance+"="+data.Group+"/"+data.ID, envAddr+"="+data.Addr)
+	env := append(inheritedEnv(os.Environ()), envInstance+"="+data.Group+"/"+data.ID, envAddr+"="+data.Addr)
 	for _, v := range p.env {
 		s, err := config.Execute(v.tmpl, data)
 		if err != nil {
@@ -132,6 +133,25 @@ func (p *Provider) newCmd(data config.TemplateData) (*exec.Cmd, error) {
 	// Pdeathsig: the instance outlives ebb.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd, nil // Stdin nil is /dev/null
+}
+
+// Inherited lists the variables of ebb's own environment an instance gets,
+// besides LC_*: what programs need to find things and speak the locale.
+// Nothing else passes, since ebb's environment may hold secrets (EBB_TOKEN,
+// cloud credentials) that any process of the same user could read in
+// /proc/PID/environ. Config.Env adds what an instance needs.
+var Inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG"}
+
+// inheritedEnv keeps the entries of environ that instances inherit.
+func inheritedEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(Inherited, k) || strings.HasPrefix(k, "LC_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // start starts cmd with its output appended to the instance's log file and
