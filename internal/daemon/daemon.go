@@ -126,7 +126,7 @@ func New(opt Options) (*Daemon, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := d.install(l); err != nil {
+	if _, err := d.install(l); err != nil {
 		d.st.Close()
 		return nil, err
 	}
@@ -203,16 +203,27 @@ func (d *Daemon) readToken(file string) (string, error) {
 	return tok, nil
 }
 
+// recUpdate is a running reconciler's new spec and provider, applied once
+// d.mu is released (a reconciler takes d.mu under its own lock, never the
+// other way round).
+type recUpdate struct {
+	rec  *fleet.Reconciler
+	spec fleet.Spec
+	prov fleet.Provider
+}
+
 // install makes a loaded configuration current: each group's engine
 // memory is carried over (from the running engine, else from the store)
-// and its reconciler built or updated. It refuses a configuration that
-// drops a group which still has instances. Nothing is changed unless every
-// group builds.
-func (d *Daemon) install(l loaded) error {
+// and its reconciler built, or kept and updated (so drains under way follow
+// the new lifecycle). It refuses a configuration that drops a group which
+// still has instances. Nothing is changed unless every group builds; the
+// returned updates are for the caller to apply without d.mu.
+func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 	cfg, eng := l.cfg, l.eng
 	if err := d.checkRemoved(cfg); err != nil {
-		return err
+		return nil, err
 	}
+	var updates []recUpdate
 	groups := map[string]*group{}
 	for i, gc := range cfg.Groups {
 		g := &group{cfg: gc, index: i, urls: map[string]*template.Template{}}
@@ -228,20 +239,26 @@ func (d *Daemon) install(l loaded) error {
 			}
 			t, err := config.ParseTemplate(gc.Name+"."+name, url)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			g.urls[name] = t
 		}
 		if old, ok := d.groups[gc.Name]; ok {
 			g.status = old.status
-			if reflect.DeepEqual(old.cfg.Provider, gc.Provider) && reflect.DeepEqual(old.cfg.Lifecycle, gc.Lifecycle) {
-				g.rec = old.rec // unchanged: keep its backoff and health counts
+			g.rec = old.rec // keeps its backoff, health and drain-retry state
+			if old.rec != nil && gc.Provider.Local != nil &&
+				(!reflect.DeepEqual(old.cfg.Provider, gc.Provider) || !reflect.DeepEqual(old.cfg.Lifecycle, gc.Lifecycle)) {
+				spec, prov, err := d.fleetParts(gc)
+				if err != nil {
+					return nil, err
+				}
+				updates = append(updates, recUpdate{rec: old.rec, spec: spec, prov: prov})
 			}
 		}
 		if gc.Provider.Local != nil && g.rec == nil {
 			rec, err := d.reconciler(gc)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			g.rec = rec
 		}
@@ -270,7 +287,7 @@ func (d *Daemon) install(l loaded) error {
 			gs, found, err = tx.GroupState(g.Name)
 			return err
 		}); err != nil {
-			return fmt.Errorf("read state of %s: %w", g.Name, err)
+			return nil, fmt.Errorf("read state of %s: %w", g.Name, err)
 		}
 		if found && len(gs.Engine) > 0 {
 			var m engine.Memory
@@ -283,7 +300,7 @@ func (d *Daemon) install(l loaded) error {
 	}
 	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
 	d.journalClamps(clamped)
-	return nil
+	return updates, nil
 }
 
 // checkRemoved refuses a configuration without a group that still has
@@ -310,7 +327,7 @@ func (d *Daemon) checkRemoved(cfg *config.File) error {
 			}
 			var live []string
 			for _, in := range insts {
-				if !ended(in.State) {
+				if !in.State.Ended() {
 					live = append(live, in.ID)
 				}
 			}
@@ -326,9 +343,6 @@ func (d *Daemon) checkRemoved(cfg *config.File) error {
 	}
 	return errors.Join(errs...)
 }
-
-// ended reports whether an instance in state s no longer runs.
-func ended(s model.InstanceState) bool { return s == model.Terminated }
 
 // journalClamps records, as decisions, the desired capacities a new
 // configuration's bounds changed (a lower max, a higher min), so the
@@ -357,10 +371,11 @@ func (d *Daemon) journalClamps(clamped map[int]int) {
 	d.record(now, d.eng, decisions)
 }
 
-func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
+// fleetParts compiles a group's lifecycle and builds its provider.
+func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, fleet.Provider, error) {
 	spec, err := fleet.NewSpec(gc)
 	if err != nil {
-		return nil, err
+		return spec, nil, err
 	}
 	l := gc.Provider.Local
 	prov, err := local.New(local.Config{
@@ -368,10 +383,18 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 		LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("group %s: provider: %w", gc.Name, err)
+		return spec, nil, fmt.Errorf("group %s: provider: %w", gc.Name, err)
+	}
+	return spec, prov, nil
+}
+
+func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
+	spec, prov, err := d.fleetParts(gc)
+	if err != nil {
+		return nil, err
 	}
 	return fleet.New(spec, prov, d.st, fleet.Options{
-		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http,
+		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http, Observe: d.metrics,
 		Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64())),
 	}), nil
 }
@@ -456,7 +479,13 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 				d.opt.Log.Error("adopt running instances failed", "group", name, "err", err)
 			}
 			for _, in := range insts {
-				d.opt.Log.Warn("instance runs but was not in the state file; adopted", "group", name, "instance", in.ID, "addr", in.Addr)
+				d.opt.Log.Info("adopted an instance that runs but was not in the state file", "group", name, "instance", in.ID, "addr", in.Addr)
+			}
+			if len(insts) > 0 && d.freshStore {
+				d.opt.Log.Error("the state file was missing or empty, yet instances of this group were running: "+
+					"they are adopted, but what else the lost file recorded (drains under way, suspensions, decisions) is gone; "+
+					"if the file was lost by mistake, stop ebb and restore it",
+					"group", name, "adopted", len(insts), "state_file", d.st.Path())
 			}
 		}
 		st, err := rec.Reconcile(ctx, desired)

@@ -57,13 +57,19 @@ func (d *Daemon) reloadNow(ctx context.Context, wg *sync.WaitGroup) {
 			d.opt.Log.Warn("store.path and api.listen changes take effect at the next start")
 		}
 		tokenChanged := l.token != d.token
-		err = d.install(l)
+		var updates []recUpdate
+		updates, err = d.install(l)
 		if err == nil {
 			d.startReconcilers(ctx, wg)
 			d.rejected = ""
 			d.metrics.reloaded(nil)
 		}
 		d.mu.Unlock()
+		for _, u := range updates {
+			if uerr := u.rec.Update(u.spec, u.prov); uerr != nil {
+				d.opt.Log.Error("update a group's lifecycle", "err", uerr)
+			}
+		}
 		if err == nil {
 			d.opt.Log.Info("config reloaded", "path", d.opt.ConfigPath)
 			if tokenChanged {
