@@ -69,6 +69,7 @@ type Daemon struct {
 	reads   map[string]*read     // signal reads in flight, by group
 	health  map[string]map[string]signalHealth
 	loops   map[string]bool // groups with a running reconcile loop
+	adopted map[string]bool // groups whose running instances were adopted
 	modTime time.Time
 	token   string
 	reload  chan struct{}
@@ -85,6 +86,7 @@ type group struct {
 	rec    *fleet.Reconciler
 	status fleet.Status
 	urls   map[string]*template.Template // scrape and http_json URLs, by signal
+	fresh  bool                          // the store had no state for the group
 }
 
 // New loads the configuration and opens the store; Run starts the loops.
@@ -109,7 +111,7 @@ func New(opt Options) (*Daemon, error) {
 		opt: opt, push: source.NewPush(),
 		http:   &http.Client{Timeout: 30 * time.Second},
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
-		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{},
+		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
 		decided: map[string]time.Time{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
 		reload: make(chan struct{}, 1),
 	}
@@ -289,6 +291,7 @@ func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("read state of %s: %w", g.Name, err)
 		}
+		groups[g.Name].fresh = !found
 		if found && len(gs.Engine) > 0 {
 			var m engine.Memory
 			if err := json.Unmarshal(gs.Engine, &m); err != nil {
@@ -417,6 +420,19 @@ func (d *Daemon) Run(ctx context.Context, api http.Handler, listen func(http.Han
 			}
 		}()
 	}
+	// Adopt what runs but is not recorded before anything is decided or
+	// launched, so that a lost state file never starts a second fleet.
+	d.mu.Lock()
+	recs := map[string]*fleet.Reconciler{}
+	for name, g := range d.groups {
+		if g.rec != nil {
+			recs[name] = g.rec
+		}
+	}
+	d.mu.Unlock()
+	for name, rec := range recs {
+		d.adopt(ctx, name, rec)
+	}
 	d.mu.Lock()
 	d.startReconcilers(ctx, &wg)
 	d.mu.Unlock()
@@ -442,6 +458,51 @@ func (d *Daemon) startReconcilers(ctx context.Context, wg *sync.WaitGroup) {
 			d.reconcileLoop(ctx, name)
 		}()
 	}
+}
+
+// adopt records the group's instances that run but are not in the state
+// file (a lost or emptied file, a crash before a launch was recorded) and
+// reports whether it could ask. A group ebb had no state for starts from
+// the capacity it found running, not from its minimum: adopted instances
+// are not scaled in for being unexpected.
+func (d *Daemon) adopt(ctx context.Context, name string, rec *fleet.Reconciler) bool {
+	d.mu.Lock()
+	if d.adopted[name] {
+		d.mu.Unlock()
+		return true
+	}
+	d.mu.Unlock()
+	insts, err := rec.Adopt(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.opt.Log.Error("adopt running instances failed", "group", name, "err", err)
+		}
+		return false
+	}
+	for _, in := range insts {
+		d.opt.Log.Info("adopted an instance that runs but was not in the state file", "group", name, "instance", in.ID, "addr", in.Addr)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.adopted[name] = true
+	if len(insts) == 0 {
+		return true
+	}
+	if d.freshStore {
+		d.opt.Log.Error("the state file was missing or empty, yet instances of this group were running: "+
+			"they are adopted, but what else the lost file recorded (drains under way, suspensions, decisions) is gone; "+
+			"if the file was lost by mistake, stop ebb and restore it",
+			"group", name, "adopted", len(insts), "state_file", d.st.Path())
+	}
+	if g, ok := d.groups[name]; ok && g.fresh {
+		eg, st := d.eng.Groups[g.index], d.eng.States[g.index]
+		if st.Desired < len(insts) {
+			from := st.Desired
+			to := eg.SetDesired(st, d.opt.Clock.Now(), len(insts))
+			d.opt.Log.Info("desired capacity set to the instances found running", "group", name, "from", from, "to", to)
+		}
+	}
+	return true
 }
 
 // reconcileLoop reconciles one group until ctx is done or the group leaves
@@ -471,22 +532,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 			return last
 		}
 		if !adopted {
-			// Before the first reconcile: instances that run but are not in
-			// the store (a lost state file) are adopted, not launched again.
-			insts, err := rec.Adopt(ctx)
-			adopted = err == nil
-			if err != nil && ctx.Err() == nil {
-				d.opt.Log.Error("adopt running instances failed", "group", name, "err", err)
-			}
-			for _, in := range insts {
-				d.opt.Log.Info("adopted an instance that runs but was not in the state file", "group", name, "instance", in.ID, "addr", in.Addr)
-			}
-			if len(insts) > 0 && d.freshStore {
-				d.opt.Log.Error("the state file was missing or empty, yet instances of this group were running: "+
-					"they are adopted, but what else the lost file recorded (drains under way, suspensions, decisions) is gone; "+
-					"if the file was lost by mistake, stop ebb and restore it",
-					"group", name, "adopted", len(insts), "state_file", d.st.Path())
-			}
+			adopted = d.adopt(ctx, name, rec)
 		}
 		st, err := rec.Reconcile(ctx, desired)
 		if err != nil && ctx.Err() == nil {
