@@ -118,8 +118,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		fail(w, http.StatusBadRequest, "invalid body: %v", err)
 		return false
 	}
-	if dec.More() {
-		fail(w, http.StatusBadRequest, "invalid body: more than one JSON value")
+	// More would let a stray "]" or "}" through; only the end may follow.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		fail(w, http.StatusBadRequest, "invalid body: data after the JSON value")
 		return false
 	}
 	return true
