@@ -90,7 +90,7 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Seed == 0 {
 		opt.Seed = uint64(opt.Clock.Now().UnixNano())
 	}
-	opt.Log.Info("random seed", "seed", opt.Seed)
+	opt.Log.Debug("random seed", "seed", opt.Seed)
 	cfg, mod, err := loadFile(opt.ConfigPath)
 	if err != nil {
 		return nil, err
