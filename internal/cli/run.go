@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,16 +30,19 @@ exits, leaving instances running: the next ebb run adopts them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
-				return errors.New("no config: pass -c FILE")
+				return usageErrorf("no config: pass -c FILE")
 			}
 			var lv slog.Level
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+				return usageErrorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			ctx, stop := stopOnSignal(cmd.Context(), log)
 			defer stop()
-			return serve(ctx, daemon.Options{ConfigPath: path, Log: log}, nil)
+			if err := serve(ctx, daemon.Options{ConfigPath: path, Log: log}, nil); err != nil {
+				return failed(err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")

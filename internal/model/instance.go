@@ -69,4 +69,7 @@ type Instance struct {
 	// Reason says why the instance entered its state ("scale-in: oldest",
 	// "launch not ready within 2m", "process exited").
 	Reason string `json:"reason,omitempty"`
+	// Condition is what is wrong with the instance now, if anything
+	// ("health check failing: 503"), with its cause.
+	Condition string `json:"condition,omitempty"`
 }
