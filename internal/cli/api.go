@@ -128,12 +128,15 @@ func (c *condition) UnmarshalJSON(b []byte) error {
 		Cause     string `json:"cause"`
 		Error     string `json:"error"`
 		LastError string `json:"last_error"`
+		// Untagged Go fields (LastError) decode here: keys match
+		// without regard to case.
+		LastErr string `json:"lasterror"`
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
 		return fmt.Errorf("decode condition: %w", err)
 	}
 	c.Message = firstOf(o.Message, o.Reason)
-	c.Cause = firstOf(o.Cause, o.LastError, o.Error)
+	c.Cause = firstOf(o.Cause, o.LastError, o.LastErr, o.Error)
 	return nil
 }
 

@@ -298,6 +298,8 @@ func TestConditionWithCause(t *testing.T) {
 		{json: `"3 launches failed in a row"`, want: "3 launches failed in a row"},
 		{json: `{"message": "3 launches failed in a row", "cause": "exit status 1"}`, want: "3 launches failed in a row: exit status 1"},
 		{json: `{"reason": "launches failing", "last_error": "no such file"}`, want: "launches failing: no such file"},
+		{json: `{"Message": "launches failing", "LastError": "exit status 1"}`, want: "launches failing: exit status 1"},
+		{json: `"launching: exit status 1"`, want: "launching: exit status 1"},
 	}
 	for _, tt := range tests {
 		var c condition

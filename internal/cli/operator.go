@@ -41,26 +41,40 @@ launches. --now ends a drain (a stuck one too) and stops the instance now.`,
 	return cmd
 }
 
-// protectCmd is ebb protect, or ebb unprotect without on.
-func protectCmd(on bool) *cobra.Command {
+// instanceAction is a command that acts on one instance and answers its
+// record: ebb protect and ebb unprotect.
+type instanceAction struct {
+	verb, short string
+	done        string // what the instance is afterwards
+	call        func(cl *client.Client) func(ctx context.Context, group, id string, out any) error
+}
+
+func protectCmd() *cobra.Command {
+	return instanceActionCmd(instanceAction{
+		verb: "protect", short: "Keep an instance from being chosen for scale-in", done: "protected from scale-in",
+		call: func(cl *client.Client) func(context.Context, string, string, any) error { return cl.Protect },
+	})
+}
+
+func unprotectCmd() *cobra.Command {
+	return instanceActionCmd(instanceAction{
+		verb: "unprotect", short: "Let scale-in choose an instance again", done: "no longer protected",
+		call: func(cl *client.Client) func(context.Context, string, string, any) error { return cl.Unprotect },
+	})
+}
+
+func instanceActionCmd(a instanceAction) *cobra.Command {
 	var f apiFlags
-	verb, short, done := "protect", "Keep an instance from being chosen for scale-in", "protected from scale-in"
-	if !on {
-		verb, short, done = "unprotect", "Let scale-in choose an instance again", "no longer protected"
-	}
 	cmd := &cobra.Command{
-		Use:   verb + " GROUP INSTANCE",
-		Short: short,
+		Use:   a.verb + " GROUP INSTANCE",
+		Short: a.short,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in model.Instance
 			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
-				if on {
-					return cl.Protect(c, args[0], args[1], out)
-				}
-				return cl.Unprotect(c, args[0], args[1], out)
+				return a.call(cl)(c, args[0], args[1], out)
 			}, &in, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s: %s %s\n", args[0], in.ID, done)
+				_, err := fmt.Fprintf(w, "%s: %s %s\n", args[0], in.ID, a.done)
 				return err
 			})
 		},

@@ -159,17 +159,18 @@ func (d *Daemon) Scale(group string, n int) (ScaleResult, error) {
 	if n < 0 {
 		return ScaleResult{}, fmt.Errorf("desired %d: must be ≥ 0: %w", n, ErrInvalid)
 	}
+	// d.mu is held through the record too, so the log's "from → to" pairs
+	// follow each other as the changes did.
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	g, ok := d.groups[group]
 	if !ok {
-		d.mu.Unlock()
 		return ScaleResult{}, fmt.Errorf("group %q: %w", group, ErrNotFound)
 	}
 	eg, st := d.eng.Groups[g.index], d.eng.States[g.index]
 	now := d.opt.Clock.Now()
 	from := st.Desired
 	res := ScaleResult{Desired: eg.SetDesired(st, now, n), Asked: n}
-	d.mu.Unlock()
 	detail := fmt.Sprintf("desired %d → %d", from, res.Desired)
 	if res.Desired != n {
 		bound := "max"

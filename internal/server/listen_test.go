@@ -211,3 +211,48 @@ func TestListenRefusesNoConnections(t *testing.T) {
 		t.Fatal("Listen accepted max connections 0")
 	}
 }
+
+// Connections that never send a request are closed after the read-header
+// timeout, so they free their slots too.
+func TestListenClosesSilentConnections(t *testing.T) {
+	const clients, limit = 200, 50
+	api := testAPI(limit, time.Minute)
+	api.ReadHeaderTimeout = config.Duration(100 * time.Millisecond)
+	addr, ln := serveTest(t, api)
+	deadline := time.Now().Add(60 * time.Second)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(deadline)
+			// The server may answer 408 before closing; any bytes then EOF.
+			if _, err := io.Copy(io.Discard, c); err != nil {
+				errs <- errors.Join(errors.New("silent connection not closed by the server"), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ln.mu.Lock()
+	most := ln.max
+	ln.mu.Unlock()
+	if most > limit {
+		t.Fatalf("%d connections open at once; the limit is %d", most, limit)
+	}
+	c, _, err := keepAlive(addr, deadline)
+	if err != nil {
+		t.Fatalf("normal client: %v", err)
+	}
+	c.Close()
+}
