@@ -26,6 +26,8 @@ type apiFlags struct {
 	asJSON      bool
 }
 
+// add adds the flags to cmd, whose RunE must be set already: it wraps it so
+// an error past the flags and arguments exits 1 unless typed otherwise.
 func (f *apiFlags) add(cmd *cobra.Command) {
 	def := os.Getenv("EBB_API")
 	if def == "" {
@@ -34,8 +36,6 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "api", def, "the API's address (env EBB_API)")
 	cmd.Flags().StringVar(&f.token, "token", "", "bearer token for changes (default: env EBB_TOKEN)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the API's JSON answer as it is")
-	// Whatever fails past the flags and arguments is a refused or failed
-	// request (exit 1), unless it is typed otherwise (unreachable: 3).
 	run := cmd.RunE
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := run(cmd, args); err != nil {
@@ -59,12 +59,6 @@ func (f *apiFlags) client() (*client.Client, error) {
 
 func ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), 60*time.Second)
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // printRaw prints an API answer as it came.
