@@ -193,7 +193,11 @@ func statusCmd() *cobra.Command {
 				if g.Fleet == nil {
 					continue
 				}
+				// The fleet may list instances' conditions among the
+				// group's; each line is printed once.
+				printed := map[string]bool{}
 				for _, cond := range g.Fleet.Conditions {
+					printed[cond.String()] = true
 					fmt.Fprintf(w, "%s: %s\n", g.Name, cond)
 				}
 				var insts []model.Instance
@@ -201,8 +205,8 @@ func statusCmd() *cobra.Command {
 					return err
 				}
 				for _, in := range insts {
-					if in.Condition != "" {
-						fmt.Fprintf(w, "%s: instance %s: %s\n", g.Name, in.ID, in.Condition)
+					if line := "instance " + in.ID + ": " + in.Condition; in.Condition != "" && !printed[line] {
+						fmt.Fprintf(w, "%s: %s\n", g.Name, line)
 					}
 				}
 			}

@@ -32,7 +32,10 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func (f *fakeBackend) view() daemon.GroupView {
 	return daemon.GroupView{Name: "web", Min: 1, Max: 5, Desired: 2,
-		Fleet:    &fleet.Status{Desired: 2, InService: 2, Conditions: []string{"3 launches failed in a row; next attempt after 12:01:00: exit status 1"}},
+		Fleet: &fleet.Status{Desired: 2, InService: 2, Conditions: []string{
+			"3 launches failed in a row (last: exit status 1); next attempt after 12:01:00",
+			"instance web-2: drain request failed 3 times (last: 503); next try after 12:01:00",
+		}},
 		Decision: &daemon.DecisionBrief{Time: t0, Current: 2, Desired: 2, Direction: model.Hold, Reason: "queue 2 items"},
 	}
 }
@@ -61,7 +64,10 @@ func (f *fakeBackend) Instances(group string, all bool) ([]model.Instance, error
 	if err != nil {
 		return nil, err
 	}
-	return []model.Instance{in}, nil
+	// web-2's condition is among the group's too.
+	draining := model.Instance{ID: "web-2", Group: group, State: model.Draining, LaunchedAt: t0, StateSince: t0,
+		Condition: "drain request failed 3 times (last: 503); next try after 12:01:00"}
+	return []model.Instance{in, draining}, nil
 }
 func (f *fakeBackend) Activities(group string, limit int) (daemon.Activities, error) {
 	if _, err := f.Group(group); err != nil {
@@ -250,16 +256,18 @@ func TestJSONPrintsTheAnswer(t *testing.T) {
 func TestAPICommandsOutput(t *testing.T) {
 	fb, base := fakeAPI(t)
 	tests := []struct {
-		args []string
-		want string
+		args  []string
+		want  string
+		exact bool // the whole of stdout
 	}{
 		{args: []string{"scale", "web", "--desired", "12"}, want: "web: desired 5 (asked 12; clamped to max 5)\n"},
 		{args: []string{"scale", "web", "--desired", "3"}, want: "web: desired 3\n"},
 		{args: []string{"status"}, want: `GROUP  MIN  MAX  DESIRED  READY  LAUNCHING  DRAINING  SUSPENDED  LAST DECISION
 web    1    5    2        2      0          0         -          queue 2 items
-web: 3 launches failed in a row; next attempt after 12:01:00: exit status 1
+web: 3 launches failed in a row (last: exit status 1); next attempt after 12:01:00
+web: instance web-2: drain request failed 3 times (last: 503); next try after 12:01:00
 web: instance web-1: health check failing: 503
-`},
+`, exact: true},
 		{args: []string{"activities", "web"}, want: `decisions (newest first):
   2026-03-01T12:00:00Z  1 → 2  up  queue 2 items
 actions (newest first):
@@ -277,7 +285,7 @@ operator (newest first):
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, out, errs := run(t, append(tt.args, "--api", base, "--token", "s3cret")...)
-			if code != 0 || !strings.Contains(out, tt.want) {
+			if code != 0 || !strings.Contains(out, tt.want) || (tt.exact && out != tt.want) {
 				t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s%s", code, out, tt.want, errs)
 			}
 		})

@@ -69,7 +69,9 @@ type Instance struct {
 	// Reason says why the instance entered its state ("scale-in: oldest",
 	// "launch not ready within 2m", "process exited").
 	Reason string `json:"reason,omitempty"`
-	// Condition is what is wrong with the instance now, if anything
-	// ("health check failing: 503"), with its cause.
+	// Condition is what is going wrong with the instance right now, if
+	// anything: the last error of an action being retried and when the
+	// next try is ("drain request failed 3 times (last: …); next try after
+	// …"). Empty once the action succeeds.
 	Condition string `json:"condition,omitempty"`
 }
