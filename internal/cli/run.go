@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -75,7 +74,7 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	}()
 	srv, ln, err := server.Listen(d.API())
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return err
 	}
 	go func() {
 		<-ctx.Done()

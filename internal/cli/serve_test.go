@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +71,21 @@ func TestStopOnSignalLogs(t *testing.T) {
 	want := `level=INFO msg="stopping on SIGTERM; instances keep running"`
 	if !strings.Contains(logs.String(), want) {
 		t.Fatalf("want %s in:\n%s", want, logs.String())
+	}
+}
+
+// ebb run on a taken address fails (1) with one prefix and net's own words.
+func TestRunAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cfg := strings.Replace(runConfig(dir), `listen: "127.0.0.1:0"`, fmt.Sprintf("listen: %q", ln.Addr()), 1)
+	code, _, errs := run(t, "run", "-c", write(t, "ebb.yaml", cfg))
+	want := "ebb: api: listen tcp " + ln.Addr().String() + ": bind: address already in use\n"
+	if code != 1 || errs != want {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errs, want)
 	}
 }

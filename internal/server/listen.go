@@ -18,11 +18,11 @@ import (
 // calls Serve with the listener.
 func Listen(api config.API) (*http.Server, net.Listener, error) {
 	if api.MaxConnections < 1 {
-		return nil, nil, fmt.Errorf("listen on %s: max connections %d: must be ≥ 1", api.Listen, api.MaxConnections)
+		return nil, nil, fmt.Errorf("api on %s: max connections %d: must be ≥ 1", api.Listen, api.MaxConnections)
 	}
 	ln, err := net.Listen("tcp", api.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen: %w", err)
+		return nil, nil, fmt.Errorf("api: %w", err) // net's error says "listen tcp ADDR"
 	}
 	srv := &http.Server{
 		ReadHeaderTimeout: api.ReadHeaderTimeout.D(),
