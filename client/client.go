@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,13 +32,65 @@ func New(base, token string) *Client {
 	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// Error is an error answer from the API.
+// Error is an error answer from the API: 4xx for a request refused (bad
+// body, token, unknown group), 5xx for a failure inside ebb.
 type Error struct {
 	Status  int
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("ebb api: %s (%d)", e.Message, e.Status) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, http.StatusText(e.Status))
+}
+
+// UnreachableError is returned when no connection to the API could be made:
+// nothing listens at Base, its name does not resolve, or the dial timed out.
+type UnreachableError struct {
+	// Base is the address tried.
+	Base string
+	// Err is the dial's error.
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach ebb at %s (%v)", e.Base, dialCause(e.Err))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// dialCause is the innermost useful part of a dial error: "connection
+// refused" rather than "dial tcp 127.0.0.1:7070: connect: connection refused".
+func dialCause(err error) error {
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		return sys.Err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// transportError classifies an error of http.Client.Do: an UnreachableError
+// when no connection was made, else the cause without url.Error's repeat
+// of the method and URL.
+func (c *Client) transportError(method, path string, err error) error {
+	var op *net.OpError
+	var dns *net.DNSError
+	if (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) {
+		return &UnreachableError{Base: c.Base, Err: err}
+	}
+	var u *url.Error
+	if errors.As(err, &u) {
+		err = u.Err
+	}
+	return fmt.Errorf("%s %s: %w", method, path, err)
+}
 
 // do sends a request and decodes a JSON answer into out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -59,7 +114,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return c.transportError(method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -127,14 +182,19 @@ func (c *Client) Explain(ctx context.Context, group string, out any) error {
 	return c.do(ctx, http.MethodGet, p, nil, out)
 }
 
-// Scale sets desired capacity and returns what it was set to (clamped to
-// the group's bounds).
-func (c *Client) Scale(ctx context.Context, group string, desired int) (int, error) {
-	var out struct {
-		Desired int `json:"desired"`
-	}
-	err := c.do(ctx, http.MethodPost, groupPath(group, "scale"), map[string]int{"desired": desired}, &out)
-	return out.Desired, err
+// ScaleAnswer is the answer of Scale.
+type ScaleAnswer struct {
+	// Desired is the capacity set: Asked within the group's min and max.
+	Desired int `json:"desired"`
+	Asked   int `json:"asked"`
+	// Message says why Desired is not Asked ("clamped to max 10").
+	Message string `json:"message,omitempty"`
+}
+
+// Scale sets desired capacity; the answer, a ScaleAnswer, is decoded into
+// out (json.RawMessage works). Policies go on deciding from the new value.
+func (c *Client) Scale(ctx context.Context, group string, desired int, out any) error {
+	return c.do(ctx, http.MethodPost, groupPath(group, "scale"), map[string]int{"desired": desired}, out)
 }
 
 // Suspend suspends processes (launch, terminate, all) of a group.
@@ -147,9 +207,41 @@ func (c *Client) Resume(ctx context.Context, group string, processes []string, o
 	return c.do(ctx, http.MethodPost, groupPath(group, "resume"), map[string][]string{"processes": processes}, out)
 }
 
-// Drain drains one instance now; a replacement is launched.
-func (c *Client) Drain(ctx context.Context, group, id string) error {
-	return c.do(ctx, http.MethodPost, groupPath(group, "instances", url.PathEscape(id), "drain"), struct{}{}, nil)
+// Drain drains one instance now; a replacement is launched. The answer
+// ({"draining": id}) is decoded into out, if not nil.
+func (c *Client) Drain(ctx context.Context, group, id string, out any) error {
+	return c.do(ctx, http.MethodPost, instancePath(group, id, "drain"), struct{}{}, out)
+}
+
+// TerminateRequest says how Terminate ends an instance.
+type TerminateRequest struct {
+	// Replace keeps desired capacity, so a replacement launches; without
+	// it desired is lowered by one.
+	Replace bool `json:"replace"`
+	// Now ends a drain (a stuck one included) and stops the instance now.
+	Now bool `json:"now"`
+}
+
+// Terminate drains an instance and stops it; the answer, the instance
+// record, is decoded into out.
+func (c *Client) Terminate(ctx context.Context, group, id string, req TerminateRequest, out any) error {
+	return c.do(ctx, http.MethodPost, instancePath(group, id, "terminate"), req, out)
+}
+
+// Protect keeps an instance from being chosen for scale-in; the answer, the
+// instance record, is decoded into out.
+func (c *Client) Protect(ctx context.Context, group, id string, out any) error {
+	return c.do(ctx, http.MethodPost, instancePath(group, id, "protect"), struct{}{}, out)
+}
+
+// Unprotect makes an instance a scale-in candidate again; the answer, the
+// instance record, is decoded into out.
+func (c *Client) Unprotect(ctx context.Context, group, id string, out any) error {
+	return c.do(ctx, http.MethodPost, instancePath(group, id, "unprotect"), struct{}{}, out)
+}
+
+func instancePath(group, id, action string) string {
+	return groupPath(group, "instances", url.PathEscape(id), action)
 }
 
 // Push sends signal values for a group; t zero means now.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ type apiFlags struct {
 	asJSON      bool
 }
 
+// add adds the flags to cmd, whose RunE must be set already: it wraps it so
+// an error past the flags and arguments exits 1 unless typed otherwise.
 func (f *apiFlags) add(cmd *cobra.Command) {
 	def := os.Getenv("EBB_API")
 	if def == "" {
@@ -32,71 +35,179 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 	}
 	cmd.Flags().StringVar(&f.addr, "api", def, "the API's address (env EBB_API)")
 	cmd.Flags().StringVar(&f.token, "token", "", "bearer token for changes (default: env EBB_TOKEN)")
-	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the API's JSON answer")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the API's JSON answer as it is")
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil {
+			return failed(err)
+		}
+		return nil
+	}
 }
 
-func (f *apiFlags) client() *client.Client {
+func (f *apiFlags) client() (*client.Client, error) {
+	u, err := url.Parse(f.addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageErrorf("--api %q: want a URL such as http://127.0.0.1:7070", f.addr)
+	}
 	tok := f.token
 	if tok == "" {
 		tok = os.Getenv("EBB_TOKEN")
 	}
-	return client.New(f.addr, tok)
+	return client.New(f.addr, tok), nil
 }
 
 func ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), 60*time.Second)
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// printRaw prints an API answer as it came.
+func printRaw(w io.Writer, raw json.RawMessage) error {
+	_, err := fmt.Fprintf(w, "%s\n", raw)
+	return err
+}
+
+// call makes one API call: with --json it prints the answer as it came,
+// else it decodes it into out and calls text to print it.
+func (f *apiFlags) call(cmd *cobra.Command, do func(context.Context, *client.Client, any) error, out any, text func(io.Writer) error) error {
+	cl, err := f.client()
+	if err != nil {
+		return err
+	}
+	c, cancel := ctx(cmd)
+	defer cancel()
+	if f.asJSON {
+		var raw json.RawMessage
+		if err := do(c, cl, &raw); err != nil {
+			return err
+		}
+		return printRaw(cmd.OutOrStdout(), raw)
+	}
+	if err := do(c, cl, out); err != nil {
+		return err
+	}
+	return text(cmd.OutOrStdout())
+}
+
+// groupStatus is what ebb status reads of a group. It is decoded apart from
+// daemon.GroupView so a condition can be a line or a line with its cause.
+type groupStatus struct {
+	Name    string `json:"name"`
+	Min     int    `json:"min"`
+	Max     int    `json:"max"`
+	Desired int    `json:"desired"`
+	Fleet   *struct {
+		Launching  int         `json:"launching"`
+		InService  int         `json:"in_service"`
+		Draining   int         `json:"draining"`
+		Conditions []condition `json:"conditions"`
+	} `json:"fleet"`
+	Suspended store.Suspended       `json:"suspended"`
+	Decision  *daemon.DecisionBrief `json:"last_decision"`
+}
+
+// condition is one of a group's fleet conditions: a line, or an object with
+// a message and the error that caused it.
+type condition struct {
+	Message, Cause string
+}
+
+func (c *condition) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &c.Message); err == nil {
+		return nil
+	}
+	var o struct {
+		Message   string `json:"message"`
+		Reason    string `json:"reason"`
+		Cause     string `json:"cause"`
+		Error     string `json:"error"`
+		LastError string `json:"last_error"`
+		// Untagged Go fields (LastError) decode here: keys match
+		// without regard to case.
+		LastErr string `json:"lasterror"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("decode condition: %w", err)
+	}
+	c.Message = firstOf(o.Message, o.Reason)
+	c.Cause = firstOf(o.Cause, o.LastError, o.LastErr, o.Error)
+	return nil
+}
+
+func (c condition) String() string {
+	if c.Cause == "" || strings.Contains(c.Message, c.Cause) {
+		return c.Message
+	}
+	return c.Message + ": " + c.Cause
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func statusCmd() *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{
 		Use:   "status [GROUP]",
-		Short: "Show groups: capacity, instances by state, the last decision",
+		Short: "Show groups: capacity, instances by state, the last decision, conditions",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := f.client()
+			if err != nil {
+				return err
+			}
 			c, cancel := ctx(cmd)
 			defer cancel()
-			var groups []daemon.GroupView
+			var raw json.RawMessage
 			if len(args) == 1 {
-				var g daemon.GroupView
-				if err := f.client().Group(c, args[0], &g); err != nil {
-					return err
-				}
-				groups = append(groups, g)
-			} else if err := f.client().Groups(c, &groups); err != nil {
+				err = cl.Group(c, args[0], &raw)
+			} else {
+				err = cl.Groups(c, &raw)
+			}
+			if err != nil {
 				return err
 			}
 			if f.asJSON {
-				return printJSON(cmd.OutOrStdout(), groups)
+				return printRaw(cmd.OutOrStdout(), raw)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GROUP\tMIN\tMAX\tDESIRED\tREADY\tLAUNCHING\tDRAINING\tSUSPENDED\tLAST DECISION")
-			for _, g := range groups {
-				ready, launching, draining := "-", "-", "-"
-				if g.Fleet != nil {
-					ready, launching, draining = strconv.Itoa(g.Fleet.InService), strconv.Itoa(g.Fleet.Launching), strconv.Itoa(g.Fleet.Draining)
-				}
-				last := "-"
-				if g.Decision != nil {
-					last = g.Decision.Reason
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Min, g.Max, g.Desired, ready, launching, draining, suspended(g.Suspended), last)
+			var groups []groupStatus
+			if len(args) == 1 {
+				groups = make([]groupStatus, 1)
+				err = json.Unmarshal(raw, &groups[0])
+			} else {
+				err = json.Unmarshal(raw, &groups)
 			}
-			if err := tw.Flush(); err != nil {
+			if err != nil {
+				return fmt.Errorf("decode the groups: %w", err)
+			}
+			w := cmd.OutOrStdout()
+			if err := statusTable(w, groups); err != nil {
 				return err
 			}
 			for _, g := range groups {
 				if g.Fleet == nil {
 					continue
 				}
-				for _, c := range g.Fleet.Conditions {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", g.Name, c)
+				// The fleet may list instances' conditions among the
+				// group's; each line is printed once.
+				printed := map[string]bool{}
+				for _, cond := range g.Fleet.Conditions {
+					printed[cond.String()] = true
+					fmt.Fprintf(w, "%s: %s\n", g.Name, cond)
+				}
+				var insts []model.Instance
+				if err := cl.Instances(c, g.Name, false, &insts); err != nil {
+					return err
+				}
+				for _, in := range insts {
+					if line := "instance " + in.ID + ": " + in.Condition; in.Condition != "" && !printed[line] {
+						fmt.Fprintf(w, "%s: %s\n", g.Name, line)
+					}
 				}
 			}
 			return nil
@@ -104,6 +215,23 @@ func statusCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
+}
+
+func statusTable(w io.Writer, groups []groupStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tMIN\tMAX\tDESIRED\tREADY\tLAUNCHING\tDRAINING\tSUSPENDED\tLAST DECISION")
+	for _, g := range groups {
+		ready, launching, draining := "-", "-", "-"
+		if g.Fleet != nil {
+			ready, launching, draining = strconv.Itoa(g.Fleet.InService), strconv.Itoa(g.Fleet.Launching), strconv.Itoa(g.Fleet.Draining)
+		}
+		last := "-"
+		if g.Decision != nil {
+			last = g.Decision.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Min, g.Max, g.Desired, ready, launching, draining, suspended(g.Suspended), last)
+	}
+	return tw.Flush()
 }
 
 func suspended(s store.Suspended) string {
@@ -128,22 +256,22 @@ func instancesCmd() *cobra.Command {
 		Short: "List a group's instances and their lifecycle states",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cancel := ctx(cmd)
-			defer cancel()
 			var insts []model.Instance
-			if err := f.client().Instances(c, args[0], all, &insts); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(cmd.OutOrStdout(), insts)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tZONE\tADDR\tSTATE\tSINCE\tLAUNCHED\tREASON")
-			for _, in := range insts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, dash(in.Zone), dash(in.Addr), in.State,
-					in.StateSince.UTC().Format(time.RFC3339), in.LaunchedAt.UTC().Format(time.RFC3339), dash(in.Reason))
-			}
-			return tw.Flush()
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				return cl.Instances(c, args[0], all, out)
+			}, &insts, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tZONE\tADDR\tSTATE\tSINCE\tLAUNCHED\tREASON")
+				for _, in := range insts {
+					state := string(in.State)
+					if in.Protected {
+						state += " (protected)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, dash(in.Zone), dash(in.Addr), state,
+						in.StateSince.UTC().Format(time.RFC3339), in.LaunchedAt.UTC().Format(time.RFC3339), dash(in.Reason))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include ended instances (terminated and failed)")
@@ -163,46 +291,48 @@ func activitiesCmd() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "activities GROUP",
-		Short: "Show a group's recent decisions and lifecycle actions",
+		Short: "Show a group's recent decisions, lifecycle actions and operator actions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cancel := ctx(cmd)
-			defer cancel()
 			var a daemon.Activities
-			if err := f.client().Activities(c, args[0], limit, &a); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(cmd.OutOrStdout(), a)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintln(w, "decisions (newest first):")
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			for _, e := range a.Decisions {
-				var d struct {
-					Current   int    `json:"current"`
-					Desired   int    `json:"desired"`
-					Direction string `json:"direction"`
-					Reason    string `json:"reason"`
-				}
-				json.Unmarshal(e.Decision, &d)
-				fmt.Fprintf(tw, "  %s\t%d → %d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), d.Current, d.Desired, d.Direction, d.Reason)
-			}
-			tw.Flush()
-			fmt.Fprintln(w, "actions (newest first):")
-			for _, in := range a.Intents {
-				state := "open"
-				if in.Done {
-					state = in.Result
-				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", in.Created.UTC().Format(time.RFC3339), in.Kind, in.Instance, state)
-			}
-			return tw.Flush()
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				return cl.Activities(c, args[0], limit, out)
+			}, &a, func(w io.Writer) error { return printActivities(w, a) })
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many of each")
 	f.add(cmd)
 	return cmd
+}
+
+func printActivities(w io.Writer, a daemon.Activities) error {
+	fmt.Fprintln(w, "decisions (newest first):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range a.Decisions {
+		var d struct {
+			Current   int    `json:"current"`
+			Desired   int    `json:"desired"`
+			Direction string `json:"direction"`
+			Reason    string `json:"reason"`
+		}
+		json.Unmarshal(e.Decision, &d)
+		fmt.Fprintf(tw, "  %s\t%d → %d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), d.Current, d.Desired, d.Direction, d.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "actions (newest first):")
+	for _, in := range a.Intents {
+		state := "open"
+		if in.Done {
+			state = in.Result
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", in.Created.UTC().Format(time.RFC3339), in.Kind, in.Instance, state)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "operator (newest first):")
+	for _, e := range a.Operator {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, dash(e.Instance), e.Detail)
+	}
+	return tw.Flush()
 }
 
 func explainCmd() *cobra.Command {
@@ -212,22 +342,13 @@ func explainCmd() *cobra.Command {
 		Short: "Explain a group's latest decision in full",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cancel := ctx(cmd)
-			defer cancel()
-			if f.asJSON {
-				var raw json.RawMessage
-				if err := f.client().Explain(c, args[0], &raw); err != nil {
-					return err
-				}
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
-				return err
-			}
 			var text string
-			if err := f.client().Explain(c, args[0], &text); err != nil {
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				return cl.Explain(c, args[0], out)
+			}, &text, func(w io.Writer) error {
+				_, err := io.WriteString(w, text)
 				return err
-			}
-			_, err := io.WriteString(cmd.OutOrStdout(), text)
-			return err
+			})
 		},
 	}
 	f.add(cmd)
@@ -239,20 +360,23 @@ func scaleCmd() *cobra.Command {
 	var desired int
 	cmd := &cobra.Command{
 		Use:   "scale GROUP --desired N",
-		Short: "Set a group's desired capacity by hand (policies go on deciding from there)",
+		Short: "Set a group's desired capacity by hand (policies go on deciding from there; ebb suspend holds it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("desired") {
-				return fmt.Errorf("pass --desired N")
+				return usageErrorf("pass --desired N")
 			}
-			c, cancel := ctx(cmd)
-			defer cancel()
-			got, err := f.client().Scale(c, args[0], desired)
-			if err != nil {
+			var got client.ScaleAnswer
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				return cl.Scale(c, args[0], desired, out)
+			}, &got, func(w io.Writer) error {
+				if got.Message != "" {
+					_, err := fmt.Fprintf(w, "%s: desired %d (asked %d; %s)\n", args[0], got.Desired, got.Asked, got.Message)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "%s: desired %d\n", args[0], got.Desired)
 				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: desired %d\n", args[0], got)
-			return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&desired, "desired", 0, "the capacity")
@@ -271,19 +395,16 @@ func suspendCmd(on bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cancel := ctx(cmd)
-			defer cancel()
 			var s store.Suspended
-			cl := f.client()
-			call := cl.Suspend
-			if !on {
-				call = cl.Resume
-			}
-			if err := call(c, args[0], args[1:], &s); err != nil {
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				if on {
+					return cl.Suspend(c, args[0], args[1:], out)
+				}
+				return cl.Resume(c, args[0], args[1:], out)
+			}, &s, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: suspended: %s\n", args[0], suspended(s))
 				return err
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended: %s\n", args[0], suspended(s))
-			return err
+			})
 		},
 	}
 	f.add(cmd)
@@ -297,13 +418,12 @@ func drainCmd() *cobra.Command {
 		Short: "Drain one instance now (its work finishes; a replacement launches)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cancel := ctx(cmd)
-			defer cancel()
-			if err := f.client().Drain(c, args[0], args[1]); err != nil {
+			return f.call(cmd, func(c context.Context, cl *client.Client, out any) error {
+				return cl.Drain(c, args[0], args[1], out)
+			}, nil, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: draining %s\n", args[0], args[1])
 				return err
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: draining %s\n", args[0], args[1])
-			return err
+			})
 		},
 	}
 	f.add(cmd)

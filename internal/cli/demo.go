@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,15 +54,15 @@ process it started, the same way.`,
 			}
 			exe, err := os.Executable()
 			if err != nil {
-				return fmt.Errorf("find the ebb binary for the workers: %w", err)
+				return failed(fmt.Errorf("find the ebb binary for the workers: %w", err))
 			}
 			dir, err := os.MkdirTemp("", "ebb-demo-")
 			if err != nil {
-				return err
+				return failed(err)
 			}
 			logFile, err := os.Create(filepath.Join(dir, "ebb.log"))
 			if err != nil {
-				return err
+				return failed(err)
 			}
 			defer logFile.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -97,10 +98,13 @@ process it started, the same way.`,
 			if !keep {
 				os.RemoveAll(dir)
 			}
-			if err == nil && sum.JobsLost > 0 {
-				return fmt.Errorf("%d jobs lost", sum.JobsLost)
+			if err != nil {
+				return exitError{code: exitRefused} // reported above, with the directory
 			}
-			return err
+			if sum.JobsLost > 0 {
+				return failed(fmt.Errorf("%d jobs lost", sum.JobsLost))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 3*time.Minute, "wall time the trace is compressed into")
@@ -152,4 +156,10 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

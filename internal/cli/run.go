@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -32,16 +29,19 @@ exits, leaving instances running: the next ebb run adopts them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
-				return errors.New("no config: pass -c FILE")
+				return usageErrorf("no config: pass -c FILE")
 			}
 			var lv slog.Level
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+				return usageErrorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			ctx, stop := stopOnSignal(cmd.Context(), log)
 			defer stop()
-			return serve(ctx, daemon.Options{ConfigPath: path, Log: log}, nil)
+			if err := serve(ctx, daemon.Options{ConfigPath: path, Log: log}, nil); err != nil {
+				return failed(err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
@@ -72,17 +72,19 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 			}
 		}
 	}()
-	ln, err := net.Listen("tcp", d.Listen())
+	srv, ln, err := server.Listen(d.API())
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
+	if d.Token() == "" {
+		opt.Log.Warn("no API token configured (api.token_file or EBB_TOKEN): mutations are refused with 403")
+	}
 	opt.Log.Info("ebb running", "api", ln.Addr().String(), "config", opt.ConfigPath)
 	if started != nil {
 		started(d, ln.Addr().String())
@@ -91,4 +93,28 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 		srv.Handler = h
 		return srv.Serve(ln)
 	})
+}
+
+// stopOnSignal returns a context cancelled, and logged, when SIGTERM or
+// SIGINT arrives; stop releases the signals.
+func stopOnSignal(parent context.Context, log *slog.Logger) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		select {
+		case s := <-sigs:
+			name := "SIGTERM"
+			if s == syscall.SIGINT {
+				name = "SIGINT"
+			}
+			log.Info("stopping on " + name + "; instances keep running")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
 }

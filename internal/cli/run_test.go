@@ -191,7 +191,7 @@ func TestRunScalesDrainsAndSurvivesRestart(t *testing.T) {
 		t.Errorf("scale without a token: exit %d: %s", code, errs)
 	}
 	// Leave nothing running.
-	if _, err := d.c.Scale(ctx, "web", 0); err != nil {
+	if err := d.c.Scale(ctx, "web", 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	d.c.Push(ctx, "web", time.Time{}, map[string]float64{"want": 0})

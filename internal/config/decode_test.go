@@ -408,7 +408,7 @@ func TestParseDefaults(t *testing.T) {
 			tt.want(&want)
 			defaults := &File{
 				Store:  Store{Path: "ebb.db", JournalMax: 1000, JournalAge: Duration(168 * time.Hour), SignalAge: Duration(6 * time.Hour)},
-				API:    API{Listen: "127.0.0.1:7070"},
+				API:    API{Listen: "127.0.0.1:7070", MaxConnections: 512, ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(90 * time.Second), IdleTimeout: Duration(time.Minute)},
 				Groups: []Group{want},
 			}
 			if diff := cmp.Diff(defaults, f); diff != "" {

@@ -31,6 +31,13 @@ type Store struct {
 type API struct {
 	Listen    string `yaml:"listen" default:"127.0.0.1:7070" doc:"Address the API listens on; loopback unless you mean otherwise."`
 	TokenFile string `yaml:"token_file" doc:"File holding the bearer token mutations need; else the EBB_TOKEN environment variable; with neither, mutations are refused."`
+	// The limits below keep idle or slow clients from holding the daemon's
+	// file descriptors.
+	MaxConnections    int      `yaml:"max_connections" default:"512" doc:"Connections served at once; more wait until one closes."`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" default:"10s" doc:"How long a client may take to send a request's headers."`
+	ReadTimeout       Duration `yaml:"read_timeout" default:"30s" doc:"How long a client may take to send a whole request."`
+	WriteTimeout      Duration `yaml:"write_timeout" default:"90s" doc:"How long a request may take from its headers to the end of the answer; above 1m, the longest a drain call waits."`
+	IdleTimeout       Duration `yaml:"idle_timeout" default:"60s" doc:"How long an idle keep-alive connection stays open."`
 }
 
 // Group is a set of interchangeable instances scaled together.

@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Signals a drain may send.
@@ -18,6 +19,13 @@ func (v *validator) runtime(f *File) {
 	if _, _, err := net.SplitHostPort(f.API.Listen); err != nil {
 		v.errf("api.listen", "must be host:port, such as 127.0.0.1:7070, not %q", f.API.Listen)
 	}
+	v.check(f.API.MaxConnections >= 1, "api.max_connections", "must be ≥ 1")
+	v.check(f.API.ReadHeaderTimeout > 0, "api.read_header_timeout", "must be > 0")
+	v.check(f.API.ReadTimeout > 0, "api.read_timeout", "must be > 0")
+	// A drain call waits up to a minute for the instance; a shorter write
+	// timeout would cut its answer off.
+	v.check(f.API.WriteTimeout > Duration(time.Minute), "api.write_timeout", "must be > 1m (a drain call may take a minute)")
+	v.check(f.API.IdleTimeout > 0, "api.idle_timeout", "must be > 0")
 }
 
 func (v *validator) provider(pr *Provider, p string) {

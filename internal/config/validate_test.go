@@ -69,7 +69,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "runtime, provider and lifecycle",
 			src: `store: {path: "", journal_max: 0}
-api: {listen: "7070"}
+api: {listen: "7070", max_connections: 0, read_header_timeout: 0s, read_timeout: 0s, write_timeout: 1m, idle_timeout: 0s}
 groups:
   - name: web
     capacity: {max: 4}
@@ -86,6 +86,11 @@ groups:
 				`ebb.yaml:1:15: store.path: must not be empty`,
 				`ebb.yaml:1:32: store.journal_max: must be ≥ 1`,
 				`ebb.yaml:2:15: api.listen: must be host:port, such as 127.0.0.1:7070, not "7070"`,
+				`ebb.yaml:2:40: api.max_connections: must be ≥ 1`,
+				`ebb.yaml:2:64: api.read_header_timeout: must be > 0`,
+				`ebb.yaml:2:82: api.read_timeout: must be > 0`,
+				`ebb.yaml:2:101: api.write_timeout: must be > 1m (a drain call may take a minute)`,
+				`ebb.yaml:2:119: api.idle_timeout: must be > 0`,
 				`ebb.yaml:8:35: groups[0].provider.local.command[1]: invalid template (fields: .ID .Group .Zone .Port .Addr): template: groups[0].provider.local.command[1]:1:2: executing "groups[0].provider.local.command[1]" at <.Prot>: can't evaluate field Prot in type config.TemplateData`,
 				`ebb.yaml:8:60: groups[0].provider.local.zones[1]: duplicate zone "a"`,
 				`ebb.yaml:10:32: groups[0].lifecycle.launch.max_concurrent: must be ≥ 1`,

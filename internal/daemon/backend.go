@@ -1,10 +1,10 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/fleet"
@@ -105,13 +105,15 @@ func (d *Daemon) Instances(group string, all bool) ([]model.Instance, error) {
 	return out, err
 }
 
-// Activities are a group's recent decisions and lifecycle actions.
+// Activities are a group's recent decisions, lifecycle actions and operator
+// actions.
 type Activities struct {
 	Decisions []store.Entry  `json:"decisions"`
 	Intents   []store.Intent `json:"actions"`
+	Operator  []store.Event  `json:"operator"`
 }
 
-// Activities returns the newest limit decisions and actions.
+// Activities returns the newest limit decisions, actions and operator events.
 func (d *Daemon) Activities(group string, limit int) (Activities, error) {
 	if _, err := d.Group(group); err != nil {
 		return Activities{}, err
@@ -122,7 +124,10 @@ func (d *Daemon) Activities(group string, limit int) (Activities, error) {
 		if a.Decisions, err = tx.Decisions(group, limit); err != nil {
 			return err
 		}
-		a.Intents, err = tx.Intents(group, limit)
+		if a.Intents, err = tx.Intents(group, limit); err != nil {
+			return err
+		}
+		a.Operator, err = tx.Events(group, limit)
 		return err
 	})
 	return a, err
@@ -142,22 +147,58 @@ func (d *Daemon) Explain(group string) (model.Decision, error) {
 	return dec, nil
 }
 
-// Scale sets a group's desired capacity by hand, within its bounds, and
-// returns what it was set to.
-func (d *Daemon) Scale(group string, n int) (int, error) {
+// ScaleResult is what a Scale did.
+type ScaleResult struct {
+	// Desired is the capacity set: Asked within the group's bounds.
+	Desired int `json:"desired"`
+	Asked   int `json:"asked"`
+	// Message says why Desired is not Asked ("clamped to max 10").
+	Message string `json:"message,omitempty"`
+}
+
+// Scale sets a group's desired capacity by hand, within its bounds, records
+// it in the operator log and says what it set. Policies go on deciding from
+// the new value.
+func (d *Daemon) Scale(group string, n int) (ScaleResult, error) {
 	if n < 0 {
-		return 0, fmt.Errorf("desired %d: must be ≥ 0: %w", n, ErrInvalid)
+		return ScaleResult{}, fmt.Errorf("desired %d: must be ≥ 0: %w", n, ErrInvalid)
 	}
+	// d.mu is held through the record too, so the log's "from → to" pairs
+	// follow each other as the changes did.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g, ok := d.groups[group]
 	if !ok {
-		return 0, fmt.Errorf("group %q: %w", group, ErrNotFound)
+		return ScaleResult{}, fmt.Errorf("group %q: %w", group, ErrNotFound)
 	}
 	eg, st := d.eng.Groups[g.index], d.eng.States[g.index]
-	got := eg.SetDesired(st, d.opt.Clock.Now(), n)
-	d.opt.Log.Info("scaled by operator", "group", group, "to", got)
-	return got, nil
+	now := d.opt.Clock.Now()
+	from := st.Desired
+	res := ScaleResult{Desired: eg.SetDesired(st, now, n), Asked: n}
+	detail := fmt.Sprintf("desired %d → %d", from, res.Desired)
+	if res.Desired != n {
+		bound := "max"
+		if n < res.Desired {
+			bound = "min"
+		}
+		res.Message = fmt.Sprintf("clamped to %s %d", bound, res.Desired)
+		detail += fmt.Sprintf(" (asked %d; %s)", n, res.Message)
+	}
+	d.opt.Log.Info("scaled by operator", "group", group, "from", from, "to", res.Desired, "asked", n)
+	d.recordEvent(group, store.Event{Time: now, Action: "scale", Detail: detail})
+	return res, nil
+}
+
+// recordEvent appends an operator action to the group's log. The action has
+// happened by then, so a failure to record it is logged, not returned.
+func (d *Daemon) recordEvent(group string, e store.Event) {
+	err := d.st.Update(func(tx *store.Tx) error {
+		_, err := tx.AppendEvent(group, e)
+		return err
+	})
+	if err != nil {
+		d.opt.Log.Warn("operator action not recorded", "group", group, "action", e.Action, "err", err)
+	}
 }
 
 // Processes a suspension covers.
@@ -180,6 +221,10 @@ func (d *Daemon) Suspend(group string, procs []string, on bool) (store.Suspended
 			return store.Suspended{}, fmt.Errorf("process %q: must be launch, terminate or all: %w", p, ErrInvalid)
 		}
 	}
+	action, done := "resume", "resumed"
+	if on {
+		action, done = "suspend", "suspended"
+	}
 	var out store.Suspended
 	err := d.st.Update(func(tx *store.Tx) error {
 		gs, _, err := tx.GroupState(group)
@@ -190,27 +235,22 @@ func (d *Daemon) Suspend(group string, procs []string, on bool) (store.Suspended
 			processes[p](&gs.Suspended, on)
 		}
 		out = gs.Suspended
-		return tx.PutGroupState(group, gs)
+		if err := tx.PutGroupState(group, gs); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(group, store.Event{Time: d.opt.Clock.Now(), Action: action, Detail: done + " " + strings.Join(procs, ", ")})
+		return err
 	})
 	return out, err
 }
 
-// Drain drains one instance of a group now; a replacement is launched.
-func (d *Daemon) Drain(ctx context.Context, group, id string) error {
-	d.mu.Lock()
-	g, ok := d.groups[group]
-	d.mu.Unlock()
-	switch {
-	case !ok:
-		return fmt.Errorf("group %q: %w", group, ErrNotFound)
-	case g.rec == nil:
-		return fmt.Errorf("group %q has no provider: %w", group, ErrInvalid)
-	}
-	err := g.rec.Drain(ctx, id)
-	if errors.Is(err, fleet.ErrNotInService) {
-		return fmt.Errorf("%w: %w", err, ErrInvalid)
-	}
-	return err
+// TerminateRequest is what POST …/instances/{id}/terminate asks.
+type TerminateRequest struct {
+	// Replace keeps desired capacity, so a replacement launches; without
+	// it desired is lowered by one.
+	Replace bool `json:"replace"`
+	// Now ends a drain (a stuck one included) and stops the instance now.
+	Now bool `json:"now"`
 }
 
 // MaxSkew is how far ahead of ebb's clock a pushed sample's time may be:

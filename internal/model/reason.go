@@ -112,7 +112,8 @@ func (a Arg) String() string {
 func (r Reason) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
 
 // FormatNum renders a float for people: integers without decimals, others with
-// at most three decimals, infinities as "inf".
+// at most three decimals, magnitudes from 1e15 up in exponent form (rounding
+// them to three decimals would overflow), infinities as "inf".
 func FormatNum(f float64) string {
 	switch {
 	case math.IsNaN(f):
@@ -121,7 +122,9 @@ func FormatNum(f float64) string {
 		return "inf"
 	case math.IsInf(f, -1):
 		return "-inf"
-	case f == math.Trunc(f) && math.Abs(f) < 1e15:
+	case math.Abs(f) >= 1e15:
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	case f == math.Trunc(f):
 		return strconv.FormatInt(int64(f), 10)
 	}
 	r := math.Round(f*1000) / 1000

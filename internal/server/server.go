@@ -28,9 +28,12 @@ type Backend interface {
 	Instances(group string, all bool) ([]model.Instance, error)
 	Activities(group string, limit int) (daemon.Activities, error)
 	Explain(group string) (model.Decision, error)
-	Scale(group string, n int) (int, error)
+	Scale(group string, n int) (daemon.ScaleResult, error)
 	Suspend(group string, procs []string, on bool) (store.Suspended, error)
 	Drain(ctx context.Context, group, id string) error
+	Terminate(ctx context.Context, group, id string, req daemon.TerminateRequest) (model.Instance, error)
+	Protect(group, id string) (model.Instance, error)
+	Unprotect(group, id string) (model.Instance, error)
 	Push(group string, t time.Time, values map[string]float64) error
 	Metrics() http.Handler
 	Ready() error
@@ -57,6 +60,9 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/groups/{group}/suspend", s.auth(s.suspend(true)))
 	mux.HandleFunc("POST /v1/groups/{group}/resume", s.auth(s.suspend(false)))
 	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/drain", s.auth(s.drain))
+	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/terminate", s.auth(s.terminate))
+	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/protect", s.auth(s.protect(s.b.Protect)))
+	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/unprotect", s.auth(s.protect(s.b.Unprotect)))
 	mux.HandleFunc("POST /v1/groups/{group}/signals", s.auth(s.push))
 	return mux
 }
@@ -110,16 +116,34 @@ func (s *server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// bodyRule says whether a request must have a body.
+type bodyRule int
+
+const (
+	bodyRequired bodyRule = iota
+	bodyOptional          // none leaves v as it is
+)
+
 // decode reads a JSON body strictly into v.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeBody(w, r, v, bodyRequired)
+}
+
+// decodeBody reads a JSON body strictly into v; with bodyOptional an empty
+// body is no change.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, rule bodyRule) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if rule == bodyOptional && errors.Is(err, io.EOF) {
+			return true
+		}
 		fail(w, http.StatusBadRequest, "invalid body: %v", err)
 		return false
 	}
-	if dec.More() {
-		fail(w, http.StatusBadRequest, "invalid body: more than one JSON value")
+	// More would let a stray "]" or "}" through; only the end may follow.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		fail(w, http.StatusBadRequest, "invalid body: data after the JSON value")
 		return false
 	}
 	return true
@@ -211,7 +235,7 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 		failErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"desired": got})
+	writeJSON(w, http.StatusOK, got)
 }
 
 // SuspendRequest is the body of POST …/suspend and …/resume.
@@ -222,7 +246,7 @@ type SuspendRequest struct {
 func (s *server) suspend(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req SuspendRequest
-		if r.ContentLength != 0 && !decode(w, r, &req) {
+		if !decodeBody(w, r, &req, bodyOptional) {
 			return
 		}
 		got, err := s.b.Suspend(r.PathValue("group"), req.Processes, on)
@@ -242,6 +266,35 @@ func (s *server) drain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"draining": r.PathValue("id")})
+}
+
+// terminate drains an instance and lowers desired by one, or keeps it
+// ({"replace": true}); {"now": true} stops it now. The body is optional.
+func (s *server) terminate(w http.ResponseWriter, r *http.Request) {
+	var req daemon.TerminateRequest
+	if !decodeBody(w, r, &req, bodyOptional) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	in, err := s.b.Terminate(ctx, r.PathValue("group"), r.PathValue("id"), req)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// protect serves …/protect and …/unprotect with the backend's call.
+func (s *server) protect(call func(group, id string) (model.Instance, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in, err := call(r.PathValue("group"), r.PathValue("id"))
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+	}
 }
 
 // PushRequest is the body of POST …/signals.

@@ -17,10 +17,12 @@ import (
 
 // fakeBackend records what the handlers asked of it.
 type fakeBackend struct {
-	token  string
-	scaled int
-	pushed map[string]float64
-	procs  []string
+	token      string
+	scaled     int
+	pushed     map[string]float64
+	procs      []string
+	terminated daemon.TerminateRequest
+	protected  map[string]bool
 }
 
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
@@ -41,12 +43,62 @@ func (f *fakeBackend) Activities(group string, limit int) (daemon.Activities, er
 func (f *fakeBackend) Explain(group string) (model.Decision, error) {
 	return model.Decision{Group: group, Desired: 3, Decider: -1}, nil
 }
-func (f *fakeBackend) Scale(group string, n int) (int, error) {
-	if n < 0 {
-		return 0, fmt.Errorf("desired %d: must be ≥ 0: %w", n, daemon.ErrInvalid)
+func (f *fakeBackend) Scale(group string, n int) (daemon.ScaleResult, error) {
+	if _, err := f.Group(group); err != nil {
+		return daemon.ScaleResult{}, err
 	}
-	f.scaled = n
-	return n, nil
+	if n < 0 {
+		return daemon.ScaleResult{}, fmt.Errorf("desired %d: must be ≥ 0: %w", n, daemon.ErrInvalid)
+	}
+	res := daemon.ScaleResult{Desired: min(n, 5), Asked: n}
+	if n > 5 {
+		res.Message = "clamped to max 5"
+	}
+	f.scaled = res.Desired
+	return res, nil
+}
+
+// instance answers the fake's one instance, i-1 of web.
+func (f *fakeBackend) instance(group, id string) (model.Instance, error) {
+	if _, err := f.Group(group); err != nil {
+		return model.Instance{}, err
+	}
+	if id != "i-1" {
+		return model.Instance{}, fmt.Errorf("instance %q: %w", id, daemon.ErrNotFound)
+	}
+	return model.Instance{ID: id, Group: group, State: model.InService, Protected: f.protected[id]}, nil
+}
+
+func (f *fakeBackend) Terminate(ctx context.Context, group, id string, req daemon.TerminateRequest) (model.Instance, error) {
+	in, err := f.instance(group, id)
+	if err != nil {
+		return in, err
+	}
+	f.terminated = req
+	in.State = model.Draining
+	if req.Now {
+		in.State = model.Terminating
+	}
+	return in, nil
+}
+
+func (f *fakeBackend) Protect(group, id string) (model.Instance, error) {
+	if _, err := f.instance(group, id); err != nil {
+		return model.Instance{}, err
+	}
+	if f.protected == nil {
+		f.protected = map[string]bool{}
+	}
+	f.protected[id] = true
+	return f.instance(group, id)
+}
+
+func (f *fakeBackend) Unprotect(group, id string) (model.Instance, error) {
+	if _, err := f.instance(group, id); err != nil {
+		return model.Instance{}, err
+	}
+	delete(f.protected, id)
+	return f.instance(group, id)
 }
 func (f *fakeBackend) Suspend(group string, procs []string, on bool) (store.Suspended, error) {
 	f.procs = procs
@@ -87,13 +139,31 @@ func TestAPI(t *testing.T) {
 		{name: "unknown field", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desird": 3}`, code: 400, want: "unknown field"},
 		{name: "missing desired", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{}`, code: 400, want: "desired is required"},
 		{name: "negative", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": -1}`, code: 400, want: "must be ≥ 0"},
-		{name: "two values", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": 3} {}`, code: 400, want: "more than one JSON value"},
+		{name: "two values", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": 3} {}`, code: 400, want: "data after the JSON value"},
+		{name: "trailing word", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired":3} x`, code: 400, want: "data after the JSON value"},
+		{name: "trailing bracket", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired":3}]`, code: 400, want: "data after the JSON value"},
+		{name: "trailing brace", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired":3}}`, code: 400, want: "data after the JSON value"},
+		{name: "trailing whitespace", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: "{\"desired\":3}\n\t ", code: 200, want: `"desired": 3`},
 		{name: "not json", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `queue=3`, code: 400, want: "invalid body"},
 		{name: "too big", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `{"values": {"q": 1}, "pad": "` + strings.Repeat("x", 2<<20) + `"}`, code: 400},
 		{name: "push", method: "POST", path: "/v1/groups/web/signals", token: "s3cret", body: `{"values": {"queue": 12}}`, code: 204},
 		{name: "suspend without body", method: "POST", path: "/v1/groups/web/suspend", token: "s3cret", code: 200, want: `"launch": true`},
 		{name: "drain", method: "POST", path: "/v1/groups/web/instances/i-1/drain", token: "s3cret", code: 202},
 		{name: "wrong method", method: "DELETE", path: "/v1/groups/web", code: 405},
+		{name: "scale clamped", method: "POST", path: "/v1/groups/web/scale", token: "s3cret", body: `{"desired": 12}`, code: 200, want: `"desired": 5,
+  "asked": 12,
+  "message": "clamped to max 5"`},
+		{name: "terminate without body", method: "POST", path: "/v1/groups/web/instances/i-1/terminate", token: "s3cret", code: 200, want: `"state": "draining"`},
+		{name: "terminate now", method: "POST", path: "/v1/groups/web/instances/i-1/terminate", token: "s3cret", body: `{"replace": true, "now": true}`, code: 200, want: `"state": "terminating"`},
+		{name: "terminate without token", method: "POST", path: "/v1/groups/web/instances/i-1/terminate", code: 401},
+		{name: "terminate bad body", method: "POST", path: "/v1/groups/web/instances/i-1/terminate", token: "s3cret", body: `{"replace": "yes"}`, code: 400, want: "invalid body"},
+		{name: "terminate unknown instance", method: "POST", path: "/v1/groups/web/instances/i-9/terminate", token: "s3cret", code: 404, want: `instance \"i-9\": not found`},
+		{name: "terminate unknown group", method: "POST", path: "/v1/groups/nope/instances/i-1/terminate", token: "s3cret", code: 404},
+		{name: "protect", method: "POST", path: "/v1/groups/web/instances/i-1/protect", token: "s3cret", code: 200, want: `"protected": true`},
+		{name: "protect without token", method: "POST", path: "/v1/groups/web/instances/i-1/protect", code: 401},
+		{name: "protect unknown instance", method: "POST", path: "/v1/groups/web/instances/i-9/protect", token: "s3cret", code: 404},
+		{name: "unprotect", method: "POST", path: "/v1/groups/web/instances/i-1/unprotect", token: "s3cret", code: 200, want: `"id": "i-1"`},
+		{name: "unprotect without token", method: "POST", path: "/v1/groups/web/instances/i-1/unprotect", token: "wrong", code: 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +189,12 @@ func TestAPI(t *testing.T) {
 	if fb.pushed["queue"] != 12 {
 		t.Fatalf("pushed %v", fb.pushed)
 	}
+	if want := (daemon.TerminateRequest{Replace: true, Now: true}); fb.terminated != want {
+		t.Fatalf("terminate asked %+v, want %+v", fb.terminated, want)
+	}
+	if len(fb.protected) != 0 {
+		t.Fatalf("still protected after unprotect: %v", fb.protected)
+	}
 }
 
 func TestMutationsRefusedWithoutAConfiguredToken(t *testing.T) {
@@ -136,19 +212,37 @@ func TestMutationsRefusedWithoutAConfiguredToken(t *testing.T) {
 	}
 }
 
-func FuzzPushBody(f *testing.F) {
-	f.Add(`{"values": {"queue": 12}}`)
-	f.Add(`{"values": {"queue": 1e400}}`)
-	f.Add(`{"time": "bad", "values": {}}`)
-	fb := &fakeBackend{token: "t"}
-	h := Handler(fb)
-	f.Fuzz(func(t *testing.T, body string) {
-		req := httptest.NewRequest("POST", "/v1/groups/web/signals", strings.NewReader(body))
+// bodyRoutes are the routes that read a body.
+var bodyRoutes = []string{
+	"/v1/groups/web/scale",
+	"/v1/groups/web/suspend",
+	"/v1/groups/web/resume",
+	"/v1/groups/web/signals",
+	"/v1/groups/web/instances/i-1/terminate",
+}
+
+// No body, on any route that reads one, gets a 5xx or panics the server.
+func FuzzBodies(f *testing.F) {
+	seeds := []string{
+		`{"desired": 3}`, `{"desired": 12}`, `{"desired": -1}`, `{"desired": 3} x`, `{"desired":3}]`, `{"desired": 1e400}`,
+		`{"processes": ["launch"]}`, `{"processes": ["bogus"]}`, `{"processes": null}`,
+		`{"values": {"queue": 12}}`, `{"values": {"queue": 1e400}}`, `{"time": "bad", "values": {}}`,
+		`{"replace": true, "now": true}`, `{"replace": 1}`, ``, ` `, `null`, `[]`, `{`,
+	}
+	for i := range bodyRoutes {
+		for _, s := range seeds {
+			f.Add(uint8(i), s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, route uint8, body string) {
+		h := Handler(&fakeBackend{token: "t"})
+		path := bodyRoutes[int(route)%len(bodyRoutes)]
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer t")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code != 204 && rec.Code != 400 {
-			t.Fatalf("status %d for %q", rec.Code, body)
+		if rec.Code >= 500 {
+			t.Fatalf("POST %s %q: status %d: %s", path, body, rec.Code, rec.Body)
 		}
 	})
 }

@@ -1,6 +1,6 @@
 // Package store is ebb's durable state: one bbolt file holding each group's
-// state, its instances, the intents ebb acts on, the decision journal and a
-// short signal history.
+// state, its instances, the intents ebb acts on, the decision journal, the
+// operator log and a short signal history.
 //
 // The daemon writes an intent (launch X, drain Y, terminate Z) before it acts
 // and finishes it after, so a crash at any point (SIGKILL included) leaves a
@@ -22,6 +22,9 @@
 //	    open/SEQ                empty: the not-done intents, so resuming does
 //	                            not read the whole journal
 //	    decisions/SEQ           Entry (JSON); per-group seq
+//	    events/SEQ              Event (JSON): what operators did (scale,
+//	                            suspend, drain, …); per-group seq, bounded
+//	                            like decisions
 //	    signals/NAME/TIME       float64 bits
 //
 // SEQ is a big-endian uint64 and TIME the big-endian UnixNano with its sign

@@ -48,10 +48,11 @@ func (tx *Tx) AppendDecision(group string, t time.Time, decision json.RawMessage
 	return seq, nil
 }
 
-// pruneJournal keeps the newest keep entries and drops, from the oldest,
-// those before cutoff. The age walk stops at the first recent entry: entries
-// are appended in time order, so the rest are recent too (after the clock
-// steps back, a few old ones may wait until the count bound takes them).
+// pruneJournal keeps the newest keep entries of a journal (decisions or
+// operator events) and drops, from the oldest, those before cutoff. The age
+// walk stops at the first recent entry: entries are appended in time order,
+// so the rest are recent too (after the clock steps back, a few old ones may
+// wait until the count bound takes them).
 func pruneJournal(b *bolt.Bucket, keep int, cutoff time.Time) error {
 	if n := countKeys(b); n > keep {
 		if err := deleteKeys(b, oldestKeys(b, n-keep)); err != nil {
@@ -61,9 +62,12 @@ func pruneJournal(b *bolt.Bucket, keep int, cutoff time.Time) error {
 	var old [][]byte
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		e, err := decodeEntry(k, v)
-		if err != nil {
-			return err
+		// Decision entries and operator events both carry "time".
+		var e struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode entry %d: %w", binary.BigEndian.Uint64(k), err)
 		}
 		if !e.Time.Before(cutoff) {
 			break

@@ -218,7 +218,8 @@ var (
 	bucketOpen        = []byte("open")
 	bucketDecisions   = []byte("decisions")
 	bucketSignals     = []byte("signals")
-	groupSubBuckets   = [][]byte{bucketInstances, bucketIntents, bucketOpen, bucketDecisions, bucketSignals}
+	bucketEvents      = []byte("events")
+	groupSubBuckets   = [][]byte{bucketInstances, bucketIntents, bucketOpen, bucketDecisions, bucketSignals, bucketEvents}
 	errEmptyGroupName = errors.New("group name is empty")
 )
 
