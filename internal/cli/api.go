@@ -97,57 +97,13 @@ type groupStatus struct {
 	Max     int    `json:"max"`
 	Desired int    `json:"desired"`
 	Fleet   *struct {
-		Launching  int         `json:"launching"`
-		InService  int         `json:"in_service"`
-		Draining   int         `json:"draining"`
-		Conditions []condition `json:"conditions"`
+		Launching int `json:"launching"`
+		InService int `json:"in_service"`
+		Draining  int `json:"draining"`
 	} `json:"fleet"`
-	Suspended store.Suspended       `json:"suspended"`
-	Decision  *daemon.DecisionBrief `json:"last_decision"`
-}
-
-// condition is one of a group's fleet conditions: a line, or an object with
-// a message and the error that caused it.
-type condition struct {
-	Message, Cause string
-}
-
-func (c *condition) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, &c.Message); err == nil {
-		return nil
-	}
-	var o struct {
-		Message   string `json:"message"`
-		Reason    string `json:"reason"`
-		Cause     string `json:"cause"`
-		Error     string `json:"error"`
-		LastError string `json:"last_error"`
-		// Untagged Go fields (LastError) decode here: keys match
-		// without regard to case.
-		LastErr string `json:"lasterror"`
-	}
-	if err := json.Unmarshal(b, &o); err != nil {
-		return fmt.Errorf("decode condition: %w", err)
-	}
-	c.Message = firstOf(o.Message, o.Reason)
-	c.Cause = firstOf(o.Cause, o.LastError, o.LastErr, o.Error)
-	return nil
-}
-
-func (c condition) String() string {
-	if c.Cause == "" || strings.Contains(c.Message, c.Cause) {
-		return c.Message
-	}
-	return c.Message + ": " + c.Cause
-}
-
-func firstOf(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
+	Suspended  store.Suspended       `json:"suspended"`
+	Decision   *daemon.DecisionBrief `json:"last_decision"`
+	Conditions []string              `json:"conditions"`
 }
 
 func statusCmd() *cobra.Command {
@@ -189,25 +145,11 @@ func statusCmd() *cobra.Command {
 			if err := statusTable(w, groups); err != nil {
 				return err
 			}
+			// Each condition carries its cause: failing or stale signals,
+			// stalled reads, failing launches, drains of instances.
 			for _, g := range groups {
-				if g.Fleet == nil {
-					continue
-				}
-				// The fleet may list instances' conditions among the
-				// group's; each line is printed once.
-				printed := map[string]bool{}
-				for _, cond := range g.Fleet.Conditions {
-					printed[cond.String()] = true
+				for _, cond := range g.Conditions {
 					fmt.Fprintf(w, "%s: %s\n", g.Name, cond)
-				}
-				var insts []model.Instance
-				if err := cl.Instances(c, g.Name, false, &insts); err != nil {
-					return err
-				}
-				for _, in := range insts {
-					if line := "instance " + in.ID + ": " + in.Condition; in.Condition != "" && !printed[line] {
-						fmt.Fprintf(w, "%s: %s\n", g.Name, line)
-					}
 				}
 			}
 			return nil

@@ -99,3 +99,17 @@ func TestEnded(t *testing.T) {
 		}
 	}
 }
+
+// A policy named after its signal says the name once in the one-line
+// reason.
+func TestReasonSaysThePolicyNameOnce(t *testing.T) {
+	for _, tt := range []struct{ policy, reason, want string }{
+		{"backlog", "backlog: 7 items at 2 per instance", "backlog: 7 items at 2 per instance"},
+		{"queue(backlog)", "backlog: 7 items at 2 per instance", "queue(backlog): backlog: 7 items at 2 per instance"},
+	} {
+		d := Decision{Decider: 0, Policies: []Recommendation{{Policy: tt.policy, Reason: Because(tt.reason)}}}
+		if got := d.Reason(); got != tt.want {
+			t.Errorf("Reason() = %q, want %q", got, tt.want)
+		}
+	}
+}
