@@ -74,7 +74,7 @@ type LocalProvider struct {
 // Capacity bounds a group's size.
 type Capacity struct {
 	Min     int  `yaml:"min" default:"0" doc:"Fewest instances; 0 lets the group scale to zero."`
-	Max     int  `yaml:"max" doc:"Most instances. Required, at least 1 and at least min."`
+	Max     int  `yaml:"max" doc:"Most instances. Required, at least min; 0 drains the group (before it is removed from the config)."`
 	Initial *int `yaml:"initial" doc:"Desired capacity when ebb first sees the group; defaults to min."`
 }
 

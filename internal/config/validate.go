@@ -179,11 +179,13 @@ func (v *validator) group(g *Group, p string) {
 }
 
 func (v *validator) capacity(c *Capacity, p string) {
-	v.check(c.Max >= 1, join(p, "max"), "must be ≥ 1")
+	// max: 0 is allowed: it drains a group before it is removed.
+	v.require(join(p, "max"))
+	v.check(c.Max >= 0, join(p, "max"), "must be ≥ 0")
 	switch {
 	case c.Min < 0:
 		v.errf(join(p, "min"), "must be ≥ 0")
-	case c.Max >= 1 && c.Min > c.Max:
+	case c.Max >= 0 && c.Min > c.Max:
 		v.errf(join(p, "min"), "must be ≤ max (%d)", c.Max)
 	}
 	if c.Initial != nil && c.Min >= 0 && c.Min <= c.Max && (*c.Initial < c.Min || *c.Initial > c.Max) {

@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "capacity",
 			src: `groups:
-  - {name: a, capacity: {max: 0}, policies: [{fixed: {desired: 1}}]}
+  - {name: a, capacity: {max: -1}, policies: [{fixed: {desired: 1}}]}
   - {name: b, capacity: {min: -1, max: 2}, policies: [{fixed: {desired: 1}}]}
   - {name: c, capacity: {min: 3, max: 2}, policies: [{fixed: {desired: 1}}]}
   - {name: d, capacity: {min: 1, max: 2, initial: 3}, policies: [{fixed: {desired: 1}}]}
@@ -58,11 +58,11 @@ func TestValidate(t *testing.T) {
   - {name: f, capacity: {max: 1}, interval: 0s, policies: [{fixed: {desired: 1}}]}
 `,
 			want: []string{
-				`ebb.yaml:2:31: groups[0].capacity.max: must be ≥ 1`,
+				`ebb.yaml:2:31: groups[0].capacity.max: must be ≥ 0`,
 				`ebb.yaml:3:31: groups[1].capacity.min: must be ≥ 0`,
 				`ebb.yaml:4:31: groups[2].capacity.min: must be ≤ max (2)`,
 				`ebb.yaml:5:51: groups[3].capacity.initial: must be between min (1) and max (2)`,
-				`ebb.yaml:6:5: groups[4].capacity.max: required, must be ≥ 1`,
+				`ebb.yaml:6:5: groups[4].capacity.max: required`,
 				`ebb.yaml:7:45: groups[5].interval: must be > 0`,
 			},
 		},

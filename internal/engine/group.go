@@ -96,8 +96,8 @@ func Compile(cfg config.Group) (*Group, error) {
 	if cfg.Capacity.Initial != nil {
 		g.Initial = *cfg.Capacity.Initial
 	}
-	if g.Max < g.Min || g.Max < 1 {
-		return nil, fmt.Errorf("group %s: capacity max %d must be ≥ 1 and ≥ min %d", cfg.Name, g.Max, g.Min)
+	if g.Max < g.Min || g.Min < 0 {
+		return nil, fmt.Errorf("group %s: capacity max %d must be ≥ min %d ≥ 0", cfg.Name, g.Max, g.Min)
 	}
 	if g.Interval <= 0 {
 		return nil, fmt.Errorf("group %s: interval must be > 0", cfg.Name)
