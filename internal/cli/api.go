@@ -258,7 +258,11 @@ func printActivities(w io.Writer, a daemon.Activities) error {
 			Reason    string `json:"reason"`
 		}
 		json.Unmarshal(e.Decision, &d)
-		fmt.Fprintf(tw, "  %s\t%d → %d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), d.Current, d.Desired, d.Direction, d.Reason)
+		dir := d.Direction
+		if e.Repeats > 0 { // a hold decided again and again: one entry
+			dir += fmt.Sprintf(" ×%d until %s", e.Repeats+1, e.Last.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(tw, "  %s\t%d → %d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), d.Current, d.Desired, dir, d.Reason)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "actions (newest first):")

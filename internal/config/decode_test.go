@@ -407,7 +407,7 @@ func TestParseDefaults(t *testing.T) {
 			want.Behavior.Down.Limits = append([]Limit(nil), down.Limits...)
 			tt.want(&want)
 			defaults := &File{
-				Store:  Store{Path: "ebb.db", JournalMax: 1000, JournalAge: Duration(168 * time.Hour), SignalAge: Duration(6 * time.Hour)},
+				Store:  Store{Path: "ebb.db", JournalMax: 1000, JournalAge: Duration(168 * time.Hour), SignalAge: Duration(6 * time.Hour), SignalMax: 240},
 				API:    API{Listen: "127.0.0.1:7070", MaxConnections: 512, ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(90 * time.Second), IdleTimeout: Duration(time.Minute)},
 				Groups: []Group{want},
 			}

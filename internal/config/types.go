@@ -25,6 +25,7 @@ type Store struct {
 	JournalMax int      `yaml:"journal_max" default:"1000" doc:"Decisions kept per group in the journal."`
 	JournalAge Duration `yaml:"journal_age" default:"168h" doc:"Decisions older than this are dropped from the journal."`
 	SignalAge  Duration `yaml:"signal_age" default:"6h" doc:"How much signal history is kept."`
+	SignalMax  int      `yaml:"signal_max" default:"240" doc:"Samples kept per signal of a group, at most: one per signal_age ÷ signal_max (90s by default), however often the group is evaluated."`
 }
 
 // API is ebb's HTTP API.

@@ -16,6 +16,7 @@ func (v *validator) runtime(f *File) {
 	v.check(f.Store.JournalMax >= 1, "store.journal_max", "must be ≥ 1")
 	v.check(f.Store.JournalAge > 0, "store.journal_age", "must be > 0")
 	v.check(f.Store.SignalAge > 0, "store.signal_age", "must be > 0")
+	v.check(f.Store.SignalMax >= 1, "store.signal_max", "must be ≥ 1")
 	if _, _, err := net.SplitHostPort(f.API.Listen); err != nil {
 		v.errf("api.listen", "must be host:port, such as 127.0.0.1:7070, not %q", f.API.Listen)
 	}

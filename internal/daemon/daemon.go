@@ -60,19 +60,20 @@ type Daemon struct {
 	http       *http.Client
 	rng        *rand.Rand
 
-	mu      sync.Mutex // guards what follows
-	cfg     *config.File
-	eng     *engine.Engine
-	groups  map[string]*group
-	last    map[string]model.Decision
-	decided map[string]time.Time // when each group was last decided
-	reads   map[string]*read     // signal reads in flight, by group
-	health  map[string]map[string]signalHealth
-	loops   map[string]bool // groups with a running reconcile loop
-	adopted map[string]bool // groups whose running instances were adopted
-	modTime time.Time
-	token   string
-	reload  chan struct{}
+	mu        sync.Mutex // guards what follows
+	cfg       *config.File
+	eng       *engine.Engine
+	groups    map[string]*group
+	last      map[string]model.Decision
+	decided   map[string]time.Time  // when each group was last decided
+	journaled map[string]journalKey // the key of each group's newest journal entry
+	reads     map[string]*read      // signal reads in flight, by group
+	health    map[string]map[string]signalHealth
+	loops     map[string]bool // groups with a running reconcile loop
+	adopted   map[string]bool // groups whose running instances were adopted
+	modTime   time.Time
+	token     string
+	reload    chan struct{}
 	// rejected and unreadable hold the last reload failure, so each is
 	// logged once, not at every poll.
 	rejected, unreadable string
@@ -112,7 +113,7 @@ func New(opt Options) (*Daemon, error) {
 		http:   &http.Client{Timeout: 30 * time.Second},
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
-		decided: map[string]time.Time{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
+		decided: map[string]time.Time{}, journaled: map[string]journalKey{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
 		reload: make(chan struct{}, 1),
 	}
 	d.metrics = newMetrics(d)
@@ -124,7 +125,8 @@ func New(opt Options) (*Daemon, error) {
 	fi, err := os.Stat(path)
 	d.freshStore = errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
 	if d.st, err = store.Open(path, store.Options{
-		JournalMax: l.cfg.Store.JournalMax, JournalAge: l.cfg.Store.JournalAge.D(), SignalAge: l.cfg.Store.SignalAge.D(),
+		JournalMax: l.cfg.Store.JournalMax, JournalAge: l.cfg.Store.JournalAge.D(),
+		SignalAge: l.cfg.Store.SignalAge.D(), SignalMax: l.cfg.Store.SignalMax,
 	}); err != nil {
 		return nil, err
 	}
@@ -368,7 +370,7 @@ func (d *Daemon) journalClamps(clamped map[int]int) {
 				"capacity.%v is now %v: desired %v → %v", model.Str(bound), model.Int(limit), model.Int(from), model.Int(to))}},
 		})
 	}
-	d.record(now, d.eng, decisions)
+	d.write(now, d.prepare(now, d.eng, decisions))
 }
 
 // fleetParts compiles a group's lifecycle and builds its provider.

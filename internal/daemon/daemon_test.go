@@ -466,3 +466,32 @@ func TestMetricsAreDocumented(t *testing.T) {
 		t.Fatalf("only %d ebb metrics gathered", n)
 	}
 }
+
+// A group that holds tick after tick adds one journal entry, not one per
+// tick: repeats are coalesced into it with a count and the time of the
+// latest; a decision that changes something gets an entry of its own.
+func TestRepeatedHoldsAreCoalesced(t *testing.T) {
+	h := newHarness(t, groupYAML("web", 10), Options{})
+	for range 50 {
+		h.push("web", 5)
+		h.tick(10 * time.Second)
+	}
+	a, err := h.d.Activities("web", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Decisions) != 1 || a.Decisions[0].Repeats != 49 || !a.Decisions[0].Last.Equal(h.clock.Now()) {
+		t.Fatalf("journal after 50 holds: %d entries, newest %+v; want 1 with 49 repeats, last now", len(a.Decisions), a.Decisions[0])
+	}
+	h.push("web", 45)
+	h.tick(10 * time.Second)
+	h.push("web", 45)
+	h.tick(10 * time.Second)
+	a, _ = h.d.Activities("web", 0)
+	if len(a.Decisions) != 3 {
+		t.Fatalf("%d entries after a scale-out and a hold; want 3", len(a.Decisions))
+	}
+	if !strings.Contains(string(a.Decisions[1].Decision), `"direction":"up"`) || a.Decisions[0].Repeats != 0 {
+		t.Fatalf("entries: %+v", a.Decisions[:2])
+	}
+}

@@ -65,7 +65,6 @@ func (d *Daemon) decide(ctx context.Context) {
 	start := d.opt.Clock.Now()
 	now := start
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	eng := d.eng
 	for i, eg := range eng.Groups {
 		g := d.groups[eg.Name]
@@ -107,7 +106,10 @@ func (d *Daemon) decide(ctx context.Context) {
 		}
 		return obs, true
 	})
-	d.record(now, eng, decisions)
+	rows := d.prepare(now, eng, decisions)
+	d.mu.Unlock()
+	// Written without d.mu: the API answers while the tick's writes go on.
+	d.write(now, rows)
 	end := d.opt.Clock.Now()
 	d.ticked.Store(end.UnixNano())
 	d.metrics.tick(end.Sub(start))
@@ -160,19 +162,44 @@ func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
 	return out, err
 }
 
-// record persists the tick's decisions, each group's memory and its inputs
-// in one transaction. d.mu held.
-func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.Decision) {
-	if len(decisions) == 0 {
-		return
+// row is one decision ready to be written.
+type row struct {
+	group  string
+	st     store.GroupState // the engine's part of the group's stored state
+	js     []byte
+	repeat bool // coalesce into the journal's newest entry
+	values map[string]float64
+}
+
+// journalKey is what makes a decision worth its own journal entry: a hold
+// with the same key as the group's newest entry is coalesced into it.
+type journalKey struct {
+	current, desired int
+	direction        model.Direction
+	bound            model.Stage
+	decider          string
+	missing          string // the inputs that were missing
+}
+
+func keyOf(dec *model.Decision) journalKey {
+	k := journalKey{current: dec.Current, desired: dec.Desired, direction: dec.Direction}
+	if s, ok := dec.Bound(); ok {
+		k.bound = s.Stage
 	}
-	type row struct {
-		dec    *model.Decision
-		st     *engine.State
-		mem    []byte
-		js     []byte
-		values map[string]float64
+	if dec.Decider >= 0 && dec.Decider < len(dec.Policies) {
+		k.decider = dec.Policies[dec.Decider].Policy
 	}
+	for _, in := range dec.Inputs {
+		if in.Missing {
+			k.missing += in.Name + ","
+		}
+	}
+	return k
+}
+
+// prepare turns the tick's decisions into rows to write, and updates what
+// the API shows. d.mu held.
+func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.Decision) []row {
 	rows := make([]row, 0, len(decisions))
 	for _, dec := range decisions {
 		g, ok := d.groups[dec.Group]
@@ -192,24 +219,50 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 			d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
 			continue
 		}
-		values := map[string]float64{}
+		key := keyOf(dec)
+		last, seen := d.journaled[dec.Group]
+		d.journaled[dec.Group] = key
+		r := row{group: dec.Group, js: js, repeat: seen && last == key && dec.Direction == model.Hold,
+			st: store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}}
 		for _, in := range dec.Inputs {
 			if !in.Missing {
-				values[in.Name] = in.Value
+				if r.values == nil {
+					r.values = map[string]float64{}
+				}
+				r.values[in.Name] = in.Value
 			}
 		}
-		rows = append(rows, row{dec: dec, st: st, mem: mem, js: js, values: values})
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// write records rows in one transaction: each group's state, its journal
+// (a repeated hold coalesced into the newest entry) and its signal history.
+func (d *Daemon) write(now time.Time, rows []row) {
+	if len(rows) == 0 {
+		return
 	}
 	err := d.st.Update(func(tx *store.Tx) error {
 		for _, r := range rows {
-			if err := d.putState(tx, r.dec.Group, r.st, r.mem); err != nil {
+			gs, _, err := tx.GroupState(r.group)
+			if err != nil {
 				return err
 			}
-			if _, err := tx.AppendDecision(r.dec.Group, now, r.js); err != nil {
+			gs.Desired, gs.LastScale, gs.LastUp, gs.LastDown, gs.Engine = r.st.Desired, r.st.LastScale, r.st.LastUp, r.st.LastDown, r.st.Engine
+			if err := tx.PutGroupState(r.group, gs); err != nil {
+				return fmt.Errorf("save state of %s: %w", r.group, err)
+			}
+			if r.repeat {
+				err = tx.RepeatDecision(r.group, now, r.js)
+			} else {
+				_, err = tx.AppendDecision(r.group, now, r.js)
+			}
+			if err != nil {
 				return err
 			}
 			if len(r.values) > 0 {
-				if err := tx.AppendSamples(r.dec.Group, now, r.values); err != nil {
+				if err := tx.AppendSamples(r.group, now, r.values); err != nil {
 					return err
 				}
 			}
@@ -219,19 +272,6 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 	if err != nil {
 		d.opt.Log.Error("record decisions", "decisions", len(rows), "err", err)
 	}
-}
-
-// putState writes a group's engine state into its stored state.
-func (d *Daemon) putState(tx *store.Tx, group string, st *engine.State, mem []byte) error {
-	gs, _, err := tx.GroupState(group)
-	if err != nil {
-		return err
-	}
-	gs.Desired, gs.LastScale, gs.LastUp, gs.LastDown, gs.Engine = st.Desired, st.LastScale, st.LastUp, st.LastDown, mem
-	if err := tx.PutGroupState(group, gs); err != nil {
-		return fmt.Errorf("save state of %s: %w", group, err)
-	}
-	return nil
 }
 
 // cloneDecision copies a decision out of the engine's reused buffers.

@@ -10,12 +10,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Entry is one decision in a group's journal.
+// Entry is one decision in a group's journal. Repeats of it (the same
+// hold, decided again and again) are coalesced into it: Repeats counts them,
+// Last is when the latest was, and Decision is the latest one in full.
 type Entry struct {
 	// Seq increases per group; it is not shared with other groups.
 	Seq      uint64          `json:"seq"`
 	Time     time.Time       `json:"time"`
 	Decision json.RawMessage `json:"decision"`
+	Repeats  int             `json:"repeats,omitempty"`
+	Last     time.Time       `json:"last,omitzero"`
 }
 
 // AppendDecision adds a decision to the group's journal and returns its Seq.
@@ -46,6 +50,40 @@ func (tx *Tx) AppendDecision(group string, t time.Time, decision json.RawMessage
 		return 0, fmt.Errorf("prune decisions of group %s: %w", group, err)
 	}
 	return seq, nil
+}
+
+// RepeatDecision coalesces a decision that repeats the group's newest
+// journal entry into it: the entry's Repeats grows by one, Last becomes t
+// and Decision the new one. With no entry yet it appends. The journal does
+// not grow with a group that holds tick after tick.
+func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage) error {
+	if !json.Valid(decision) {
+		return fmt.Errorf("repeat decision in group %s: decision is not valid JSON", group)
+	}
+	g, err := tx.writeGroup(group)
+	if err != nil {
+		return fmt.Errorf("repeat decision in group %s: %w", group, err)
+	}
+	b := g.Bucket(bucketDecisions)
+	k, v := b.Cursor().Last()
+	if k == nil {
+		_, err := tx.AppendDecision(group, t, decision)
+		return err
+	}
+	e, err := decodeEntry(k, v)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", group, err)
+	}
+	e.Repeats++
+	e.Last, e.Decision = t, decision
+	nv, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode decision %d of group %s: %w", e.Seq, group, err)
+	}
+	if err := b.Put(bytes.Clone(k), nv); err != nil {
+		return fmt.Errorf("put decision %d of group %s: %w", e.Seq, group, err)
+	}
+	return nil
 }
 
 // pruneJournal keeps the newest keep entries of a journal (decisions or

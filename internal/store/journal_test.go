@@ -182,3 +182,26 @@ func TestJournalRetentionAtDefault(t *testing.T) {
 		return nil
 	})
 }
+
+func TestRepeatDecision(t *testing.T) {
+	s := openTemp(t, Options{})
+	mustUpdate(t, s, func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{"n":0}`)) })
+	for i := 1; i <= 3; i++ {
+		mustUpdate(t, s, func(tx *Tx) error {
+			return tx.RepeatDecision("g", t0.Add(time.Duration(i)*time.Minute), []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		})
+	}
+	mustView(t, s, func(tx *Tx) error {
+		got, err := tx.Decisions("g", 0)
+		if err != nil {
+			return err
+		}
+		want := []Entry{{Seq: 1, Time: t0, Decision: []byte(`{"n":3}`), Repeats: 3, Last: t0.Add(3 * time.Minute)}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("journal (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	err := s.Update(func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{`)) })
+	checkErr(t, err, "not valid JSON")
+}

@@ -20,7 +20,11 @@ type Sample struct {
 }
 
 // AppendSamples records each signal's value at t, then drops the group's
-// samples, of every signal, older than t − Options.SignalAge. A NaN or
+// samples, of every signal, older than t − Options.SignalAge. A signal
+// keeps at most one sample per SignalAge ÷ SignalMax (90 s by default):
+// a value closer than that to the last one kept is not recorded, so the
+// history holds at most about SignalMax samples per signal however often
+// the group is evaluated. A NaN or
 // infinite value is an error and nothing is written: windows computed from
 // the history would be poisoned by it.
 func (tx *Tx) AppendSamples(group string, t time.Time, values map[string]float64) error {
@@ -51,10 +55,16 @@ func (tx *Tx) AppendSamples(group string, t time.Time, values map[string]float64
 	}
 	signals := g.Bucket(bucketSignals)
 	key := timeKey(t)
+	spacing := tx.opt.SignalAge / time.Duration(tx.opt.SignalMax)
 	for _, name := range names {
 		b, err := signals.CreateBucketIfNotExists([]byte(name))
 		if err != nil {
 			return fmt.Errorf("create signal %s of group %s: %w", name, group, err)
+		}
+		if last, _ := b.Cursor().Last(); len(last) == 8 {
+			if d := t.Sub(keyTime(last)); d > 0 && d < spacing {
+				continue
+			}
 		}
 		v := binary.BigEndian.AppendUint64(nil, math.Float64bits(values[name]))
 		if err := b.Put(key, v); err != nil {

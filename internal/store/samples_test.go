@@ -213,7 +213,8 @@ func FuzzSamples(f *testing.F) {
 	// One file for all inputs; each input rolls its transaction back, so
 	// none sees another's samples and no input pays for an fsync.
 	const age = time.Duration(math.MaxInt64)
-	s, err := Open(filepath.Join(f.TempDir(), "ebb.db"), Options{SignalAge: age})
+	// SignalMax as large: samples 1 ns apart are all kept.
+	s, err := Open(filepath.Join(f.TempDir(), "ebb.db"), Options{SignalAge: age, SignalMax: math.MaxInt64})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -260,5 +261,30 @@ func FuzzSamples(f *testing.F) {
 		if !errors.Is(err, errRollback) {
 			t.Fatal(err)
 		}
+	})
+}
+
+// However often a group is evaluated, a signal keeps about SignalMax
+// samples: one per SignalAge ÷ SignalMax at most.
+func TestSamplesBoundedBySize(t *testing.T) {
+	s := openTemp(t, Options{SignalAge: time.Hour, SignalMax: 60})
+	for i := range 4 * 3600 / 5 { // 4 hours every 5 s
+		at := t0.Add(time.Duration(i) * 5 * time.Second)
+		mustUpdate(t, s, func(tx *Tx) error { return tx.AppendSamples("g", at, map[string]float64{"s": float64(i)}) })
+	}
+	mustView(t, s, func(tx *Tx) error {
+		got, err := tx.Samples("g", "s", time.Time{})
+		if err != nil {
+			return err
+		}
+		if len(got) < 59 || len(got) > 61 {
+			t.Fatalf("%d samples kept; want about 60", len(got))
+		}
+		for i := 1; i < len(got); i++ {
+			if gap := got[i].T.Sub(got[i-1].T); gap < time.Minute {
+				t.Fatalf("samples %s apart; want at least a minute", gap)
+			}
+		}
+		return nil
 	})
 }

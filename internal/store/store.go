@@ -23,6 +23,7 @@ const (
 	DefaultJournalMax = 1000
 	DefaultJournalAge = 7 * 24 * time.Hour
 	DefaultSignalAge  = 6 * time.Hour
+	DefaultSignalMax  = 240
 	DefaultTimeout    = 5 * time.Second
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	JournalAge time.Duration
 	// SignalAge is how much signal history is kept per group; default 6h.
 	SignalAge time.Duration
+	// SignalMax bounds the samples kept per signal of a group, however
+	// often it is evaluated; default 240.
+	SignalMax int
 	// Timeout is how long Open waits for the file lock held by another ebb;
 	// default 5s.
 	Timeout time.Duration
@@ -46,6 +50,9 @@ func (o Options) withDefaults() (Options, error) {
 	var errs []error
 	if o.JournalMax < 0 {
 		errs = append(errs, fmt.Errorf("journal max %d: must be >= 0", o.JournalMax))
+	}
+	if o.SignalMax < 0 {
+		errs = append(errs, fmt.Errorf("signal max %d: must be >= 0", o.SignalMax))
 	}
 	for _, d := range []struct {
 		name string
@@ -66,6 +73,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SignalAge == 0 {
 		o.SignalAge = DefaultSignalAge
+	}
+	if o.SignalMax == 0 {
+		o.SignalMax = DefaultSignalMax
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout

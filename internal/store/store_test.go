@@ -23,17 +23,17 @@ func TestOpenOptions(t *testing.T) {
 	}{
 		{
 			name: "zero takes defaults",
-			want: Options{JournalMax: 1000, JournalAge: 7 * 24 * time.Hour, SignalAge: 6 * time.Hour, Timeout: 5 * time.Second},
+			want: Options{JournalMax: 1000, JournalAge: 7 * 24 * time.Hour, SignalAge: 6 * time.Hour, SignalMax: 240, Timeout: 5 * time.Second},
 		},
 		{
 			name: "set values kept",
-			opt:  Options{JournalMax: 5, JournalAge: time.Hour, SignalAge: time.Minute, Timeout: time.Second},
-			want: Options{JournalMax: 5, JournalAge: time.Hour, SignalAge: time.Minute, Timeout: time.Second},
+			opt:  Options{JournalMax: 5, JournalAge: time.Hour, SignalAge: time.Minute, SignalMax: 10, Timeout: time.Second},
+			want: Options{JournalMax: 5, JournalAge: time.Hour, SignalAge: time.Minute, SignalMax: 10, Timeout: time.Second},
 		},
 		{
 			name:    "negatives all reported",
-			opt:     Options{JournalMax: -1, JournalAge: -1, SignalAge: -1, Timeout: -1},
-			wantErr: "journal max -1: must be >= 0\njournal age -1ns: must be >= 0\nsignal age -1ns: must be >= 0\ntimeout -1ns: must be >= 0",
+			opt:     Options{JournalMax: -1, JournalAge: -1, SignalAge: -1, SignalMax: -1, Timeout: -1},
+			wantErr: "journal max -1: must be >= 0\nsignal max -1: must be >= 0\njournal age -1ns: must be >= 0\nsignal age -1ns: must be >= 0\ntimeout -1ns: must be >= 0",
 		},
 	}
 	for _, tt := range tests {
