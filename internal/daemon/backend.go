@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -130,7 +131,21 @@ func (d *Daemon) Activities(group string, limit int) (Activities, error) {
 		a.Operator, err = tx.Events(group, limit)
 		return err
 	})
-	return a, err
+	if err != nil || len(a.Decisions) == 0 {
+		return a, err
+	}
+	// Holds decided since the newest entry was written are in memory only.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if j := d.journaled[group]; j.pending > 0 {
+		newest := &a.Decisions[0]
+		newest.Repeats += j.pending
+		newest.Last = d.decided[group]
+		if js, err := json.Marshal(d.last[group]); err == nil {
+			newest.Decision = js
+		}
+	}
+	return a, nil
 }
 
 // Explain returns the group's latest decision in full.

@@ -65,9 +65,9 @@ type Daemon struct {
 	eng       *engine.Engine
 	groups    map[string]*group
 	last      map[string]model.Decision
-	decided   map[string]time.Time  // when each group was last decided
-	journaled map[string]journalKey // the key of each group's newest journal entry
-	reads     map[string]*read      // signal reads in flight, by group
+	decided   map[string]time.Time // when each group was last decided
+	journaled map[string]journal   // each group's newest journal entry
+	reads     map[string]*read     // signal reads in flight, by group
 	health    map[string]map[string]signalHealth
 	loops     map[string]bool // groups with a running reconcile loop
 	adopted   map[string]bool // groups whose running instances were adopted
@@ -113,7 +113,7 @@ func New(opt Options) (*Daemon, error) {
 		http:   &http.Client{Timeout: 30 * time.Second},
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
-		decided: map[string]time.Time{}, journaled: map[string]journalKey{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
+		decided: map[string]time.Time{}, journaled: map[string]journal{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
 		reload: make(chan struct{}, 1),
 	}
 	d.metrics = newMetrics(d)
@@ -439,6 +439,7 @@ func (d *Daemon) Run(ctx context.Context, api http.Handler, listen func(http.Han
 	go func() { defer wg.Done(); d.watchConfig(ctx, &wg) }()
 	err := d.decideLoop(ctx, errc)
 	wg.Wait()
+	d.flush()
 	return err
 }
 

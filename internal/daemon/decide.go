@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -162,13 +163,26 @@ func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
 	return out, err
 }
 
+// persistEvery is how often a group that keeps holding has its state and
+// journal entry written. A decision that changes something is written at
+// once; a repeated hold changes only the stabilization and datapoint
+// memory, and a crash loses at most this much of it.
+const persistEvery = time.Minute
+
 // row is one decision ready to be written.
 type row struct {
-	group  string
-	st     store.GroupState // the engine's part of the group's stored state
-	js     []byte
-	repeat bool // coalesce into the journal's newest entry
-	values map[string]float64
+	group   string
+	st      store.GroupState // the engine's part of the group's stored state
+	js      []byte
+	repeats int // > 0: coalesce into the journal's newest entry
+	values  map[string]float64
+}
+
+// journal is what the daemon keeps of a group's newest journal entry.
+type journal struct {
+	key     journalKey
+	written time.Time // when the group's state was last written
+	pending int       // repeated holds not written yet
 }
 
 // journalKey is what makes a decision worth its own journal entry: a hold
@@ -212,6 +226,25 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 		if dec.Direction != model.Hold {
 			d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
 		}
+		key := keyOf(dec)
+		j, seen := d.journaled[dec.Group]
+		r := row{group: dec.Group}
+		if seen && j.key == key && dec.Direction == model.Hold {
+			j.pending++
+			if now.Sub(j.written) < persistEvery {
+				d.journaled[dec.Group] = j
+				continue // only memory changed: written later
+			}
+			r.repeats, j.pending, j.written = j.pending, 0, now
+		} else {
+			j = journal{key: key, written: now}
+			if !seen {
+				// Spread the writes of groups that hold over the
+				// period, rather than all at one tick.
+				j.written = now.Add(-time.Duration(fnv32(dec.Group)%60) * persistEvery / 60)
+			}
+		}
+		d.journaled[dec.Group] = j
 		st := eng.States[g.index]
 		mem, _ := json.Marshal(st.Memory())
 		js, err := json.Marshal(dec)
@@ -219,11 +252,8 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 			d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
 			continue
 		}
-		key := keyOf(dec)
-		last, seen := d.journaled[dec.Group]
-		d.journaled[dec.Group] = key
-		r := row{group: dec.Group, js: js, repeat: seen && last == key && dec.Direction == model.Hold,
-			st: store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}}
+		r.js = js
+		r.st = store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}
 		for _, in := range dec.Inputs {
 			if !in.Missing {
 				if r.values == nil {
@@ -253,8 +283,8 @@ func (d *Daemon) write(now time.Time, rows []row) {
 			if err := tx.PutGroupState(r.group, gs); err != nil {
 				return fmt.Errorf("save state of %s: %w", r.group, err)
 			}
-			if r.repeat {
-				err = tx.RepeatDecision(r.group, now, r.js)
+			if r.repeats > 0 {
+				err = tx.RepeatDecision(r.group, now, r.js, r.repeats)
 			} else {
 				_, err = tx.AppendDecision(r.group, now, r.js)
 			}
@@ -272,6 +302,39 @@ func (d *Daemon) write(now time.Time, rows []row) {
 	if err != nil {
 		d.opt.Log.Error("record decisions", "decisions", len(rows), "err", err)
 	}
+}
+
+// flush writes the repeated holds not written yet, so a clean stop keeps
+// every group's latest memory and journal count.
+func (d *Daemon) flush() {
+	d.mu.Lock()
+	now := d.opt.Clock.Now()
+	var rows []row
+	for name, j := range d.journaled {
+		g, ok := d.groups[name]
+		dec, decided := d.last[name]
+		if j.pending == 0 || !ok || !decided {
+			continue
+		}
+		st := d.eng.States[g.index]
+		mem, _ := json.Marshal(st.Memory())
+		js, err := json.Marshal(dec)
+		if err != nil {
+			continue
+		}
+		rows = append(rows, row{group: name, js: js, repeats: j.pending,
+			st: store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}})
+		j.pending, j.written = 0, now
+		d.journaled[name] = j
+	}
+	d.mu.Unlock()
+	d.write(now, rows)
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
 }
 
 // cloneDecision copies a decision out of the engine's reused buffers.

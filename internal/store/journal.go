@@ -52,11 +52,14 @@ func (tx *Tx) AppendDecision(group string, t time.Time, decision json.RawMessage
 	return seq, nil
 }
 
-// RepeatDecision coalesces a decision that repeats the group's newest
-// journal entry into it: the entry's Repeats grows by one, Last becomes t
-// and Decision the new one. With no entry yet it appends. The journal does
+// RepeatDecision coalesces n decisions that repeat the group's newest
+// journal entry into it: the entry's Repeats grows by n, Last becomes t and
+// Decision the latest one. With no entry yet it appends. The journal does
 // not grow with a group that holds tick after tick.
-func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage) error {
+func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage, n int) error {
+	if n < 1 {
+		return fmt.Errorf("repeat decision in group %s: %d repeats", group, n)
+	}
 	if !json.Valid(decision) {
 		return fmt.Errorf("repeat decision in group %s: decision is not valid JSON", group)
 	}
@@ -74,7 +77,7 @@ func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage
 	if err != nil {
 		return fmt.Errorf("group %s: %w", group, err)
 	}
-	e.Repeats++
+	e.Repeats += n
 	e.Last, e.Decision = t, decision
 	nv, err := json.Marshal(e)
 	if err != nil {

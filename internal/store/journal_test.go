@@ -185,10 +185,10 @@ func TestJournalRetentionAtDefault(t *testing.T) {
 
 func TestRepeatDecision(t *testing.T) {
 	s := openTemp(t, Options{})
-	mustUpdate(t, s, func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{"n":0}`)) })
+	mustUpdate(t, s, func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{"n":0}`), 1) })
 	for i := 1; i <= 3; i++ {
 		mustUpdate(t, s, func(tx *Tx) error {
-			return tx.RepeatDecision("g", t0.Add(time.Duration(i)*time.Minute), []byte(fmt.Sprintf(`{"n":%d}`, i)))
+			return tx.RepeatDecision("g", t0.Add(time.Duration(i)*time.Minute), []byte(fmt.Sprintf(`{"n":%d}`, i)), i)
 		})
 	}
 	mustView(t, s, func(tx *Tx) error {
@@ -196,12 +196,14 @@ func TestRepeatDecision(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		want := []Entry{{Seq: 1, Time: t0, Decision: []byte(`{"n":3}`), Repeats: 3, Last: t0.Add(3 * time.Minute)}}
+		want := []Entry{{Seq: 1, Time: t0, Decision: []byte(`{"n":3}`), Repeats: 6, Last: t0.Add(3 * time.Minute)}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("journal (-want +got):\n%s", diff)
 		}
 		return nil
 	})
-	err := s.Update(func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{`)) })
+	err := s.Update(func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{`), 1) })
 	checkErr(t, err, "not valid JSON")
+	err = s.Update(func(tx *Tx) error { return tx.RepeatDecision("g", t0, []byte(`{}`), 0) })
+	checkErr(t, err, "0 repeats")
 }
