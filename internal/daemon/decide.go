@@ -169,13 +169,20 @@ func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
 // memory, and a crash loses at most this much of it.
 const persistEvery = time.Minute
 
-// row is one decision ready to be written.
+// row is one decision to be written: copies taken under d.mu, encoded
+// and written without it.
 type row struct {
-	group   string
-	st      store.GroupState // the engine's part of the group's stored state
-	js      []byte
+	dec     model.Decision
+	desired int
+	scaled  [3]time.Time // LastScale, LastUp, LastDown
+	mem     engine.Memory
 	repeats int // > 0: coalesce into the journal's newest entry
-	values  map[string]float64
+}
+
+// rowOf copies what a group's row needs. d.mu held.
+func rowOf(dec model.Decision, st *engine.State, repeats int) row {
+	return row{dec: dec, desired: st.Desired, scaled: [3]time.Time{st.LastScale, st.LastUp, st.LastDown},
+		mem: st.Memory(), repeats: repeats}
 }
 
 // journal is what the daemon keeps of a group's newest journal entry.
@@ -228,14 +235,14 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 		}
 		key := keyOf(dec)
 		j, seen := d.journaled[dec.Group]
-		r := row{group: dec.Group}
+		repeats := 0
 		if seen && j.key == key && dec.Direction == model.Hold {
 			j.pending++
 			if now.Sub(j.written) < persistEvery {
 				d.journaled[dec.Group] = j
 				continue // only memory changed: written later
 			}
-			r.repeats, j.pending, j.written = j.pending, 0, now
+			repeats, j.pending, j.written = j.pending, 0, now
 		} else {
 			j = journal{key: key, written: now}
 			if !seen {
@@ -245,24 +252,7 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 			}
 		}
 		d.journaled[dec.Group] = j
-		st := eng.States[g.index]
-		mem, _ := json.Marshal(st.Memory())
-		js, err := json.Marshal(dec)
-		if err != nil {
-			d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
-			continue
-		}
-		r.js = js
-		r.st = store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}
-		for _, in := range dec.Inputs {
-			if !in.Missing {
-				if r.values == nil {
-					r.values = map[string]float64{}
-				}
-				r.values[in.Name] = in.Value
-			}
-		}
-		rows = append(rows, r)
+		rows = append(rows, rowOf(d.last[dec.Group], eng.States[g.index], repeats))
 	}
 	return rows
 }
@@ -273,26 +263,51 @@ func (d *Daemon) write(now time.Time, rows []row) {
 	if len(rows) == 0 {
 		return
 	}
+	type encoded struct {
+		mem, dec []byte
+		values   map[string]float64
+	}
+	enc := make([]encoded, len(rows))
+	for i, r := range rows {
+		var err error
+		if enc[i].mem, err = json.Marshal(r.mem); err == nil {
+			enc[i].dec, err = json.Marshal(r.dec)
+		}
+		if err != nil {
+			d.opt.Log.Error("encode decision", "group", r.dec.Group, "err", err)
+			return
+		}
+		for _, in := range r.dec.Inputs {
+			if !in.Missing {
+				if enc[i].values == nil {
+					enc[i].values = map[string]float64{}
+				}
+				enc[i].values[in.Name] = in.Value
+			}
+		}
+	}
 	err := d.st.Update(func(tx *store.Tx) error {
-		for _, r := range rows {
-			gs, _, err := tx.GroupState(r.group)
+		for i, r := range rows {
+			group := r.dec.Group
+			gs, _, err := tx.GroupState(group)
 			if err != nil {
 				return err
 			}
-			gs.Desired, gs.LastScale, gs.LastUp, gs.LastDown, gs.Engine = r.st.Desired, r.st.LastScale, r.st.LastUp, r.st.LastDown, r.st.Engine
-			if err := tx.PutGroupState(r.group, gs); err != nil {
-				return fmt.Errorf("save state of %s: %w", r.group, err)
+			gs.Desired, gs.Engine = r.desired, enc[i].mem
+			gs.LastScale, gs.LastUp, gs.LastDown = r.scaled[0], r.scaled[1], r.scaled[2]
+			if err := tx.PutGroupState(group, gs); err != nil {
+				return fmt.Errorf("save state of %s: %w", group, err)
 			}
 			if r.repeats > 0 {
-				err = tx.RepeatDecision(r.group, now, r.js, r.repeats)
+				err = tx.RepeatDecision(group, now, enc[i].dec, r.repeats)
 			} else {
-				_, err = tx.AppendDecision(r.group, now, r.js)
+				_, err = tx.AppendDecision(group, now, enc[i].dec)
 			}
 			if err != nil {
 				return err
 			}
-			if len(r.values) > 0 {
-				if err := tx.AppendSamples(r.group, now, r.values); err != nil {
+			if len(enc[i].values) > 0 {
+				if err := tx.AppendSamples(group, now, enc[i].values); err != nil {
 					return err
 				}
 			}
@@ -316,14 +331,7 @@ func (d *Daemon) flush() {
 		if j.pending == 0 || !ok || !decided {
 			continue
 		}
-		st := d.eng.States[g.index]
-		mem, _ := json.Marshal(st.Memory())
-		js, err := json.Marshal(dec)
-		if err != nil {
-			continue
-		}
-		rows = append(rows, row{group: name, js: js, repeats: j.pending,
-			st: store.GroupState{Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown, Engine: mem}})
+		rows = append(rows, rowOf(dec, d.eng.States[g.index], j.pending))
 		j.pending, j.written = 0, now
 		d.journaled[name] = j
 	}
