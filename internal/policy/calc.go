@@ -73,9 +73,27 @@ func fill(format string, pairs ...string) string {
 		}
 		esc[i] = s
 	}
-	// Interned: groups configured alike (the common case with thousands of
-	// groups) share one copy of each format instead of one per policy.
-	return unique.Make(strings.NewReplacer(esc...).Replace(format)).Value()
+	// One pass over the format (placeholders start with '{'), instead of a
+	// strings.Replacer, whose trie costs more to build than this whole
+	// call with thousands of groups. Interned: groups configured alike (the
+	// common case) share one copy of each format instead of one per policy.
+	var b strings.Builder
+	b.Grow(len(format))
+next:
+	for i := 0; i < len(format); {
+		if format[i] == '{' {
+			for k := 0; k+1 < len(esc); k += 2 {
+				if esc[k] != "" && strings.HasPrefix(format[i:], esc[k]) {
+					b.WriteString(esc[k+1])
+					i += len(esc[k])
+					continue next
+				}
+			}
+		}
+		b.WriteByte(format[i])
+		i++
+	}
+	return unique.Make(b.String()).Value()
 }
 
 // num renders a configured number the way Reason renders its arguments.

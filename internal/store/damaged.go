@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,7 +46,16 @@ func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 		}
 		return nil, damaged(path, err) // it was read and is not a store
 	}
-	if err := db.View(walk); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if need := tx.Size(); fi.Size() < need {
+			return fmt.Errorf("truncated: %d bytes of the %d its pages need", fi.Size(), need)
+		}
+		return walk(tx)
+	}); err != nil {
 		_ = db.Close()
 		return nil, damaged(path, err)
 	}

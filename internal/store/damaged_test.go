@@ -10,12 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
 // filledStore writes a state file with enough groups, instances and
-// decisions to span many pages, closes it and returns its bytes.
-func filledStore(t *testing.T) []byte {
+// decisions to span many pages, closes it and returns its bytes and how
+// many of them its pages use (the file may be longer: bbolt grows it
+// ahead).
+func filledStore(t *testing.T) ([]byte, int) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ebb.db")
 	s, err := Open(path, Options{})
@@ -40,6 +44,10 @@ func filledStore(t *testing.T) []byte {
 			return nil
 		})
 	}
+	var used int64
+	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +55,7 @@ func filledStore(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return b, int(used)
 }
 
 // openBytes writes b to a fresh file and opens it; the file's content
@@ -63,13 +71,13 @@ func openBytes(t *testing.T, b []byte) (*Store, string, error) {
 }
 
 func TestOpenDamagedFileIsAnError(t *testing.T) {
-	good := filledStore(t)
+	good, used := filledStore(t)
 	pageSize := os.Getpagesize()
 	tests := []struct {
 		name   string
 		damage func([]byte) []byte
 	}{
-		{"truncated to half", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"truncated to half", func(b []byte) []byte { return b[:used/2] }},
 		{"truncated to one page", func(b []byte) []byte { return b[:pageSize] }},
 		{"truncated mid-page", func(b []byte) []byte { return b[:3*pageSize+100] }},
 		{"both meta pages zeroed", func(b []byte) []byte {
@@ -79,7 +87,7 @@ func TestOpenDamagedFileIsAnError(t *testing.T) {
 		{"not a store", func(b []byte) []byte { return bytes.Repeat([]byte("ebb\n"), 4096) }},
 		{"every data page scribbled", func(b []byte) []byte {
 			r := rand.New(rand.NewPCG(7, 7))
-			for off := 2 * pageSize; off < len(b); off += pageSize {
+			for off := 2 * pageSize; off < used; off += pageSize {
 				for i := range 64 {
 					b[off+i] = byte(r.Uint32())
 				}
@@ -118,7 +126,8 @@ func TestOpenDamagedFileIsAnError(t *testing.T) {
 // seeded random places: Open returns an error or a store that reads, and
 // never panics or faults.
 func TestOpenSurvivesRandomDamage(t *testing.T) {
-	good := filledStore(t)
+	good, used := filledStore(t)
+	good = good[:used] // what lies beyond is unused
 	r := rand.New(rand.NewPCG(2026, 11))
 	for i := range 60 {
 		bad := bytes.Clone(good)

@@ -83,6 +83,9 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// initialMmap is the address space the state file is mapped with at first.
+const initialMmap = 1 << 30
+
 // Store is an open state file. Its methods are safe for concurrent use: bbolt
 // runs one writer at a time beside any number of readers.
 type Store struct {
@@ -98,7 +101,17 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db, err := openChecked(path, &bolt.Options{Timeout: opt.Timeout})
+	db, err := openChecked(path, &bolt.Options{
+		Timeout: opt.Timeout,
+		// The free page list is kept as a map, so finding free pages in a
+		// large file is cheap, and the mapping starts large (address
+		// space, not memory) so that a growing file is not remapped, which
+		// copies every page a transaction holds. (The free list is still
+		// written at each commit: rebuilding it at open walks the file in a
+		// goroutine of bbolt's, where a damaged page would crash ebb.)
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmap,
+	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("store %s is %w", path, ErrInUse)
 	}
