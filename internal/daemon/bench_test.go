@@ -24,7 +24,8 @@ import (
 // written to disk per minute of simulated time, the peak RSS and the state
 // file's size at the end. Sizes and duration come from the environment:
 //
-//	EBB_BENCH_GROUPS (default 50000), EBB_BENCH_MINUTES (simulated, default 60)
+//	EBB_BENCH_GROUPS (default 50000), EBB_BENCH_MINUTES (simulated, default 60),
+//	EBB_BENCH_DIR (where the state file goes and stays; default a temporary one)
 //
 //	go test -run '^$' -bench BenchmarkDaemon -benchtime 1x ./internal/daemon
 //
@@ -34,7 +35,10 @@ import (
 func BenchmarkDaemon(b *testing.B) {
 	groups := envInt(b, "EBB_BENCH_GROUPS", 50000)
 	minutes := envInt(b, "EBB_BENCH_MINUTES", 60)
-	dir := b.TempDir()
+	dir := os.Getenv("EBB_BENCH_DIR") // kept afterwards, for a look at the state file
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	path := filepath.Join(dir, "ebb.yaml")
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "store: {path: %q}\napi: {listen: \"127.0.0.1:0\"}\ngroups:\n", filepath.Join(dir, "ebb.db"))
