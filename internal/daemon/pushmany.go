@@ -16,13 +16,15 @@ import (
 // SampleError is one sample a PushMany refused, and why.
 type SampleError struct {
 	Group string `json:"group"`
-	// Signal is empty when the group itself is refused (it has no values).
+	// Signal is empty when the group itself is refused, with all its
+	// samples: it is unknown, or has no values.
 	Signal string `json:"signal,omitempty"`
 	Reason string `json:"reason"`
 }
 
 // BatchError is a PushMany refused whole: every bad sample, sorted by group
-// and signal. It wraps ErrInvalid.
+// and signal; an unknown group is named once, not once per sample. It wraps
+// ErrInvalid.
 type BatchError struct {
 	Samples []SampleError
 	// Total is how many samples the batch held.
@@ -34,7 +36,7 @@ const maxNamed = 10
 
 func (e *BatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d samples refused, none applied: ", len(e.Samples), e.Total)
+	fmt.Fprintf(&b, "batch refused, none of its %d samples applied: ", e.Total)
 	for i, s := range e.Samples {
 		if i == maxNamed {
 			fmt.Fprintf(&b, "; and %d more", len(e.Samples)-maxNamed)
@@ -82,13 +84,8 @@ func (d *Daemon) PushMany(t time.Time, values map[string]map[string]float64) err
 		total += len(vals)
 		g, ok := d.groups[group]
 		switch {
-		case !ok && len(vals) == 0:
-			bad = append(bad, SampleError{Group: group, Reason: "no such group"})
-			continue
 		case !ok:
-			for name := range vals {
-				bad = append(bad, SampleError{Group: group, Signal: name, Reason: "no such group"})
-			}
+			bad = append(bad, SampleError{Group: group, Reason: "no such group"})
 			continue
 		case len(vals) == 0:
 			bad = append(bad, SampleError{Group: group, Reason: "no values"})
