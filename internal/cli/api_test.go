@@ -142,10 +142,11 @@ func (f *fakeBackend) Unprotect(group, id string) (model.Instance, error) {
 	f.protected = false
 	return f.instance(group, id)
 }
-func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64) error { return nil }
-func (f *fakeBackend) Metrics() http.Handler                                           { return http.NotFoundHandler() }
-func (f *fakeBackend) Ready() error                                                    { return nil }
-func (f *fakeBackend) Token() string                                                   { return "s3cret" }
+func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64) error  { return nil }
+func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64) error { return nil }
+func (f *fakeBackend) Metrics() http.Handler                                            { return http.NotFoundHandler() }
+func (f *fakeBackend) Ready() error                                                     { return nil }
+func (f *fakeBackend) Token() string                                                    { return "s3cret" }
 
 // fakeAPI serves the fake backend over real HTTP.
 func fakeAPI(t *testing.T) (*fakeBackend, string) {
