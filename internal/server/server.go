@@ -46,7 +46,7 @@ var _ Backend = (*daemon.Daemon)(nil)
 const maxBody = 1 << 20
 
 // maxPushManyBody limits POST /v1/signals alone: 50,000 groups of three
-// signals take about 4 MiB of JSON.
+// signals take about 3 MiB of JSON.
 const maxPushManyBody = 32 << 20
 
 // Handler returns the API.
