@@ -22,7 +22,7 @@ func pushCmd() *cobra.Command {
 	var f apiFlags
 	var at, file string
 	cmd := &cobra.Command{
-		Use:   "push GROUP SIGNAL=VALUE... | push --file FILE",
+		Use:   "push GROUP SIGNAL=VALUE... | --file FILE",
 		Short: "Push signal values: one group's from the arguments, or many groups' from a JSON file",
 		Long: `Push sends values of a group's pushed signals, as an exporter would:
 

@@ -116,17 +116,20 @@ func (d *Daemon) PushMany(t time.Time, values map[string]map[string]float64) err
 // age ago, or "" when nothing is. d.mu held.
 func sampleProblem(eg *engine.Group, sigs map[string]config.Signal, name string, v float64, age time.Duration) string {
 	i, ok := eg.SignalIndex(name)
-	switch {
-	case !ok:
+	if !ok {
 		return "no such signal"
-	case !eg.Pushed(i):
+	}
+	if !eg.Pushed(i) {
 		return "not a pushed signal: ebb computes it (expr)"
-	case sigs[name].Scrape != nil || sigs[name].HTTPJSON != nil:
+	}
+	sig := sigs[name]
+	switch {
+	case sig.Scrape != nil || sig.HTTPJSON != nil:
 		return "not a pushed signal: ebb fetches it (scrape or http_json)"
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return fmt.Sprintf("%v is not a finite number", v)
 	}
-	if stale := sigs[name].Stale.D(); stale > 0 && age > stale {
+	if stale := sig.Stale.D(); stale > 0 && age > stale {
 		return fmt.Sprintf("the time is %s old, past the signal's stale time %s (it would count as missing)",
 			model.FormatDuration(age.Round(time.Millisecond)), model.FormatDuration(stale))
 	}

@@ -2,12 +2,17 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ebb-autoscaler/ebb/internal/clock"
 )
 
 // mixedYAML is a group with every kind of signal: pushed ones with two
@@ -99,5 +104,44 @@ func TestPushManyIsAllOrNothing(t *testing.T) {
 		if dec, ok := h.last(g); !ok || dec.Inputs[0].Missing || dec.Inputs[0].Value != queue {
 			t.Errorf("%s: %+v, %v; want decided from queue %v", g, dec, ok, queue)
 		}
+	}
+}
+
+// BenchmarkPushMany pushes three signals to every group of a daemon in one
+// call: the time d.mu is held for a whole batch.
+func BenchmarkPushMany(b *testing.B) {
+	for _, n := range []int{1000, 50000} {
+		b.Run(fmt.Sprintf("groups=%d", n), func(b *testing.B) {
+			var cfg strings.Builder
+			for i := range n {
+				fmt.Fprintf(&cfg, `
+  - name: g%05d
+    capacity: {max: 10}
+    signals: {queue: {stale: 1m}, cpu: {}, backlog: {}}
+    policies: [{queue: {signal: queue, per_instance: 10}}]`, i)
+			}
+			dir := b.TempDir()
+			path := filepath.Join(dir, "ebb.yaml")
+			if err := os.WriteFile(path, []byte(configYAML(dir, cfg.String())), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			clk := clock.NewFake(t0)
+			d, err := New(Options{ConfigPath: path, Clock: clk, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { d.st.Close() })
+			values := make(map[string]map[string]float64, n)
+			for i := range n {
+				values[fmt.Sprintf("g%05d", i)] = map[string]float64{"queue": float64(i), "cpu": 0.5, "backlog": 3}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := d.PushMany(t0, values); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
