@@ -43,8 +43,8 @@ func (p *Push) Add(group string, t time.Time, values map[string]float64, accept 
 }
 
 // AddMany records pushed values for many groups (group → signal → value),
-// all taken at t, under one lock: a tick's Take sees all of them or none.
-// The caller has checked the signals (the daemon does, to name every bad
+// all taken at t, under one lock for the batch, not one per group. The
+// caller has checked the signals (the daemon does, to name every bad
 // one); a value that is not finite still refuses the whole batch.
 func (p *Push) AddMany(t time.Time, values map[string]map[string]float64) error {
 	for group, vals := range values {
