@@ -37,6 +37,16 @@ func New(base, token string) *Client {
 type Error struct {
 	Status  int
 	Message string
+	// Refused lists every bad sample of a refused PushMany.
+	Refused []RefusedSample
+}
+
+// RefusedSample is one sample of a PushMany the API refused, and why. A
+// group refused whole (unknown, or with no values) has no Signal.
+type RefusedSample struct {
+	Group  string `json:"group"`
+	Signal string `json:"signal,omitempty"`
+	Reason string `json:"reason"`
 }
 
 func (e *Error) Error() string {
@@ -123,12 +133,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error string `json:"error"`
+			Error   string          `json:"error"`
+			Refused []RefusedSample `json:"refused"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &Error{Status: resp.StatusCode, Message: e.Error}
+		return &Error{Status: resp.StatusCode, Message: e.Error, Refused: e.Refused}
 	}
 	if out == nil || len(data) == 0 {
 		return nil
@@ -251,6 +262,28 @@ func (c *Client) Push(ctx context.Context, group string, t time.Time, values map
 		body["time"] = t
 	}
 	return c.do(ctx, http.MethodPost, groupPath(group, "signals"), body, nil)
+}
+
+// PushManyRequest is the body of PushMany: many groups' signal values,
+// group → signal → value, all taken at Time (zero means now).
+type PushManyRequest struct {
+	Time   time.Time                     `json:"time,omitzero"`
+	Groups map[string]map[string]float64 `json:"groups"`
+}
+
+// PushManyAnswer is the answer of PushMany: what it kept.
+type PushManyAnswer struct {
+	Groups  int `json:"groups"`
+	Samples int `json:"samples"`
+}
+
+// PushMany sends many groups' signal values in one request (POST
+// /v1/signals), for exporters that feed thousands of groups. It is all or
+// nothing: with any bad sample nothing is kept, and the *Error's Refused
+// lists every bad one. The answer, a PushManyAnswer, is decoded into out
+// (json.RawMessage works), if not nil.
+func (c *Client) PushMany(ctx context.Context, req PushManyRequest, out any) error {
+	return c.do(ctx, http.MethodPost, "/v1/signals", req, out)
 }
 
 // Raw GETs a path (such as /metrics) and returns the body as text.

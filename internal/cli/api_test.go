@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,8 @@ import (
 type fakeBackend struct {
 	terminated *daemon.TerminateRequest
 	protected  bool
+	pushed     map[string]map[string]float64 // group → signal → value, by Push and PushMany
+	pushedAt   time.Time
 }
 
 var _ server.Backend = (*fakeBackend)(nil)
@@ -142,10 +146,56 @@ func (f *fakeBackend) Unprotect(group, id string) (model.Instance, error) {
 	f.protected = false
 	return f.instance(group, id)
 }
-func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64) error { return nil }
-func (f *fakeBackend) Metrics() http.Handler                                           { return http.NotFoundHandler() }
-func (f *fakeBackend) Ready() error                                                    { return nil }
-func (f *fakeBackend) Token() string                                                   { return "s3cret" }
+
+// pushProblem says what is wrong with a pushed sample: web has the pushed
+// signals queue and cpu.
+func pushProblem(group, signal string) string {
+	switch {
+	case group != "web":
+		return "no such group"
+	case signal != "queue" && signal != "cpu":
+		return "no such signal"
+	}
+	return ""
+}
+
+func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64) error {
+	if _, err := f.Group(group); err != nil {
+		return err
+	}
+	for name := range values {
+		if pushProblem(group, name) != "" {
+			return fmt.Errorf("group %s has no pushed signal %q: %w", group, name, daemon.ErrInvalid)
+		}
+	}
+	f.pushed, f.pushedAt = map[string]map[string]float64{group: values}, t
+	return nil
+}
+
+func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64) error {
+	be := &daemon.BatchError{}
+	for _, g := range slices.Sorted(maps.Keys(values)) {
+		be.Total += len(values[g])
+		if pushProblem(g, "queue") != "" {
+			be.Samples = append(be.Samples, daemon.SampleError{Group: g, Reason: "no such group"})
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(values[g])) {
+			if p := pushProblem(g, name); p != "" {
+				be.Samples = append(be.Samples, daemon.SampleError{Group: g, Signal: name, Reason: p})
+			}
+		}
+	}
+	if len(be.Samples) > 0 {
+		return be
+	}
+	f.pushed, f.pushedAt = values, t
+	return nil
+}
+
+func (f *fakeBackend) Metrics() http.Handler { return http.NotFoundHandler() }
+func (f *fakeBackend) Ready() error          { return nil }
+func (f *fakeBackend) Token() string         { return "s3cret" }
 
 // fakeAPI serves the fake backend over real HTTP.
 func fakeAPI(t *testing.T) (*fakeBackend, string) {
@@ -172,6 +222,7 @@ func TestExitCodes(t *testing.T) {
 	_, base := fakeAPI(t)
 	down := closedPort(t)
 	api := []string{"--api", base, "--token", "s3cret"}
+	badBatch := write(t, "bad.json", `{"groups": {"web": {"queue": 1, "mem": 2}, "nope": {"queue": 3}}}`)
 	tests := []struct {
 		name   string
 		args   []string
@@ -194,6 +245,15 @@ func TestExitCodes(t *testing.T) {
 		{name: "unreachable", args: []string{"status", "--api", down}, code: 3,
 			stderr: "ebb: cannot reach ebb at " + down + " (connection refused); is ebb run running? set --api or EBB_API\n"},
 		{name: "unreachable change", args: []string{"terminate", "web", "web-1", "--api", down}, code: 3, want: "ebb: cannot reach ebb at " + down + " (connection refused)"},
+		{name: "push not a number", args: append([]string{"push", "web", "queue=abc", "cpu=0.6"}, api...), code: 2, stderr: "ebb: queue=abc: not a number\n"},
+		{name: "push without values", args: append([]string{"push", "web"}, api...), code: 2, want: "pass GROUP SIGNAL=VALUE... (or --file FILE)"},
+		{name: "push bad --time", args: append([]string{"push", "web", "queue=1", "--time", "noon"}, api...), code: 2, want: `--time "noon": want RFC3339`},
+		{name: "push --file missing", args: append([]string{"push", "--file", "/nonexistent/batch.json"}, api...), code: 2, want: "no such file or directory"},
+		{name: "push API 404", args: append([]string{"push", "nope", "queue=1"}, api...), code: 1, stderr: "ebb: group \"nope\": not found (404 Not Found)\n"},
+		{name: "push API 400", args: append([]string{"push", "web", "mem=1"}, api...), code: 1, want: `group web has no pushed signal "mem": invalid request (400 Bad Request)`},
+		{name: "push batch refused", args: append([]string{"push", "--file", badBatch}, api...), code: 1,
+			stderr: "ebb: batch refused, none of its 3 samples applied: group nope: no such group; group web, signal mem: no such signal (400 Bad Request)\n"},
+		{name: "push unreachable", args: []string{"push", "web", "queue=1", "--api", down}, code: 3, want: "ebb: cannot reach ebb at " + down},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +279,7 @@ func TestExitCodes(t *testing.T) {
 // --json prints what the API answered, byte for byte.
 func TestJSONPrintsTheAnswer(t *testing.T) {
 	_, base := fakeAPI(t)
+	batch := write(t, "batch.json", `{"groups": {"web": {"queue": 12, "cpu": 0.5}}}`)
 	tests := []struct {
 		args         []string
 		method, path string
@@ -236,6 +297,8 @@ func TestJSONPrintsTheAnswer(t *testing.T) {
 		{args: []string{"terminate", "web", "web-1", "--now"}, method: "POST", path: "/v1/groups/web/instances/web-1/terminate", body: `{"now":true}`},
 		{args: []string{"protect", "web", "web-1"}, method: "POST", path: "/v1/groups/web/instances/web-1/protect"},
 		{args: []string{"unprotect", "web", "web-1"}, method: "POST", path: "/v1/groups/web/instances/web-1/unprotect"},
+		{args: []string{"push", "web", "queue=12"}, method: "POST", path: "/v1/groups/web/signals", body: `{"values":{"queue":12}}`},
+		{args: []string{"push", "--file", batch}, method: "POST", path: "/v1/signals", body: `{"groups":{"web":{"queue":12,"cpu":0.5}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -286,6 +349,7 @@ operator (newest first):
 		{args: []string{"protect", "web", "web-1"}, want: "web: web-1 protected from scale-in\n"},
 		{args: []string{"instances", "web"}, want: "in_service (protected)"},
 		{args: []string{"unprotect", "web", "web-1"}, want: "web: web-1 no longer protected\n"},
+		{args: []string{"push", "web", "queue=120", "cpu=0.6"}, want: "web: pushed queue=120 cpu=0.6\n", exact: true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

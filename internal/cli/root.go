@@ -64,7 +64,7 @@ func mainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd(), runCmd(),
 		statusCmd(), instancesCmd(), activitiesCmd(), explainCmd(), scaleCmd(),
-		suspendCmd(true), suspendCmd(false), drainCmd(), terminateCmd(), protectCmd(), unprotectCmd(),
+		suspendCmd(true), suspendCmd(false), drainCmd(), terminateCmd(), protectCmd(), unprotectCmd(), pushCmd(),
 		workerCmd(), demoCmd())
 	for _, c := range root.Commands() {
 		if check := c.Args; check != nil {

@@ -303,10 +303,8 @@ func (d *Daemon) Push(group string, t time.Time, values map[string]float64) erro
 	if t.IsZero() {
 		t = now
 	}
-	if ahead := t.Sub(now); ahead > MaxSkew {
-		return fmt.Errorf("time %s is %s ahead of ebb's clock (%s); at most %s of clock skew is allowed: %w",
-			t.UTC().Format(time.RFC3339Nano), model.FormatDuration(ahead.Round(time.Millisecond)),
-			now.UTC().Format(time.RFC3339Nano), model.FormatDuration(MaxSkew), ErrInvalid)
+	if err := checkAhead(t, now); err != nil {
+		return err
 	}
 	for _, name := range sortedKeys(values) {
 		if age := now.Sub(t); stale[name] > 0 && age > stale[name] {

@@ -35,6 +35,7 @@ type Backend interface {
 	Protect(group, id string) (model.Instance, error)
 	Unprotect(group, id string) (model.Instance, error)
 	Push(group string, t time.Time, values map[string]float64) error
+	PushMany(t time.Time, values map[string]map[string]float64) error
 	Metrics() http.Handler
 	Ready() error
 	Token() string
@@ -43,6 +44,10 @@ type Backend interface {
 var _ Backend = (*daemon.Daemon)(nil)
 
 const maxBody = 1 << 20
+
+// maxPushManyBody limits POST /v1/signals alone: 50,000 groups of three
+// signals take about 3 MiB of JSON.
+const maxPushManyBody = 32 << 20
 
 // Handler returns the API.
 func Handler(b Backend) http.Handler {
@@ -64,6 +69,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/protect", s.auth(s.protect(s.b.Protect)))
 	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/unprotect", s.auth(s.protect(s.b.Unprotect)))
 	mux.HandleFunc("POST /v1/groups/{group}/signals", s.auth(s.push))
+	mux.HandleFunc("POST /v1/signals", s.auth(s.pushMany))
 	return mux
 }
 
@@ -132,11 +138,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // decodeBody reads a JSON body strictly into v; with bodyOptional an empty
 // body is no change.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, rule bodyRule) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	return decodeLimited(w, r, v, rule, maxBody)
+}
+
+// decodeLimited is decodeBody with a body of at most limit bytes.
+func decodeLimited(w http.ResponseWriter, r *http.Request, v any, rule bodyRule, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if rule == bodyOptional && errors.Is(err, io.EOF) {
 			return true
+		}
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			fail(w, http.StatusBadRequest, "invalid body: larger than the route's limit of %d MiB", limit>>20)
+			return false
 		}
 		fail(w, http.StatusBadRequest, "invalid body: %v", err)
 		return false
@@ -313,4 +329,45 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// PushManyRequest is the body of POST /v1/signals: many groups' values,
+// all taken at Time (zero means now).
+type PushManyRequest struct {
+	Time   time.Time                     `json:"time"`
+	Groups map[string]map[string]float64 `json:"groups"`
+}
+
+// PushManyAnswer is what POST /v1/signals answers when it kept the batch.
+type PushManyAnswer struct {
+	Groups  int `json:"groups"`
+	Samples int `json:"samples"`
+}
+
+// RefusedAnswer is the 400 of a POST /v1/signals with bad samples: Error
+// names the first few, Refused lists them all.
+type RefusedAnswer struct {
+	Error   string               `json:"error"`
+	Refused []daemon.SampleError `json:"refused"`
+}
+
+func (s *server) pushMany(w http.ResponseWriter, r *http.Request) {
+	var req PushManyRequest
+	if !decodeLimited(w, r, &req, bodyRequired, maxPushManyBody) {
+		return
+	}
+	if err := s.b.PushMany(req.Time, req.Groups); err != nil {
+		var be *daemon.BatchError
+		if errors.As(err, &be) {
+			writeJSON(w, http.StatusBadRequest, RefusedAnswer{Error: err.Error(), Refused: be.Samples})
+			return
+		}
+		failErr(w, err)
+		return
+	}
+	n := 0
+	for _, vals := range req.Groups {
+		n += len(vals)
+	}
+	writeJSON(w, http.StatusOK, PushManyAnswer{Groups: len(req.Groups), Samples: n})
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ type fakeBackend struct {
 	token      string
 	scaled     int
 	pushed     map[string]float64
+	pushedMany map[string]map[string]float64
 	procs      []string
 	terminated daemon.TerminateRequest
 	protected  map[string]bool
@@ -109,6 +112,35 @@ func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64)
 	f.pushed = values
 	return nil
 }
+
+// PushMany knows every group but nope, each with the signals queue, cpu
+// and backlog, and keeps a batch only when every sample is one of them.
+func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64) error {
+	if len(values) == 0 {
+		return fmt.Errorf("no groups: %w", daemon.ErrInvalid)
+	}
+	be := &daemon.BatchError{}
+	for _, g := range slices.Sorted(maps.Keys(values)) {
+		if g == "nope" {
+			be.Total += len(values[g])
+			be.Samples = append(be.Samples, daemon.SampleError{Group: g, Reason: "no such group"})
+			continue
+		}
+		for _, sig := range slices.Sorted(maps.Keys(values[g])) {
+			be.Total++
+			switch {
+			case sig != "queue" && sig != "cpu" && sig != "backlog":
+				be.Samples = append(be.Samples, daemon.SampleError{Group: g, Signal: sig, Reason: "no such signal"})
+			}
+		}
+	}
+	if len(be.Samples) > 0 {
+		return be
+	}
+	f.pushedMany = values
+	return nil
+}
+
 func (f *fakeBackend) Metrics() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x 1\n") })
 }
@@ -219,6 +251,7 @@ var bodyRoutes = []string{
 	"/v1/groups/web/resume",
 	"/v1/groups/web/signals",
 	"/v1/groups/web/instances/i-1/terminate",
+	"/v1/signals",
 }
 
 // No body, on any route that reads one, gets a 5xx or panics the server.
@@ -227,7 +260,9 @@ func FuzzBodies(f *testing.F) {
 		`{"desired": 3}`, `{"desired": 12}`, `{"desired": -1}`, `{"desired": 3} x`, `{"desired":3}]`, `{"desired": 1e400}`,
 		`{"processes": ["launch"]}`, `{"processes": ["bogus"]}`, `{"processes": null}`,
 		`{"values": {"queue": 12}}`, `{"values": {"queue": 1e400}}`, `{"time": "bad", "values": {}}`,
-		`{"replace": true, "now": true}`, `{"replace": 1}`, ``, ` `, `null`, `[]`, `{`,
+		`{"replace": true, "now": true}`, `{"replace": 1}`,
+		`{"groups": {"web": {"queue": 120, "cpu": 0.6}}}`, `{"time": "2026-03-01T12:00:00Z", "groups": {"web": {"queue": 1}, "nope": {"x": 2}}}`,
+		`{"groups": {"web": {}}}`, `{"groups": {"web": null}}`, `{"groups": {"web": {"queue": "1"}}}`, `{"groups": []}`, ``, ` `, `null`, `[]`, `{`,
 	}
 	for i := range bodyRoutes {
 		for _, s := range seeds {
@@ -245,4 +280,79 @@ func FuzzBodies(f *testing.F) {
 			t.Fatalf("POST %s %q: status %d: %s", path, body, rec.Code, rec.Body)
 		}
 	})
+}
+
+func TestPushMany(t *testing.T) {
+	fb := &fakeBackend{token: "s3cret"}
+	srv := httptest.NewServer(Handler(fb))
+	defer srv.Close()
+	post := func(token, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/signals", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	good := `{"groups": {"web": {"queue": 120, "cpu": 0.6}}}`
+	// 50,000 groups of three signals: over the 1 MiB other routes take.
+	var big strings.Builder
+	big.WriteString(`{"groups": {"web": {"queue": 1}`)
+	for i := range 50000 {
+		fmt.Fprintf(&big, `, "group-%05d": {"queue": 12345.678, "cpu": 0.61, "backlog": 30}`, i)
+	}
+	big.WriteString("}}")
+	tests := []struct {
+		name, token, body string
+		code              int
+		want              string
+	}{
+		{name: "no token", body: good, code: 401},
+		{name: "wrong token", token: "guess", body: good, code: 401},
+		{name: "bad samples", token: "s3cret", body: `{"groups": {"web": {"queue": 1, "mem": 2}, "nope": {"queue": 3}}}`, code: 400,
+			want: `{
+  "error": "batch refused, none of its 3 samples applied: group nope: no such group; group web, signal mem: no such signal",
+  "refused": [
+    {
+      "group": "nope",
+      "reason": "no such group"
+    },
+    {
+      "group": "web",
+      "signal": "mem",
+      "reason": "no such signal"
+    }
+  ]
+}
+`},
+		{name: "no groups", token: "s3cret", body: `{"groups": {}}`, code: 400, want: "no groups: invalid request"},
+		{name: "unknown field", token: "s3cret", body: `{"values": {"queue": 1}}`, code: 400, want: `unknown field \"values\"`},
+		{name: "not a number", token: "s3cret", body: `{"groups": {"web": {"queue": "1"}}}`, code: 400, want: "invalid body"},
+		{name: "over 32 MiB", token: "s3cret", body: `{"groups": {}, "pad": "` + strings.Repeat("x", 33<<20) + `"}`, code: 400,
+			want: "invalid body: larger than the route's limit of 32 MiB"},
+		{name: "50,000 groups", token: "s3cret", body: big.String(), code: 200, want: `"samples": 150001`},
+		{name: "push", token: "s3cret", body: `{"time": "2026-03-01T12:00:00Z", "groups": {"web": {"queue": 120, "cpu": 0.6}}}`, code: 200,
+			want: "{\n  \"groups\": 1,\n  \"samples\": 2\n}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb.pushedMany = nil
+			code, body := post(tt.token, tt.body)
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Fatalf("%d %s; want %d and %q", code, body, tt.code, tt.want)
+			}
+			if code >= 400 && fb.pushedMany != nil {
+				t.Fatalf("a refused batch was kept: %v", fb.pushedMany)
+			}
+		})
+	}
+	if want := map[string]map[string]float64{"web": {"queue": 120, "cpu": 0.6}}; !maps.EqualFunc(fb.pushedMany, want, maps.Equal) {
+		t.Fatalf("pushed %v, want %v", fb.pushedMany, want)
+	}
 }

@@ -38,9 +38,35 @@ func (p *Push) Add(group string, t time.Time, values map[string]float64, accept 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.keep(group, t, values)
+	return nil
+}
+
+// AddMany records pushed values for many groups (group → signal → value),
+// all taken at t, under one lock for the batch, not one per group. The
+// caller has checked the signals (the daemon does, to name every bad
+// one); a value that is not finite still refuses the whole batch.
+func (p *Push) AddMany(t time.Time, values map[string]map[string]float64) error {
+	for group, vals := range values {
+		for name, v := range vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("group %s, signal %s: %v is not a finite number", group, name, v)
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for group, vals := range values {
+		p.keep(group, t, vals)
+	}
+	return nil
+}
+
+// keep stores values newer than what the group holds. p.mu held.
+func (p *Push) keep(group string, t time.Time, values map[string]float64) {
 	g := p.latest[group]
 	if g == nil {
-		g = map[string]Sample{}
+		g = make(map[string]Sample, len(values))
 		p.latest[group] = g
 	}
 	for name, v := range values {
@@ -49,7 +75,6 @@ func (p *Push) Add(group string, t time.Time, values map[string]float64, accept 
 		}
 		g[name] = Sample{Signal: name, T: t, V: v}
 	}
-	return nil
 }
 
 // Take returns and forgets the group's pending values.

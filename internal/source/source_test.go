@@ -2,11 +2,14 @@ package source
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const metrics = `# HELP ebb_worker_busy Whether the worker is busy.
@@ -151,5 +154,31 @@ func TestPush(t *testing.T) {
 	}
 	if len(p.Take("web")) != 0 {
 		t.Fatal("Take did not forget")
+	}
+}
+
+func TestPushAddMany(t *testing.T) {
+	p := NewPush()
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	p.Add("web", t0.Add(time.Second), map[string]float64{"cpu": 0.7}, func(string) bool { return true })
+	bad := map[string]map[string]float64{"web": {"cpu": 0.1}, "batch": {"backlog": math.Inf(1)}}
+	if err := p.AddMany(t0.Add(2*time.Second), bad); err == nil || !strings.Contains(err.Error(), "group batch, signal backlog: +Inf is not a finite number") {
+		t.Fatalf("err = %v; want the infinite backlog named", err)
+	}
+	err := p.AddMany(t0, map[string]map[string]float64{"web": {"cpu": 0.1, "rps": 3}, "batch": {"backlog": 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]float64{}
+	for _, g := range []string{"web", "batch"} {
+		got[g] = map[string]float64{}
+		for _, s := range p.Take(g) {
+			got[g][s.Signal] = s.V
+		}
+	}
+	// The refused batch left nothing; the older cpu did not replace the newer.
+	want := map[string]map[string]float64{"web": {"cpu": 0.7, "rps": 3}, "batch": {"backlog": 30}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("taken (-want +got):\n%s", diff)
 	}
 }
