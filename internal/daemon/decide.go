@@ -193,22 +193,23 @@ type journal struct {
 }
 
 // journalKey is what makes a decision worth its own journal entry: a hold
-// with the same key as the group's newest entry is coalesced into it.
+// with the same key as the group's newest entry is coalesced into it. A
+// hold's key is its capacity, the inputs that were missing and the limit
+// that bound it, unless that was a stabilization window: a window holding
+// the capacity where the policies would also hold it changes nothing worth
+// an entry of its own, while a guard, a cooldown or a rate limit holding
+// back a change does.
 type journalKey struct {
 	current, desired int
 	direction        model.Direction
 	bound            model.Stage
-	decider          string
 	missing          string // the inputs that were missing
 }
 
 func keyOf(dec *model.Decision) journalKey {
 	k := journalKey{current: dec.Current, desired: dec.Desired, direction: dec.Direction}
-	if s, ok := dec.Bound(); ok {
+	if s, ok := dec.Bound(); ok && s.Stage != model.StageStabilization {
 		k.bound = s.Stage
-	}
-	if dec.Decider >= 0 && dec.Decider < len(dec.Policies) {
-		k.decider = dec.Policies[dec.Decider].Policy
 	}
 	for _, in := range dec.Inputs {
 		if in.Missing {

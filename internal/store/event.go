@@ -33,6 +33,7 @@ func (tx *Tx) AppendEvent(group string, e Event) (uint64, error) {
 		return 0, fmt.Errorf("append event to group %s: %w", group, err)
 	}
 	b := g.Bucket(bucketEvents)
+	b.FillPercent = appendFill
 	if e.Seq, err = b.NextSequence(); err != nil {
 		return 0, fmt.Errorf("assign event seq in group %s: %w", group, err)
 	}

@@ -35,6 +35,7 @@ func (tx *Tx) AppendDecision(group string, t time.Time, decision json.RawMessage
 		return 0, fmt.Errorf("append decision to group %s: %w", group, err)
 	}
 	b := g.Bucket(bucketDecisions)
+	b.FillPercent = appendFill
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("assign decision seq in group %s: %w", group, err)
@@ -68,6 +69,7 @@ func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage
 		return fmt.Errorf("repeat decision in group %s: %w", group, err)
 	}
 	b := g.Bucket(bucketDecisions)
+	b.FillPercent = appendFill
 	k, v := b.Cursor().Last()
 	if k == nil {
 		_, err := tx.AppendDecision(group, t, decision)

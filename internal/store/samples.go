@@ -61,6 +61,7 @@ func (tx *Tx) AppendSamples(group string, t time.Time, values map[string]float64
 		if err != nil {
 			return fmt.Errorf("create signal %s of group %s: %w", name, group, err)
 		}
+		b.FillPercent = appendFill
 		if last, _ := b.Cursor().Last(); len(last) == 8 {
 			if d := t.Sub(keyTime(last)); d > 0 && d < spacing {
 				continue

@@ -83,6 +83,11 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// appendFill is how full bbolt fills a page before it splits, in buckets
+// whose keys only ever grow (journal, samples, operator log): pages that
+// will not be inserted into again are packed instead of left half empty.
+const appendFill = 0.95
+
 // initialMmap is the address space the state file is mapped with at first.
 const initialMmap = 1 << 30
 
