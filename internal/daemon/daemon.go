@@ -48,6 +48,8 @@ type Options struct {
 	// readFile replaces os.ReadFile for the config and token files, so
 	// tests can make a read fail.
 	readFile func(string) ([]byte, error)
+	// writing, when set, is called as a tick's store writes begin.
+	writing func()
 }
 
 // Daemon is a running ebb.

@@ -495,3 +495,34 @@ func TestRepeatedHoldsAreCoalesced(t *testing.T) {
 		t.Fatalf("entries: %+v", a.Decisions[:2])
 	}
 }
+
+// The API answers while a tick's decisions are being written: the writes
+// run without the daemon's lock.
+func TestAPIAnswersWhileATickWrites(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h := newHarness(t, groupYAML("web", 10), Options{writing: func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}})
+	h.push("web", 35)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.d.decide(h.ctx)
+	}()
+	<-entered
+	// The tick is stuck in its writes; reads and pushes still answer.
+	g, err := h.d.Group("web")
+	if err != nil || g.Desired != 4 {
+		t.Fatalf("group while the tick writes: %+v, %v", g, err)
+	}
+	if _, err := h.d.Explain("web"); err != nil {
+		t.Fatalf("explain while the tick writes: %v", err)
+	}
+	h.push("web", 36)
+	close(release)
+	<-done
+}

@@ -287,6 +287,9 @@ func (d *Daemon) write(now time.Time, rows []row) {
 			}
 		}
 	}
+	if d.opt.writing != nil {
+		d.opt.writing()
+	}
 	err := d.st.Update(func(tx *store.Tx) error {
 		for i, r := range rows {
 			group := r.dec.Group
