@@ -259,8 +259,11 @@ func printActivities(w io.Writer, a daemon.Activities) error {
 		}
 		json.Unmarshal(e.Decision, &d)
 		dir := d.Direction
-		if e.Repeats > 0 { // a hold decided again and again: one entry
-			dir += fmt.Sprintf(" ×%d until %s", e.Repeats+1, e.Last.UTC().Format(time.RFC3339))
+		switch until := e.Last.UTC().Format(time.RFC3339); {
+		case e.Repeats > 0 && d.Direction == "hold": // one entry for a run of holds
+			dir += fmt.Sprintf(" ×%d until %s", e.Repeats+1, until)
+		case e.Repeats > 0: // a change, then holds at its outcome
+			dir += fmt.Sprintf(", then held ×%d until %s", e.Repeats, until)
 		}
 		fmt.Fprintf(tw, "  %s\t%d → %d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), d.Current, d.Desired, dir, d.Reason)
 	}

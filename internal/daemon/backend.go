@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -141,9 +140,6 @@ func (d *Daemon) Activities(group string, limit int) (Activities, error) {
 		newest := &a.Decisions[0]
 		newest.Repeats += j.pending
 		newest.Last = d.decided[group]
-		if js, err := json.Marshal(d.last[group]); err == nil {
-			newest.Decision = js
-		}
 	}
 	return a, nil
 }

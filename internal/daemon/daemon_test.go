@@ -469,7 +469,8 @@ func TestMetricsAreDocumented(t *testing.T) {
 
 // A group that holds tick after tick adds one journal entry, not one per
 // tick: repeats are coalesced into it with a count and the time of the
-// latest; a decision that changes something gets an entry of its own.
+// latest; a decision that changes something gets an entry of its own, and
+// the holds at its outcome are coalesced into it.
 func TestRepeatedHoldsAreCoalesced(t *testing.T) {
 	h := newHarness(t, groupYAML("web", 10), Options{})
 	for range 50 {
@@ -483,16 +484,23 @@ func TestRepeatedHoldsAreCoalesced(t *testing.T) {
 	if len(a.Decisions) != 1 || a.Decisions[0].Repeats != 49 || !a.Decisions[0].Last.Equal(h.clock.Now()) {
 		t.Fatalf("journal after 50 holds: %d entries, newest %+v; want 1 with 49 repeats, last now", len(a.Decisions), a.Decisions[0])
 	}
-	h.push("web", 45)
-	h.tick(10 * time.Second)
-	h.push("web", 45)
-	h.tick(10 * time.Second)
-	a, _ = h.d.Activities("web", 0)
-	if len(a.Decisions) != 3 {
-		t.Fatalf("%d entries after a scale-out and a hold; want 3", len(a.Decisions))
+	for range 3 {
+		h.push("web", 45)
+		h.tick(10 * time.Second)
 	}
-	if !strings.Contains(string(a.Decisions[1].Decision), `"direction":"up"`) || a.Decisions[0].Repeats != 0 {
-		t.Fatalf("entries: %+v", a.Decisions[:2])
+	a, _ = h.d.Activities("web", 0)
+	if len(a.Decisions) != 2 {
+		t.Fatalf("%d entries after a scale-out and two holds; want 2", len(a.Decisions))
+	}
+	up := a.Decisions[0]
+	if !strings.Contains(string(up.Decision), `"direction":"up"`) || up.Repeats != 2 || !up.Last.Equal(h.clock.Now()) {
+		t.Fatalf("newest entry: %+v; want the scale-out, held twice since", up)
+	}
+	// Missing input is a change worth an entry, even as a hold.
+	h.tick(2 * time.Minute)
+	a, _ = h.d.Activities("web", 0)
+	if len(a.Decisions) != 3 || !strings.Contains(string(a.Decisions[0].Decision), `"missing":true`) {
+		t.Fatalf("after the signal went stale: %d entries, newest %s", len(a.Decisions), a.Decisions[0].Decision)
 	}
 }
 

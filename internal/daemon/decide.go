@@ -192,23 +192,22 @@ type journal struct {
 	pending int       // repeated holds not written yet
 }
 
-// journalKey is what makes a decision worth its own journal entry: a hold
-// with the same key as the group's newest entry is coalesced into it. A
-// hold's key is its capacity, the inputs that were missing and the limit
-// that bound it, unless that was a stabilization window: a window holding
-// the capacity where the policies would also hold it changes nothing worth
-// an entry of its own, while a guard, a cooldown or a rate limit holding
-// back a change does.
+// journalKey is what a hold must share with the group's newest journal
+// entry to be coalesced into it: the capacity the entry ended at, the
+// inputs that were missing and the limit that held it. A hold right after
+// a change to the same capacity is coalesced into that change's entry
+// ("up 4 → 5, then held ×N until …"). A stabilization window holding what
+// the policies would hold anyway is not a limit worth an entry of its own;
+// a guard, a cooldown or a rate limit holding back a change is.
 type journalKey struct {
-	current, desired int
-	direction        model.Direction
-	bound            model.Stage
-	missing          string // the inputs that were missing
+	desired int
+	bound   model.Stage
+	missing string // the inputs that were missing
 }
 
 func keyOf(dec *model.Decision) journalKey {
-	k := journalKey{current: dec.Current, desired: dec.Desired, direction: dec.Direction}
-	if s, ok := dec.Bound(); ok && s.Stage != model.StageStabilization {
+	k := journalKey{desired: dec.Desired}
+	if s, ok := dec.Bound(); ok && dec.Direction == model.Hold && s.Stage != model.StageStabilization {
 		k.bound = s.Stage
 	}
 	for _, in := range dec.Inputs {

@@ -10,9 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Entry is one decision in a group's journal. Repeats of it (the same
-// hold, decided again and again) are coalesced into it: Repeats counts them,
-// Last is when the latest was, and Decision is the latest one in full.
+// Entry is one decision in a group's journal. Holds that repeat its
+// outcome are coalesced into it: Repeats counts them and Last is when the
+// latest was; Decision stays the entry's own (the latest is what explain
+// shows).
 type Entry struct {
 	// Seq increases per group; it is not shared with other groups.
 	Seq      uint64          `json:"seq"`
@@ -53,10 +54,11 @@ func (tx *Tx) AppendDecision(group string, t time.Time, decision json.RawMessage
 	return seq, nil
 }
 
-// RepeatDecision coalesces n decisions that repeat the group's newest
-// journal entry into it: the entry's Repeats grows by n, Last becomes t and
-// Decision the latest one. With no entry yet it appends. The journal does
-// not grow with a group that holds tick after tick.
+// RepeatDecision coalesces n decisions that repeat the outcome of the
+// group's newest journal entry into it: the entry's Repeats grows by n and
+// Last becomes t; its Decision is kept. With no entry yet, decision is
+// appended. The journal does not grow with a group that holds tick after
+// tick.
 func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage, n int) error {
 	if n < 1 {
 		return fmt.Errorf("repeat decision in group %s: %d repeats", group, n)
@@ -80,7 +82,7 @@ func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage
 		return fmt.Errorf("group %s: %w", group, err)
 	}
 	e.Repeats += n
-	e.Last, e.Decision = t, decision
+	e.Last = t
 	nv, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode decision %d of group %s: %w", e.Seq, group, err)

@@ -196,7 +196,7 @@ func TestRepeatDecision(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		want := []Entry{{Seq: 1, Time: t0, Decision: []byte(`{"n":3}`), Repeats: 6, Last: t0.Add(3 * time.Minute)}}
+		want := []Entry{{Seq: 1, Time: t0, Decision: []byte(`{"n":0}`), Repeats: 6, Last: t0.Add(3 * time.Minute)}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("journal (-want +got):\n%s", diff)
 		}
