@@ -182,6 +182,9 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 		d.last[dec.Group] = cloneDecision(dec)
 		d.decided[dec.Group] = now
 		d.metrics.decided(dec)
+		if dec.Desired != dec.Current {
+			d.wakers.wake(dec.Group)
+		}
 		if dec.Direction != model.Hold {
 			d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
 		}

@@ -78,6 +78,10 @@ type Status struct {
 	Draining    int      `json:"draining"`
 	Terminating int      `json:"terminating"`
 	Conditions  []string `json:"conditions,omitempty"`
+	// Settled says nothing is in flight: every instance is in service,
+	// as many as desired, with no condition, no failed health check and
+	// no retry pending. A settled group can be reconciled less often.
+	Settled bool `json:"-"`
 }
 
 // New returns a reconciler for spec's group.
@@ -235,6 +239,8 @@ func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
 		}
 	}
+	s.Settled = s.InService == desired && s.Launching+s.Draining+s.Terminating == 0 && len(s.Conditions) == 0 &&
+		r.launchRetry == nil && len(r.healthFails)+len(r.drainRetry)+len(r.termRetry)+len(r.openTerm) == 0
 	return s
 }
 
