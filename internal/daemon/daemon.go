@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -66,19 +67,21 @@ type Daemon struct {
 	rng        *rand.Rand
 	wakers     *wakers
 
-	mu      sync.Mutex // guards what follows
-	cfg     *config.File
-	eng     *engine.Engine
-	groups  map[string]*group
-	last    map[string]model.Decision
-	decided map[string]time.Time // when each group was last decided
-	reads   map[string]*read     // signal reads in flight, by group
-	health  map[string]map[string]signalHealth
-	loops   map[string]bool // groups with a running reconcile loop
-	adopted map[string]bool // groups whose running instances were adopted
-	modTime time.Time
-	token   string
-	reload  chan struct{}
+	mu     sync.Mutex // guards what follows
+	cfg    *config.File
+	eng    *engine.Engine
+	groups map[string]*group
+	last   map[string]model.Decision
+	// journaled is what was last recorded of each group's decisions.
+	journaled map[string]journaled
+	decided   map[string]time.Time // when each group was last decided
+	reads     map[string]*read     // signal reads in flight, by group
+	health    map[string]map[string]signalHealth
+	loops     map[string]bool // groups with a running reconcile loop
+	adopted   map[string]bool // groups whose running instances were adopted
+	modTime   time.Time
+	token     string
+	reload    chan struct{}
 	// rejected and unreadable hold the last reload failure, so each is
 	// logged once, not at every poll.
 	rejected, unreadable string
@@ -121,7 +124,7 @@ func New(opt Options) (*Daemon, error) {
 		opt: opt, push: source.NewPush(),
 		http:   &http.Client{Timeout: 30 * time.Second},
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
-		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
+		groups: map[string]*group{}, last: map[string]model.Decision{}, journaled: map[string]journaled{}, loops: map[string]bool{}, adopted: map[string]bool{},
 		decided: map[string]time.Time{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
 		reload: make(chan struct{}, 1), wakers: newWakers(),
 	}
@@ -309,6 +312,7 @@ func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 		}
 	}
 	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
+	maps.DeleteFunc(d.journaled, func(name string, _ journaled) bool { return groups[name] == nil })
 	d.journalClamps(clamped)
 	return updates, nil
 }

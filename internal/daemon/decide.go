@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -160,8 +161,39 @@ func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
 	return out, err
 }
 
+// repeatJournal is how long a decision that repeats the group's last
+// journaled one (a hold with the same capacities, reason and inputs) goes
+// unrecorded. Deciding an idle group every interval and writing each
+// identical hold and the engine memory that comes with it would cost a
+// store write per group per interval; instead the journal keeps changes,
+// and one entry per repeatJournal shows the group still deciding. The
+// latest decision is always in memory (ebb explain, ebb status). The
+// engine memory is saved with the entries, so a restart may lose up to
+// this much of an unchanging group's stabilization history, made of
+// recommendations like the ones before it.
+const repeatJournal = 5 * time.Minute
+
+// journaled is what was last recorded of a group's decisions, to tell
+// repeats.
+type journaled struct {
+	at       time.Time
+	dir      model.Direction
+	current  int
+	desired  int
+	min, max int
+	reason   string
+	values   map[string]float64
+}
+
+func (j journaled) repeatedBy(o journaled) bool {
+	return j.dir == model.Hold && o.dir == model.Hold && o.at.Sub(j.at) < repeatJournal &&
+		j.current == o.current && j.desired == o.desired && j.min == o.min && j.max == o.max &&
+		j.reason == o.reason && maps.Equal(j.values, o.values)
+}
+
 // record persists the tick's decisions, each group's memory and its inputs
-// in one transaction. d.mu held.
+// in one transaction, but for decisions that repeat the group's last
+// journaled one (repeatJournal). d.mu held.
 func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.Decision) {
 	if len(decisions) == 0 {
 		return
@@ -172,6 +204,7 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 		mem    []byte
 		js     []byte
 		values map[string]float64
+		j      journaled
 	}
 	rows := make([]row, 0, len(decisions))
 	for _, dec := range decisions {
@@ -188,6 +221,17 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 		if dec.Direction != model.Hold {
 			d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
 		}
+		values := map[string]float64{}
+		for _, in := range dec.Inputs {
+			if !in.Missing {
+				values[in.Name] = in.Value
+			}
+		}
+		j := journaled{at: now, dir: dec.Direction, current: dec.Current, desired: dec.Desired,
+			min: dec.Min, max: dec.Max, reason: dec.Reason(), values: values}
+		if last, ok := d.journaled[dec.Group]; ok && last.repeatedBy(j) {
+			continue
+		}
 		st := eng.States[g.index]
 		mem, _ := json.Marshal(st.Memory())
 		js, err := json.Marshal(dec)
@@ -195,13 +239,10 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 			d.opt.Log.Error("encode decision", "group", dec.Group, "err", err)
 			continue
 		}
-		values := map[string]float64{}
-		for _, in := range dec.Inputs {
-			if !in.Missing {
-				values[in.Name] = in.Value
-			}
-		}
-		rows = append(rows, row{dec: dec, st: st, mem: mem, js: js, values: values})
+		rows = append(rows, row{dec: dec, st: st, mem: mem, js: js, values: values, j: j})
+	}
+	if len(rows) == 0 {
+		return
 	}
 	err := d.st.Update(func(tx *store.Tx) error {
 		for _, r := range rows {
@@ -221,6 +262,10 @@ func (d *Daemon) record(now time.Time, eng *engine.Engine, decisions []*model.De
 	})
 	if err != nil {
 		d.opt.Log.Error("record decisions", "decisions", len(rows), "err", err)
+		return
+	}
+	for _, r := range rows {
+		d.journaled[r.dec.Group] = r.j
 	}
 }
 
