@@ -40,7 +40,7 @@ func BenchmarkIdleGroups(b *testing.B) {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "store: {path: %q}\ngroups:\n", dbPath)
 	for i := range n {
-		fmt.Fprintf(&cfg, "  - {name: idle-%04d, capacity: {min: 1, max: 1}, policies: [{fixed: {desired: 1}}], provider: {local: {command: [/bin/sleep, \"3600\"]}}}\n", i)
+		fmt.Fprintf(&cfg, "  - {name: idle-%04d, capacity: {min: 1, max: 1}, policies: [{fixed: {desired: 1}}], provider: {local: {command: [/bin/sleep, \"3600\"], log_dir: %q}}}\n", i, filepath.Join(dir, "logs"))
 	}
 	cfgPath := filepath.Join(dir, "ebb.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -15,12 +17,15 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
-const idleGroup = `
+// idleGroup is one instance of /bin/sleep, logging under dir.
+func idleGroup(dir string) string {
+	return fmt.Sprintf(`
   - name: idle
     capacity: {min: 1, max: 3}
     policies: [{fixed: {desired: 1}}]
-    provider: {local: {command: [/bin/sleep, "3600"]}}
-`
+    provider: {local: {command: [/bin/sleep, "3600"], log_dir: %q}}
+`, filepath.Join(dir, "logs"))
+}
 
 // A group's loop reconciles every ReconcileEvery while something is in
 // flight and every IdleEvery once settled; an operator action wakes it at
@@ -29,7 +34,7 @@ const idleGroup = `
 // processes (/bin/sleep), a fake clock: each pause the loop takes is read
 // from the clock's notifications.
 func TestReconcileCadence(t *testing.T) {
-	h := newHarness(t, idleGroup, Options{})
+	h := newHarness(t, idleGroup(t.TempDir()), Options{})
 	slept := h.clock.Notify(16)
 	t.Cleanup(func() { killRecorded(t, h.d.st) })
 	ctx, cancel := context.WithCancel(h.ctx)
