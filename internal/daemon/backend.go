@@ -203,6 +203,7 @@ func (d *Daemon) Scale(group string, n int) (ScaleResult, error) {
 // recordEvent appends an operator action to the group's log. The action has
 // happened by then, so a failure to record it is logged, not returned.
 func (d *Daemon) recordEvent(group string, e store.Event) {
+	d.wakers.wake(group) // the loop reconciles what the operator changed now
 	err := d.st.Update(func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(group, e)
 		return err
@@ -252,6 +253,7 @@ func (d *Daemon) Suspend(group string, procs []string, on bool) (store.Suspended
 		_, err = tx.AppendEvent(group, store.Event{Time: d.opt.Clock.Now(), Action: action, Detail: done + " " + strings.Join(procs, ", ")})
 		return err
 	})
+	d.wakers.wake(group)
 	return out, err
 }
 

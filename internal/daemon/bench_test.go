@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"math"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,8 +31,8 @@ import (
 // groups scale out and in now and then, as real ones do; pushes go through
 // Daemon.Push like the API's.
 func BenchmarkDaemon(b *testing.B) {
-	groups := envInt(b, "EBB_BENCH_GROUPS", 50000)
-	minutes := envInt(b, "EBB_BENCH_MINUTES", 60)
+	groups := benchEnvInt(b, "EBB_BENCH_GROUPS", 50000)
+	minutes := benchEnvInt(b, "EBB_BENCH_MINUTES", 60)
 	dir := os.Getenv("EBB_BENCH_DIR") // kept afterwards, for a look at the state file
 	if dir == "" {
 		dir = b.TempDir()
@@ -85,16 +83,16 @@ func BenchmarkDaemon(b *testing.B) {
 		maxWall    time.Duration
 		firstWrite int64
 	}
-	startIO := writeBytes(b)
+	startIO := procWriteBytes(b)
 	b.ResetTimer()
 	for t := range ticks {
 		now := clk.Now()
 		if t%15 == 0 {
 			push(now)
 		}
-		c0, w0 := cpuTime(), time.Now()
+		c0, w0 := procCPU(b), time.Now()
 		d.decide(b.Context())
-		wall, cpu := time.Since(w0), cpuTime()-c0
+		wall, cpu := time.Since(w0), procCPU(b)-c0
 		if t%15 == 0 {
 			full.n++
 			full.wall += wall
@@ -104,7 +102,7 @@ func BenchmarkDaemon(b *testing.B) {
 		clk.Advance(time.Second)
 	}
 	b.StopTimer()
-	written := writeBytes(b) - startIO
+	written := procWriteBytes(b) - startIO
 	fi, err := os.Stat(filepath.Join(dir, "ebb.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -118,53 +116,21 @@ func BenchmarkDaemon(b *testing.B) {
 	b.Logf("%d groups, %d simulated minutes, %d full ticks", groups, minutes, full.n)
 }
 
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a whole number ≥ 1", name, v)
-	}
-	return n
-}
-
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// writeBytes is what the process caused to be written to storage.
-func writeBytes(b *testing.B) int64 {
-	return procField(b, "/proc/self/io", "write_bytes:")
-}
-
 // peakRSS is the process's peak resident set size, in bytes.
 func peakRSS(b *testing.B) int64 {
-	return procField(b, "/proc/self/status", "VmHWM:") * 1024
-}
-
-func procField(b *testing.B, file, key string) int64 {
-	f, err := os.Open(file)
+	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
-			n, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			if err != nil {
 				b.Fatal(err)
 			}
-			return n
+			return kb * 1024
 		}
 	}
-	b.Fatalf("%s has no %s", file, key)
+	b.Fatal("/proc/self/status: no VmHWM")
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -36,9 +37,14 @@ type Options struct {
 	// Token guards the API's mutations; empty means read it from the
 	// config's token_file or the EBB_TOKEN environment variable.
 	Token string
-	// ReconcileEvery is how often each group's fleet is reconciled
-	// (default 1s).
+	// ReconcileEvery is how often each group's fleet is reconciled while
+	// something is in flight (default 1s).
 	ReconcileEvery time.Duration
+	// IdleEvery is how often a settled group (fleet.Status.Settled) is
+	// reconciled (default 5s, never less than ReconcileEvery). A change of
+	// desired capacity, a suspension, an operator action or a new
+	// configuration wakes its loop at once.
+	IdleEvery time.Duration
 	// ReloadEvery is how often the config file is checked for changes
 	// (default 2s).
 	ReloadEvery time.Duration
@@ -61,6 +67,7 @@ type Daemon struct {
 	push       *source.Push
 	http       *http.Client
 	rng        *rand.Rand
+	wakers     *wakers
 
 	mu        sync.Mutex // guards what follows
 	cfg       *config.File
@@ -103,6 +110,10 @@ func New(opt Options) (*Daemon, error) {
 	if opt.ReconcileEvery <= 0 {
 		opt.ReconcileEvery = time.Second
 	}
+	if opt.IdleEvery <= 0 {
+		opt.IdleEvery = 5 * time.Second
+	}
+	opt.IdleEvery = max(opt.IdleEvery, opt.ReconcileEvery)
 	if opt.ReloadEvery <= 0 {
 		opt.ReloadEvery = 2 * time.Second
 	}
@@ -116,7 +127,7 @@ func New(opt Options) (*Daemon, error) {
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
 		decided: map[string]time.Time{}, journaled: map[string]journal{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
-		reload: make(chan struct{}, 1),
+		reload: make(chan struct{}, 1), wakers: newWakers(),
 	}
 	d.metrics = newMetrics(d)
 	l, err := d.load()
@@ -303,6 +314,7 @@ func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 		}
 	}
 	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
+	maps.DeleteFunc(d.journaled, func(name string, _ journal) bool { return groups[name] == nil })
 	d.journalClamps(clamped)
 	return updates, nil
 }
@@ -518,6 +530,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 		if !ok || g.rec == nil || ctx.Err() != nil {
 			delete(d.loops, name)
 			d.mu.Unlock()
+			d.wakers.forget(name)
 			return
 		}
 		rec, last := g.rec, d.eng.States[g.index].Desired
@@ -540,17 +553,22 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 		if err != nil && ctx.Err() == nil {
 			d.opt.Log.Error("reconcile failed", "group", name, "err", err)
 		}
+		every := d.opt.ReconcileEvery
 		if err == nil {
 			d.mu.Lock()
 			if g, ok := d.groups[name]; ok && g.rec == rec {
 				g.status = st
 			}
 			d.mu.Unlock()
+			if st.Settled {
+				every = d.opt.IdleEvery
+			}
 		}
-		if d.opt.Clock.Sleep(ctx, d.opt.ReconcileEvery) != nil {
+		if d.wakers.pause(ctx, d.opt.Clock, name, every) != nil {
 			d.mu.Lock()
 			delete(d.loops, name)
 			d.mu.Unlock()
+			d.wakers.forget(name)
 			return
 		}
 	}

@@ -166,8 +166,9 @@ func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
 // persistEvery is how often a group that keeps holding has its state and
 // journal entry written. A decision that changes something is written at
 // once; a repeated hold changes only the stabilization and datapoint
-// memory, and a crash loses at most this much of it.
-const persistEvery = time.Minute
+// memory, and a crash loses at most this much of it (of recommendations
+// like the ones before it). An idle group costs one write per period.
+const persistEvery = 5 * time.Minute
 
 // row is one decision to be written: copies taken under d.mu, encoded
 // and written without it.
@@ -230,6 +231,9 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 		d.last[dec.Group] = cloneDecision(dec)
 		d.decided[dec.Group] = now
 		d.metrics.decided(dec)
+		if dec.Desired != dec.Current {
+			d.wakers.wake(dec.Group)
+		}
 		if dec.Direction != model.Hold {
 			d.opt.Log.Info("decision", "group", dec.Group, "from", dec.Current, "to", dec.Desired, "reason", dec.Reason())
 		}
@@ -248,7 +252,7 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 			if !seen {
 				// Spread the writes of groups that hold over the
 				// period, rather than all at one tick.
-				j.written = now.Add(-time.Duration(fnv32(dec.Group)%60) * persistEvery / 60)
+				j.written = now.Add(-time.Duration(fnv32(dec.Group)%300) * persistEvery / 300)
 			}
 		}
 		d.journaled[dec.Group] = j

@@ -4,13 +4,19 @@
 //
 // Two kinds of loops run:
 //
-//   - one decision loop: each tick it reads the signals of the groups that
-//     are due (concurrently, each read bounded by a timeout), runs the
-//     engine for all of them at once (budgets span groups), and records
-//     each decision, the group's memory and its signal values in the store;
+//   - one decision loop: each tick it starts the reads of groups due within
+//     a tick (each group's reads on their own, bounded by its interval, so a
+//     hanging source delays only its group), decides every due group whose
+//     reads have ended (budgets span groups), and records the decisions,
+//     the groups' memory and signal values in one store transaction,
+//     written outside the daemon's lock. A hold that repeats the outcome of
+//     the group's newest journal entry is coalesced into it (a count and a
+//     last time), and written once per persistEvery;
 //   - one reconcile loop per group with a provider: it moves the group's
-//     instances toward the decided capacity. A slow provider stalls only
-//     its own group.
+//     instances toward the decided capacity, every ReconcileEvery while
+//     something is in flight and every IdleEvery once the group is settled
+//     (woken at once by a change of desired or an operator's action). A
+//     slow provider stalls only its own group.
 //
 // On SIGHUP or a change of the file the configuration is reloaded; an
 // invalid file is logged and the running configuration kept. When ctx is

@@ -71,6 +71,7 @@ func (d *Daemon) reloadNow(ctx context.Context, wg *sync.WaitGroup) {
 			}
 		}
 		if err == nil {
+			d.wakers.wakeAll()
 			d.opt.Log.Info("config reloaded", "path", d.opt.ConfigPath)
 			if tokenChanged {
 				d.opt.Log.Info("api token changed", "token_file", l.cfg.API.TokenFile)

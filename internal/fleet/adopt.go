@@ -45,9 +45,12 @@ func (r *Reconciler) Adopt(ctx context.Context) ([]model.Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list instances of %s: %w", r.spec.Group, err)
 	}
+	if len(found) == 0 {
+		return nil, nil
+	}
 	now := r.opt.Clock.Now()
 	var adopted []model.Instance
-	err = r.st.Update(func(tx *store.Tx) error {
+	err = r.update(func(tx *store.Tx) error {
 		adopted = adopted[:0]
 		for _, f := range found {
 			known, ok, err := tx.Instance(r.spec.Group, f.ID)

@@ -17,10 +17,12 @@
 //
 // Terminated and failed are the ended states (model.InstanceState.Ended):
 // nothing runs, nothing counts, and the record is deleted after
-// Options.KeepTerminated.
+// Options.KeepTerminated (looked for at most once a minute).
 //
 // A Reconciler is driven by its caller: each Reconcile call looks at every
 // instance once and makes at most a bounded number of provider calls, each
 // under its own timeout, so a hung provider cannot stall the caller for
-// long.
+// long. It reads the store in a read-only transaction and opens a write
+// transaction only for what changes, so a group with nothing to do costs
+// no write; Status.Settled tells the caller it may come back less often.
 package fleet

@@ -53,7 +53,7 @@ func (r *Reconciler) resume(ctx context.Context) error {
 			moot = "instance already " + string(inst.State)
 		}
 		if moot != "" { // nothing to act on; close the intent
-			if err := r.st.Update(func(tx *store.Tx) error {
+			if err := r.update(func(tx *store.Tx) error {
 				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
 				return err

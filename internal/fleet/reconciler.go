@@ -66,6 +66,8 @@ type Reconciler struct {
 	openTerm    map[string]bool // instances with an open terminate intent, as resume left them
 	healthFails map[string]int
 	checked     map[string]time.Time // last drain check, per instance
+	pruned      time.Time            // when load last looked for expired records
+	writes      int                  // store write transactions opened, for reconcile
 }
 
 // Status summarises a group's fleet after a reconcile.
@@ -76,6 +78,10 @@ type Status struct {
 	Draining    int      `json:"draining"`
 	Terminating int      `json:"terminating"`
 	Conditions  []string `json:"conditions,omitempty"`
+	// Settled says nothing is in flight: every instance is in service,
+	// as many as desired, with no condition, no failed health check and
+	// no retry pending. A settled group can be reconciled less often.
+	Settled bool `json:"-"`
 }
 
 // New returns a reconciler for spec's group.
@@ -133,29 +139,42 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 		}
 	}
 	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
+	wrote := r.writes
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
 		return Status{}, err
 	}
-	return r.status(desired)
+	if r.writes != wrote { // scale launched, stopped or drained: read back what it recorded
+		if insts, _, err = r.load(); err != nil {
+			return Status{}, err
+		}
+	}
+	return r.status(desired, insts), nil
 }
 
-// load reads the group's live instances and suspension, deleting the
-// record of instances that ended (terminated or failed) more than
-// KeepTerminated ago.
+// pruneEvery is how often, at most, a reconcile deletes the records of
+// instances that ended more than KeepTerminated ago: each deletion is a
+// write, and the records need not go the minute they expire.
+const pruneEvery = time.Minute
+
+// load reads the group's live instances and suspension in a read-only
+// transaction. At most once per pruneEvery, it then deletes the records of
+// instances that ended (terminated or failed) more than KeepTerminated ago,
+// when there are any: an idle reconcile writes nothing.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	var insts []model.Instance
 	var susp store.Suspended
-	cutoff := r.opt.Clock.Now().Add(-r.opt.KeepTerminated)
-	err := r.st.Update(func(tx *store.Tx) error {
+	var expired []string
+	now := r.opt.Clock.Now()
+	prune := now.Sub(r.pruned) >= pruneEvery
+	cutoff := now.Add(-r.opt.KeepTerminated)
+	err := r.st.View(func(tx *store.Tx) error {
 		all, err := tx.Instances(r.spec.Group)
 		if err != nil {
 			return err
 		}
 		for _, in := range all {
-			if in.State.Ended() && in.StateSince.Before(cutoff) {
-				if err := tx.DeleteInstance(in.Group, in.ID); err != nil {
-					return err
-				}
+			if prune && in.State.Ended() && in.StateSince.Before(cutoff) {
+				expired = append(expired, in.ID)
 			}
 		}
 		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State.Ended() })
@@ -166,14 +185,35 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	if err != nil {
 		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
 	}
+	if prune {
+		r.pruned = now
+	}
+	if len(expired) > 0 {
+		err := r.update(func(tx *store.Tx) error {
+			for _, id := range expired {
+				if err := tx.DeleteInstance(r.spec.Group, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, susp, fmt.Errorf("delete ended instances of %s: %w", r.spec.Group, err)
+		}
+	}
 	return insts, susp, nil
 }
 
-func (r *Reconciler) status(desired int) (Status, error) {
-	insts, _, err := r.load()
-	if err != nil {
-		return Status{}, err
-	}
+// update runs fn in a store write transaction, counting it: a reconcile
+// that wrote something reads the fleet back for its status.
+func (r *Reconciler) update(fn func(*store.Tx) error) error {
+	r.writes++
+	return r.st.Update(fn)
+}
+
+// status summarises insts, the group's live instances as the reconcile
+// left them.
+func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 	s := Status{Desired: desired}
 	for _, in := range insts {
 		switch in.State {
@@ -199,7 +239,9 @@ func (r *Reconciler) status(desired int) (Status, error) {
 			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
 		}
 	}
-	return s, nil
+	s.Settled = s.InService == desired && s.Launching+s.Draining+s.Terminating == 0 && len(s.Conditions) == 0 &&
+		r.launchRetry == nil && len(r.healthFails)+len(r.drainRetry)+len(r.termRetry)+len(r.openTerm) == 0
+	return s
 }
 
 // call bounds one provider call.
@@ -211,7 +253,7 @@ func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelF
 // before the action is taken.
 func (r *Reconciler) begin(kind store.IntentKind, inst model.Instance) (store.Intent, error) {
 	var in store.Intent
-	err := r.st.Update(func(tx *store.Tx) error {
+	err := r.update(func(tx *store.Tx) error {
 		var err error
 		in, err = tx.AddIntent(store.Intent{Group: inst.Group, Instance: inst.ID, Kind: kind, Created: r.opt.Clock.Now()})
 		if err != nil {
@@ -228,7 +270,7 @@ func (r *Reconciler) begin(kind store.IntentKind, inst model.Instance) (store.In
 // finish records the outcome of an intent and the instance's record
 // together.
 func (r *Reconciler) finish(in store.Intent, inst model.Instance, result string) error {
-	err := r.st.Update(func(tx *store.Tx) error {
+	err := r.update(func(tx *store.Tx) error {
 		if err := tx.PutInstance(inst); err != nil {
 			return err
 		}
@@ -241,7 +283,7 @@ func (r *Reconciler) finish(in store.Intent, inst model.Instance, result string)
 }
 
 func (r *Reconciler) put(inst model.Instance) error {
-	if err := r.st.Update(func(tx *store.Tx) error { return tx.PutInstance(inst) }); err != nil {
+	if err := r.update(func(tx *store.Tx) error { return tx.PutInstance(inst) }); err != nil {
 		return fmt.Errorf("record %s: %w", inst.ID, err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
@@ -433,5 +435,83 @@ func TestTerminatedRecordsArePruned(t *testing.T) {
 	h.reconcile(1)
 	if n := len(h.instances()); n != 1 {
 		t.Fatalf("%d records an hour later, want only the live one", n)
+	}
+}
+
+// An idle group (one instance in service, desired 1, a passing health
+// check, a terminated record not yet due for deletion) costs no store
+// write: reconciles read with View, and write only what changes.
+func TestIdleReconcileWritesNothing(t *testing.T) {
+	rs := newReadyServer(t)
+	rs.ready.Store(true)
+	h := newHarness(t, base+`
+lifecycle:
+  health: {check: {http: "`+rs.srv.URL+`/ready"}, grace: 0s}
+`)
+	h.reconcile(1)
+	h.reconcile(1) // in service
+	h.prov.kill(h.prov.launched[0])
+	h.reconcile(1) // stopped and replaced: one terminated record stays for an hour
+	want := Status{Desired: 1, InService: 1, Settled: true}
+	if s := h.reconcile(1); s.InService != 1 || s.Launching != 0 {
+		t.Fatalf("%+v; want the replacement in service", s)
+	}
+	before := h.st.Writes()
+	for i := range 300 { // 5 minutes at 1 s: past several prune checks
+		h.clock.Advance(time.Second)
+		if s := h.reconcile(1); !cmp.Equal(s, want) {
+			t.Fatalf("idle reconcile %d: %+v, want %+v", i, s, want)
+		}
+	}
+	if got := h.st.Writes() - before; got != 0 {
+		t.Errorf("%d store writes in 300 idle reconciles, want 0", got)
+	}
+	// The terminated record's hour passes: one write deletes it.
+	h.clock.Advance(time.Hour)
+	before = h.st.Writes()
+	for range 120 {
+		h.clock.Advance(time.Second)
+		h.reconcile(1)
+	}
+	if got := h.st.Writes() - before; got != 1 {
+		t.Errorf("%d store writes to delete an expired record, want 1", got)
+	}
+	if n := len(h.instances()); n != 1 {
+		t.Errorf("%d records, want only the live one", n)
+	}
+}
+
+// A group is settled only when nothing is in flight: launching, a failed
+// health check not yet counted out, draining all keep it unsettled.
+func TestSettled(t *testing.T) {
+	rs := newReadyServer(t)
+	rs.ready.Store(true)
+	h := newHarness(t, base+`
+lifecycle:
+  health: {check: {http: "`+rs.srv.URL+`/ready"}, grace: 0s, failures: 3}
+  drain: {signal: SIGTERM, busy: {http: "`+rs.srv.URL+`/busy", path: busy}}
+`)
+	steps := []struct {
+		name    string
+		before  func()
+		desired int
+		settled bool
+	}{
+		{name: "launching", desired: 1},
+		{name: "in service", desired: 1, settled: true},
+		{name: "a health check failed", before: func() { rs.ready.Store(false) }, desired: 1},
+		{name: "it passes again", before: func() { rs.ready.Store(true) }, desired: 1, settled: true},
+		{name: "launching a second", desired: 2},
+		{name: "two in service", desired: 2, settled: true},
+		{name: "draining one", before: func() { rs.busy.Store(true) }, desired: 1},
+		{name: "still draining", before: func() { h.clock.Advance(time.Minute) }, desired: 1},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		if got := h.reconcile(s.desired); got.Settled != s.settled {
+			t.Fatalf("%s: %+v, want settled %v", s.name, got, s.settled)
+		}
 	}
 }

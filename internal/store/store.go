@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,9 +95,10 @@ const initialMmap = 1 << 30
 // Store is an open state file. Its methods are safe for concurrent use: bbolt
 // runs one writer at a time beside any number of readers.
 type Store struct {
-	db   *bolt.DB
-	path string
-	opt  Options
+	db     *bolt.DB
+	path   string
+	opt    Options
+	writes atomic.Uint64
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -156,8 +158,14 @@ func (s *Store) View(fn func(*Tx) error) error {
 // Update returns unchanged) or panics. The Tx must not be used after fn
 // returns.
 func (s *Store) Update(fn func(*Tx) error) error {
+	s.writes.Add(1)
 	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
 }
+
+// Writes returns how many write transactions (Update calls) the store has
+// opened since Open, committed or not: each one that commits costs the
+// disk a page write and fdatasync, so idle work should open none.
+func (s *Store) Writes() uint64 { return s.writes.Load() }
 
 // Tx is a transaction on the store, handed to View and Update callbacks.
 type Tx struct {

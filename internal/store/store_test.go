@@ -278,3 +278,16 @@ func TestTimeKeyOrder(t *testing.T) {
 		t.Errorf("zero time is in key range")
 	}
 }
+
+func TestWritesCountsUpdates(t *testing.T) {
+	s := openTemp(t, Options{})
+	if got := s.Writes(); got != 0 {
+		t.Fatalf("Writes after Open = %d, want 0 (Open's own upgrade is not counted)", got)
+	}
+	mustView(t, s, func(*Tx) error { return nil })
+	mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 1}) })
+	_ = s.Update(func(*Tx) error { return errRollback })
+	if got := s.Writes(); got != 2 {
+		t.Errorf("Writes after a View, a committed and a rolled-back Update = %d, want 2", got)
+	}
+}

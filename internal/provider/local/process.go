@@ -22,7 +22,7 @@ import (
 
 // Launch starts the instance's process in its own session and returns it with
 // its address and process identity. The process is not tied to ctx or to ebb:
-// it keeps running when either ends. While ebb runs, a goroutine reaps it when
+// it keeps running when either ends. While ebb runs, the reaper reaps it when
 // it exits, so no zombie lingers.
 func (p *Provider) Launch(ctx context.Context, req provider.LaunchRequest) (model.Instance, error) {
 	name := req.Group + "/" + req.ID
@@ -167,6 +167,7 @@ func (p *Provider) start(cmd *exec.Cmd, req provider.LaunchRequest) (model.Proce
 		// and the output keeps flowing after ebb exits.
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 	}
+	children.listen()
 	err = cmd.Start()
 	if logFile != nil {
 		_ = logFile.Close() // the child has its own copy
@@ -189,7 +190,10 @@ func (p *Provider) start(cmd *exec.Cmd, req provider.LaunchRequest) (model.Proce
 		_ = cmd.Wait()
 		return model.Process{}, err
 	}
-	go func() { _ = cmd.Wait() }() // reap it when it exits; ends with the process
+	// The reaper waits for it instead of Wait, and the pidfd Start may
+	// have opened is closed: neither a thread nor a descriptor per instance.
+	_ = cmd.Process.Release()
+	children.add(pid)
 	return model.Process{PID: pid, StartTime: st.StartTime}, nil
 }
 
