@@ -261,9 +261,24 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 	return rows
 }
 
-// write records rows in one transaction: each group's state, its journal
-// (a repeated hold coalesced into the newest entry) and its signal history.
+// write records rows: each group's state, its journal (a repeated hold
+// coalesced into the newest entry) and its signal history.
 func (d *Daemon) write(now time.Time, rows []row) {
+	// A tick that decides tens of thousands of groups writes them in a
+	// few transactions rather than one: a bbolt transaction holds every
+	// page it changes in memory until it commits. Each group's row is in
+	// one transaction, whole.
+	for len(rows) > writeBatch {
+		d.writeRows(now, rows[:writeBatch])
+		rows = rows[writeBatch:]
+	}
+	d.writeRows(now, rows)
+}
+
+// writeBatch bounds the rows one transaction writes.
+const writeBatch = 5000
+
+func (d *Daemon) writeRows(now time.Time, rows []row) {
 	if len(rows) == 0 {
 		return
 	}
