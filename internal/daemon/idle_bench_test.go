@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -148,8 +147,7 @@ func procField(b *testing.B, path, key string) uint64 {
 }
 
 // killInstances kills every instance the store records, by PID: they are
-// this process's unreaped children (the provider's reaping goroutines are
-// still waiting on them), so their PIDs cannot have been reused.
+// this process's unreaped children, so their PIDs cannot have been reused.
 func killInstances(b *testing.B, dbPath string) {
 	st, err := store.Open(dbPath, store.Options{})
 	if err != nil {
@@ -157,28 +155,5 @@ func killInstances(b *testing.B, dbPath string) {
 		return
 	}
 	defer st.Close()
-	killed := 0
-	err = st.View(func(tx *store.Tx) error {
-		groups, err := tx.Groups()
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			insts, err := tx.Instances(g)
-			if err != nil {
-				return err
-			}
-			for _, in := range insts {
-				if in.Process != nil && !in.State.Ended() {
-					_ = syscall.Kill(-in.Process.PID, syscall.SIGKILL) // its own process group
-					killed++
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Error(err)
-	}
-	b.Logf("killed %d instances", killed)
+	b.Logf("killed %d instances", killRecorded(b, st))
 }

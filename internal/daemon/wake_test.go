@@ -149,9 +149,11 @@ func waitExited(t *testing.T, pid int) {
 	}
 }
 
-// killRecorded kills, by PID, every live instance the store records: they
-// are this process's children, reaped by the provider once they exit.
-func killRecorded(t *testing.T, st *store.Store) {
+// killRecorded kills, by PID, every live instance the store records (each
+// in its own process group) and says how many: they are this process's
+// children, reaped by the provider once they exit.
+func killRecorded(t testing.TB, st *store.Store) int {
+	killed := 0
 	err := st.View(func(tx *store.Tx) error {
 		groups, err := tx.Groups()
 		if err != nil {
@@ -165,6 +167,7 @@ func killRecorded(t *testing.T, st *store.Store) {
 			for _, in := range insts {
 				if in.Process != nil && !in.State.Ended() {
 					_ = syscall.Kill(-in.Process.PID, syscall.SIGKILL)
+					killed++
 				}
 			}
 		}
@@ -173,4 +176,5 @@ func killRecorded(t *testing.T, st *store.Store) {
 	if err != nil {
 		t.Error(err)
 	}
+	return killed
 }

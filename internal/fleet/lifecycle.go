@@ -296,14 +296,7 @@ func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.
 	done(err)
 	cancel()
 	if err != nil {
-		rt := r.termRetry[inst.ID]
-		if rt == nil {
-			rt = newRetry(retryInitial, retryMax, fullJitter)
-			r.termRetry[inst.ID] = rt
-		}
-		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
-		inst.Condition = fmt.Sprintf("terminate failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
-		return errors.Join(fmt.Errorf("terminate %s: %w", inst.ID, err), r.put(inst))
+		return r.failed(r.termRetry, inst, "terminate", err)
 	}
 	delete(r.termRetry, inst.ID)
 	delete(r.healthFails, inst.ID)
@@ -443,16 +436,23 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
 	err := r.spec.drain.send(ctx, r.opt.HTTP, r.signaler(), inst)
 	if err != nil && !isGone(err) {
-		rt := r.drainRetry[inst.ID]
-		if rt == nil {
-			rt = newRetry(retryInitial, retryMax, fullJitter)
-			r.drainRetry[inst.ID] = rt
-		}
-		rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
-		inst.Condition = fmt.Sprintf("drain request failed %s (last: %v); next try after %s", times(rt.failures), err, stamp(rt.next))
-		return errors.Join(fmt.Errorf("drain %s: %w", inst.ID, err), r.put(inst))
+		return r.failed(r.drainRetry, inst, "drain request", err)
 	}
 	delete(r.drainRetry, inst.ID)
 	inst.Condition = ""
 	return r.finish(in, inst, "asked to finish: "+r.spec.drain.String())
+}
+
+// failed counts a failed terminate or drain request ("what") of inst in retries,
+// schedules the next try with backoff and shows the failure as the
+// instance's condition until one succeeds.
+func (r *Reconciler) failed(retries map[string]*retry, inst model.Instance, what string, err error) error {
+	rt := retries[inst.ID]
+	if rt == nil {
+		rt = newRetry(retryInitial, retryMax, fullJitter)
+		retries[inst.ID] = rt
+	}
+	rt.fail(r.opt.Clock.Now(), err, r.opt.Rand)
+	inst.Condition = fmt.Sprintf("%s failed %s (last: %v); next try after %s", what, times(rt.failures), err, stamp(rt.next))
+	return errors.Join(fmt.Errorf("%s %s: %w", what, inst.ID, err), r.put(inst))
 }
