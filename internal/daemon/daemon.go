@@ -314,7 +314,13 @@ func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 		}
 	}
 	d.cfg, d.eng, d.groups, d.modTime, d.token = cfg, eng, groups, l.mod, l.token
-	maps.DeleteFunc(d.journaled, func(name string, _ journal) bool { return groups[name] == nil })
+	// What is kept per group goes with the group.
+	gone := func(name string) bool { return groups[name] == nil }
+	maps.DeleteFunc(d.journaled, func(name string, _ journal) bool { return gone(name) })
+	maps.DeleteFunc(d.reads, func(name string, _ *read) bool { return gone(name) })
+	maps.DeleteFunc(d.health, func(name string, _ map[string]signalHealth) bool { return gone(name) })
+	maps.DeleteFunc(d.last, func(name string, _ model.Decision) bool { return gone(name) })
+	maps.DeleteFunc(d.decided, func(name string, _ time.Time) bool { return gone(name) })
 	d.journalClamps(clamped)
 	return updates, nil
 }
