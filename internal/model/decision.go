@@ -165,7 +165,7 @@ func (d *Decision) Reason() string {
 	if d.Decider >= 0 && d.Decider < len(d.Policies) {
 		p := d.Policies[d.Decider]
 		why := p.Reason.String()
-		if strings.HasPrefix(why, p.Policy+": ") {
+		if strings.HasPrefix(why, p.Policy+": ") || strings.HasPrefix(why, p.Policy+" ") {
 			return why // a policy named after its signal: say the name once
 		}
 		return p.Policy + ": " + why

@@ -106,6 +106,8 @@ func TestReasonSaysThePolicyNameOnce(t *testing.T) {
 	for _, tt := range []struct{ policy, reason, want string }{
 		{"backlog", "backlog: 7 items at 2 per instance", "backlog: 7 items at 2 per instance"},
 		{"queue(backlog)", "backlog: 7 items at 2 per instance", "queue(backlog): backlog: 7 items at 2 per instance"},
+		{"utilization", "utilization 0.833 vs target 0.7", "utilization 0.833 vs target 0.7"},
+		{"util", "utilization 0.833 vs target 0.7", "util: utilization 0.833 vs target 0.7"},
 	} {
 		d := Decision{Decider: 0, Policies: []Recommendation{{Policy: tt.policy, Reason: Because(tt.reason)}}}
 		if got := d.Reason(); got != tt.want {
