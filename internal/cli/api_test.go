@@ -164,8 +164,8 @@ func (f *fakeBackend) Push(group string, t time.Time, values map[string]float64)
 		return err
 	}
 	for name := range values {
-		if pushProblem(group, name) != "" {
-			return fmt.Errorf("group %s has no pushed signal %q: %w", group, name, daemon.ErrInvalid)
+		if why := pushProblem(group, name); why != "" {
+			return fmt.Errorf("signal %s: %s: %w", name, why, daemon.ErrInvalid)
 		}
 	}
 	f.pushed, f.pushedAt = map[string]map[string]float64{group: values}, t
@@ -250,7 +250,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "push bad --time", args: append([]string{"push", "web", "queue=1", "--time", "noon"}, api...), code: 2, want: `--time "noon": want RFC3339`},
 		{name: "push --file missing", args: append([]string{"push", "--file", "/nonexistent/batch.json"}, api...), code: 2, want: "no such file or directory"},
 		{name: "push API 404", args: append([]string{"push", "nope", "queue=1"}, api...), code: 1, stderr: "ebb: group \"nope\": not found (404 Not Found)\n"},
-		{name: "push API 400", args: append([]string{"push", "web", "mem=1"}, api...), code: 1, want: `group web has no pushed signal "mem": invalid request (400 Bad Request)`},
+		{name: "push API 400", args: append([]string{"push", "web", "mem=1"}, api...), code: 1, want: `signal mem: no such signal: invalid request (400 Bad Request)`},
 		{name: "push batch refused", args: append([]string{"push", "--file", badBatch}, api...), code: 1,
 			stderr: "ebb: batch refused, none of its 3 samples applied: group nope: no such group; group web, signal mem: no such signal (400 Bad Request)\n"},
 		{name: "push unreachable", args: []string{"push", "web", "queue=1", "--api", down}, code: 3, want: "ebb: cannot reach ebb at " + down},

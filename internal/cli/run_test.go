@@ -110,7 +110,7 @@ func TestRunScalesDrainsAndSurvivesRestart(t *testing.T) {
 	if err := anon.Push(ctx, "web", time.Time{}, map[string]float64{"want": 3}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("push without a token: %v, want 401", err)
 	}
-	if err := d.c.Push(ctx, "web", time.Time{}, map[string]float64{"nope": 3}); err == nil || !strings.Contains(err.Error(), `no pushed signal "nope"`) {
+	if err := d.c.Push(ctx, "web", time.Time{}, map[string]float64{"nope": 3}); err == nil || !strings.Contains(err.Error(), `signal nope: no such signal`) {
 		t.Fatalf("push of an unknown signal: %v", err)
 	}
 	if err := d.c.Push(ctx, "web", time.Time{}, map[string]float64{"want": 3}); err != nil {

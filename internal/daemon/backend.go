@@ -273,45 +273,32 @@ const MaxSkew = 5 * time.Second
 
 // Push records pushed signal values for a group. A batch with any bad value
 // (an unknown or fetched signal, a value that is not finite, a time too far
-// in the future or already stale) is refused whole.
+// in the future or already stale) is refused whole. The samples are checked
+// as PushMany checks them.
 func (d *Daemon) Push(group string, t time.Time, values map[string]float64) error {
 	now := d.opt.Clock.Now()
-	d.mu.Lock()
-	g, ok := d.groups[group]
-	var accept func(string) bool
-	stale := map[string]time.Duration{}
-	if ok {
-		eg := d.eng.Groups[g.index]
-		sigs := g.cfg.Signals
-		accept = func(name string) bool {
-			i, ok := eg.SignalIndex(name)
-			return ok && eg.Pushed(i) && sigs[name].Scrape == nil && sigs[name].HTTPJSON == nil
-		}
-		for name := range values {
-			stale[name] = sigs[name].Stale.D()
-		}
+	if t.IsZero() {
+		t = now
 	}
-	d.mu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.groups[group]
 	if !ok {
 		return fmt.Errorf("group %q: %w", group, ErrNotFound)
 	}
 	if len(values) == 0 {
 		return fmt.Errorf("no values: %w", ErrInvalid)
 	}
-	if t.IsZero() {
-		t = now
-	}
 	if err := checkAhead(t, now); err != nil {
 		return err
 	}
+	eg := d.eng.Groups[g.index]
 	for _, name := range sortedKeys(values) {
-		if age := now.Sub(t); stale[name] > 0 && age > stale[name] {
-			return fmt.Errorf("signal %s: time %s is %s old, past the signal's stale time %s (it would count as missing): %w",
-				name, t.UTC().Format(time.RFC3339Nano), model.FormatDuration(age.Round(time.Millisecond)),
-				model.FormatDuration(stale[name]), ErrInvalid)
+		if why := sampleProblem(eg, g.cfg.Signals, name, values[name], now.Sub(t)); why != "" {
+			return fmt.Errorf("signal %s: %s: %w", name, why, ErrInvalid)
 		}
 	}
-	if err := d.push.Add(group, t, values, accept); err != nil {
+	if err := d.push.AddMany(t, map[string]map[string]float64{group: values}); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	return nil

@@ -25,23 +25,6 @@ type Push struct {
 // NewPush returns an empty buffer.
 func NewPush() *Push { return &Push{latest: map[string]map[string]Sample{}} }
 
-// Add records pushed values for a group. Every value is checked before any
-// is kept: a bad batch changes nothing.
-func (p *Push) Add(group string, t time.Time, values map[string]float64, accept func(signal string) bool) error {
-	for name, v := range values {
-		if !accept(name) {
-			return fmt.Errorf("group %s has no pushed signal %q", group, name)
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("signal %s: %v is not a finite number", name, v)
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.keep(group, t, values)
-	return nil
-}
-
 // AddMany records pushed values for many groups (group → signal → value),
 // all taken at t, under one lock for the batch, not one per group. The
 // caller has checked the signals (the daemon does, to name every bad

@@ -134,15 +134,13 @@ func TestHTTPSources(t *testing.T) {
 func TestPush(t *testing.T) {
 	p := NewPush()
 	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	accept := func(s string) bool { return s == "cpu" || s == "rps" }
-	if err := p.Add("web", t0, map[string]float64{"cpu": 0.5, "nope": 1}, accept); err == nil {
-		t.Fatal("unknown signal accepted")
+	add := func(at time.Time, vals map[string]float64) {
+		if err := p.AddMany(at, map[string]map[string]float64{"web": vals}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := p.Take("web"); len(got) != 0 {
-		t.Fatalf("a rejected batch left %v", got)
-	}
-	p.Add("web", t0.Add(time.Second), map[string]float64{"cpu": 0.7}, accept)
-	p.Add("web", t0, map[string]float64{"cpu": 0.1, "rps": 3}, accept) // older cpu ignored
+	add(t0.Add(time.Second), map[string]float64{"cpu": 0.7})
+	add(t0, map[string]float64{"cpu": 0.1, "rps": 3}) // older cpu ignored
 	got := p.Take("web")
 	if len(got) != 2 {
 		t.Fatalf("Take = %v", got)
@@ -160,7 +158,9 @@ func TestPush(t *testing.T) {
 func TestPushAddMany(t *testing.T) {
 	p := NewPush()
 	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	p.Add("web", t0.Add(time.Second), map[string]float64{"cpu": 0.7}, func(string) bool { return true })
+	if err := p.AddMany(t0.Add(time.Second), map[string]map[string]float64{"web": {"cpu": 0.7}}); err != nil {
+		t.Fatal(err)
+	}
 	bad := map[string]map[string]float64{"web": {"cpu": 0.1}, "batch": {"backlog": math.Inf(1)}}
 	if err := p.AddMany(t0.Add(2*time.Second), bad); err == nil || !strings.Contains(err.Error(), "group batch, signal backlog: +Inf is not a finite number") {
 		t.Fatalf("err = %v; want the infinite backlog named", err)
