@@ -83,7 +83,7 @@ func (d *Daemon) decide(ctx context.Context) {
 		}
 		d.startRead(ctx, now, eng, eg, g)
 	}
-	ready, err := d.readyCounts(eng)
+	ready, err := d.readyCounts(eng, now)
 	if err != nil {
 		d.opt.Log.Error("read instance counts", "err", err)
 	}
@@ -140,12 +140,13 @@ func (d *Daemon) startRead(ctx context.Context, now time.Time, eng *engine.Engin
 	}()
 }
 
-// readyCounts counts every group's instances in service. d.mu held.
-func (d *Daemon) readyCounts(eng *engine.Engine) (map[string]int, error) {
+// readyCounts counts the instances in service of every group due at now.
+// d.mu held.
+func (d *Daemon) readyCounts(eng *engine.Engine, now time.Time) (map[string]int, error) {
 	out := map[string]int{}
 	err := d.st.View(func(tx *store.Tx) error {
-		for _, eg := range eng.Groups {
-			if g := d.groups[eg.Name]; g == nil || g.rec == nil {
+		for i, eg := range eng.Groups {
+			if g := d.groups[eg.Name]; g == nil || g.rec == nil || !eng.Due(i, now) {
 				continue
 			}
 			insts, err := tx.Instances(eg.Name)
