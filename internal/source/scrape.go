@@ -122,6 +122,9 @@ func (e *StatusError) Error() string { return e.Status }
 // tried again soon: network errors, timeouts, 5xx, 408 and 429 may; other
 // answers and documents that do not parse will not.
 func Transient(err error) bool {
+	if errors.Is(err, errRetryable) {
+		return true
+	}
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Code >= 500 || se.Code == http.StatusTooManyRequests || se.Code == http.StatusRequestTimeout
@@ -129,4 +132,22 @@ func Transient(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
 	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+var errRetryable = errors.New("retryable")
+
+type retryable struct{ err error }
+
+func (r retryable) Error() string   { return r.err.Error() }
+func (r retryable) Unwrap() []error { return []error{r.err, errRetryable} }
+
+// Retryable marks err as transient: a backend that is busy, throttling or
+// restarting, which a later attempt may find well. Kinds wrap the errors of
+// their clients that mean so (HTTP errors and network errors are
+// recognised without it).
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryable{err}
 }
