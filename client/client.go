@@ -168,6 +168,11 @@ func (c *Client) Groups(ctx context.Context, out any) error {
 	return c.do(ctx, http.MethodGet, "/v1/groups", nil, out)
 }
 
+// Sources shows the health of the daemon's signal sources.
+func (c *Client) Sources(ctx context.Context, out any) error {
+	return c.do(ctx, http.MethodGet, "/v1/sources", nil, out)
+}
+
 // Group shows one group.
 func (c *Client) Group(ctx context.Context, group string, out any) error {
 	return c.do(ctx, http.MethodGet, groupPath(group), nil, out)

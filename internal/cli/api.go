@@ -17,6 +17,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/client"
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -152,7 +153,14 @@ func statusCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s: %s\n", g.Name, cond)
 				}
 			}
-			return nil
+			if len(args) == 1 {
+				return nil
+			}
+			var srcs []source.Health
+			if err := cl.Sources(c, &srcs); err != nil {
+				return err
+			}
+			return sourcesTable(w, srcs)
 		},
 	}
 	f.add(cmd)
@@ -172,6 +180,33 @@ func statusTable(w io.Writer, groups []groupStatus) error {
 			last = g.Decision.Reason
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Min, g.Max, g.Desired, ready, launching, draining, suspended(g.Suspended), last)
+	}
+	return tw.Flush()
+}
+
+// sourcesTable shows each source's calls and its newest failure.
+func sourcesTable(w io.Writer, srcs []source.Health) error {
+	if len(srcs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tKIND\tSTATE\tCALLS\tFAILED\tLAST OK\tLAST ERROR")
+	for _, s := range srcs {
+		state, lastOK, lastErr := "ok", "-", "-"
+		switch {
+		case s.Calls == 0:
+			state = "unused"
+		case s.Failing:
+			state = "failing"
+		}
+		if !s.LastOK.IsZero() {
+			lastOK = s.LastOK.UTC().Format(time.RFC3339)
+		}
+		if s.LastError != "" {
+			lastErr = s.ErrorAt.UTC().Format(time.RFC3339) + " " + s.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Kind, state, s.Calls, s.Failures, lastOK, lastErr)
 	}
 	return tw.Flush()
 }

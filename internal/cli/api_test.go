@@ -18,6 +18,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/fleet"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/server"
+	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -193,9 +194,10 @@ func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64
 	return nil
 }
 
-func (f *fakeBackend) Metrics() http.Handler { return http.NotFoundHandler() }
-func (f *fakeBackend) Ready() error          { return nil }
-func (f *fakeBackend) Token() string         { return "s3cret" }
+func (f *fakeBackend) Metrics() http.Handler    { return http.NotFoundHandler() }
+func (f *fakeBackend) Ready() error             { return nil }
+func (f *fakeBackend) Token() string            { return "s3cret" }
+func (f *fakeBackend) Sources() []source.Health { return nil }
 
 // fakeAPI serves the fake backend over real HTTP.
 func fakeAPI(t *testing.T) (*fakeBackend, string) {

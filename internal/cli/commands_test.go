@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ebb-autoscaler/ebb/internal/config"
 )
 
 func write(t *testing.T, name, body string) string {
@@ -86,12 +84,12 @@ func TestSchemaCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want, err := config.Schema()
+	want, err := configKinds().Schema()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(out) != strings.TrimSpace(string(want)) {
-		t.Fatal("ebb schema differs from config.Schema()")
+		t.Fatal("ebb schema differs from the registry's schema")
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {

@@ -55,6 +55,9 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	if opt.Sources == nil {
+		opt.Sources = sourceKinds()
+	}
 	d, err := daemon.New(opt)
 	if err != nil {
 		return err

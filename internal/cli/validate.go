@@ -18,7 +18,7 @@ func load(path string) (*config.File, *engine.Engine, error) {
 	if path == "" {
 		return nil, nil, errors.New("no config: pass -c FILE")
 	}
-	f, err := config.Load(path)
+	f, err := configKinds().Load(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,7 +83,7 @@ func schemaCmd() *cobra.Command {
 		Short: "Print the config's JSON Schema, for editors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := config.Schema()
+			b, err := configKinds().Schema()
 			if err != nil {
 				return err
 			}

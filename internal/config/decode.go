@@ -16,12 +16,14 @@ import (
 )
 
 // Load reads, decodes and validates the configuration file at path.
-func Load(path string) (*File, error) {
+func Load(path string) (*File, error) { return load(nil, path) }
+
+func load(k *Kinds, path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(k, path, data)
 }
 
 // Parse decodes and validates one configuration file; filename only labels
@@ -31,16 +33,19 @@ func Load(path string) (*File, error) {
 //
 // When anything is wrong Parse returns nil and an *Errors holding every
 // problem found, each with its position and path.
-func Parse(filename string, data []byte) (*File, error) {
+func Parse(filename string, data []byte) (*File, error) { return parse(nil, filename, data) }
+
+func parse(k *Kinds, filename string, data []byte) (*File, error) {
 	root, perr := parseYAML(filename, data)
 	if perr != nil {
 		return nil, newErrors([]*Error{perr})
 	}
 	d := newDecoder(filename, root)
+	d.kinds = k
 	var f File
 	d.decode(nil, root, reflect.ValueOf(&f).Elem(), "")
 	errs := d.errs
-	for _, e := range validate(&f, filename, d.pos) {
+	for _, e := range validate(&f, filename, d.pos, k) {
 		if !d.spoiled(e.Path) {
 			errs = append(errs, e)
 		}
@@ -114,6 +119,7 @@ type decoder struct {
 	// expand into an enormous one.
 	budget int
 	over   bool
+	kinds  *Kinds // the source kinds plugged in; nil: none
 }
 
 func newDecoder(file string, root *yaml.Node) *decoder {
@@ -188,6 +194,10 @@ func (d *decoder) decode(key, n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.pos[path] = position{p.Line, p.Column}
 	}
+	if v.Type() == reflect.TypeFor[Plugged]() {
+		d.decodeSource(key, n, v, path)
+		return
+	}
 	if s, ok := v.Addr().Interface().(scalar); ok {
 		if err := s.decodeNode(n); err != nil {
 			d.valueErrorf(n, path, "%s", err.Error())
@@ -243,11 +253,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
+	kf, hasKind := kindField(v.Type())
 	seen := map[string]bool{}
 	for _, p := range d.pairs(n, path, 0) {
 		f, ok := lookup(fields, p.key.Value)
 		if !ok {
-			d.errorf(p.key, path, "%s", unknownKey(p.key.Value, keysOf(v.Type())))
+			if hasKind && d.decodeKind(p.key, p.value, v.Field(kf).Addr().Interface().(*Plugged), queryRole, p.key.Value, path) {
+				continue
+			}
+			valid := keysOf(v.Type())
+			if hasKind {
+				valid = append(valid, d.kinds.names()...)
+			}
+			d.errorf(p.key, path, "%s", unknownKey(p.key.Value, valid))
 			continue
 		}
 		seen[f.key] = true

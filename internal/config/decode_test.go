@@ -16,7 +16,7 @@ import (
 // problems one per line.
 func parseErrors(t *testing.T, src string) []string {
 	t.Helper()
-	f, err := Parse("ebb.yaml", []byte(src))
+	f, err := testKinds.Parse("ebb.yaml", []byte(src))
 	if err == nil {
 		t.Fatalf("Parse succeeded, want errors")
 	}

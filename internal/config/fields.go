@@ -58,7 +58,7 @@ func fieldsOf(t reflect.Type) []field {
 			}
 			continue
 		}
-		if !sf.IsExported() || name == "-" {
+		if !sf.IsExported() || name == "-" || opts == "kind" {
 			continue
 		}
 		if name == "" {

@@ -16,6 +16,19 @@ func Reference() string {
 	return strings.TrimSuffix(r.b.String(), "\n")
 }
 
+// Reference lists the keys of each source kind in k: its connection
+// settings under sources.NAME.KIND and what a signal reads under
+// groups[].signals.NAME.KIND. docs/sources.md embeds it.
+func (k *Kinds) Reference() string {
+	r := &refGen{seen: map[reflect.Type]string{}}
+	for _, kind := range k.Sources {
+		fmt.Fprintf(&r.b, "## `%s`\n\n%s\n\n", kind.Name, kind.Doc)
+		r.section("sources.NAME."+kind.Name, reflect.TypeOf(kind.Conn).Elem())
+		r.section("groups[].signals.NAME."+kind.Name, reflect.TypeOf(kind.Query).Elem())
+	}
+	return strings.TrimSuffix(r.b.String(), "\n")
+}
+
 type refGen struct {
 	b    strings.Builder
 	seen map[reflect.Type]string // struct type → the section that lists its keys
@@ -56,6 +69,10 @@ func (r *refGen) section(path string, t reflect.Type) {
 		}
 		fmt.Fprintf(&r.b, "| `%s` | %s | %s | %s |\n", kp, cell(typ), cell(def), cell(f.doc))
 	}
+	if _, ok := kindField(t); ok {
+		fmt.Fprintf(&r.b, "| `%s` | mapping |  | %s |\n", join(path, "KIND"),
+			"What to read, under the key of a source kind (scrape, http_json, prometheus, redis, …), in that kind's settings: see docs/sources.md. At most one; a kind other than scrape, http_json and exec reads through the source named by source.")
+	}
 	r.b.WriteString("\n")
 	for _, c := range children {
 		r.section(c.path, c.t)
@@ -67,7 +84,7 @@ func (r *refGen) section(path string, t reflect.Type) {
 // for fields without keys of their own.
 func structUnder(t reflect.Type, path string) (reflect.Type, string) {
 	for {
-		if scalarType(t) {
+		if scalarType(t) || t == reflect.TypeFor[Plugged]() {
 			return nil, ""
 		}
 		switch t.Kind() {
@@ -100,6 +117,8 @@ func valueName(t reflect.Type) string {
 		return "duration"
 	case reflect.TypeFor[Missing]():
 		return "missing mode"
+	case reflect.TypeFor[Plugged]():
+		return "mapping: one kind key"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

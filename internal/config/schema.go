@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 
 	"go.yaml.in/yaml/v3"
@@ -19,8 +20,13 @@ var oneKindOf = map[reflect.Type][]string{
 // Schema returns a JSON Schema (draft 2020-12) of the configuration file,
 // generated from the same tags the decoder reads: editors use it to complete
 // and check ebb.yaml. The output is indented and byte-stable.
-func Schema() ([]byte, error) {
-	g := &schemaGen{defs: map[string]any{}}
+func Schema() ([]byte, error) { return schema(nil) }
+
+// Schema is the package-level Schema with k's kinds plugged in.
+func (k *Kinds) Schema() ([]byte, error) { return schema(k) }
+
+func schema(k *Kinds) ([]byte, error) {
+	g := &schemaGen{defs: map[string]any{}, kinds: k}
 	root := g.object(reflect.TypeFor[File]())
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["title"] = "ebb configuration"
@@ -36,7 +42,47 @@ func Schema() ([]byte, error) {
 }
 
 type schemaGen struct {
-	defs map[string]any // struct type name → its schema
+	defs  map[string]any // struct type name → its schema
+	kinds *Kinds
+}
+
+// defName names a struct type in $defs: plugged-in kinds' types by their
+// package too (every kind has a Conn).
+func defName(t reflect.Type) string {
+	if t.PkgPath() == reflect.TypeFor[File]().PkgPath() {
+		return t.Name()
+	}
+	return path.Base(t.PkgPath()) + "." + t.Name()
+}
+
+// kindProps adds to props a key per source kind holding r's config.
+func (g *schemaGen) kindProps(props map[string]any, r role) {
+	if g.kinds == nil {
+		return
+	}
+	for _, k := range g.kinds.Sources {
+		s := g.typ(reflect.TypeOf(r.of(k)).Elem())
+		props[k.Name] = map[string]any{"allOf": []any{s}, "description": k.Doc}
+	}
+}
+
+// source describes a named source: one key naming its kind.
+func (g *schemaGen) source() map[string]any {
+	var one []any
+	if g.kinds != nil {
+		for _, k := range g.kinds.Sources {
+			props := map[string]any{}
+			g.kindProps(props, connRole)
+			one = append(one, map[string]any{
+				"type": "object", "properties": map[string]any{k.Name: props[k.Name]},
+				"required": []any{k.Name}, "additionalProperties": false,
+			})
+		}
+	}
+	if len(one) == 0 {
+		return map[string]any{"type": "object", "additionalProperties": false}
+	}
+	return map[string]any{"oneOf": one}
 }
 
 // object describes a struct: its keys, which are required, and no others.
@@ -65,6 +111,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		}
 		props[f.key] = s
 	}
+	if _, ok := kindField(t); ok {
+		g.kindProps(props, queryRole)
+	}
 	s := map[string]any{
 		"type":                 "object",
 		"properties":           props,
@@ -86,6 +135,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 // typ describes a value of type t. Struct types are described once under
 // $defs and referenced.
 func (g *schemaGen) typ(t reflect.Type) map[string]any {
+	if t == reflect.TypeFor[Plugged]() {
+		return g.source()
+	}
 	if scalarType(t) {
 		return reflect.New(t).Interface().(scalar).schema()
 	}
@@ -93,11 +145,12 @@ func (g *schemaGen) typ(t reflect.Type) map[string]any {
 	case reflect.Pointer:
 		return g.typ(t.Elem())
 	case reflect.Struct:
-		if _, ok := g.defs[t.Name()]; !ok {
-			g.defs[t.Name()] = nil // reserve: a type may refer to itself
-			g.defs[t.Name()] = g.object(t)
+		name := defName(t)
+		if _, ok := g.defs[name]; !ok {
+			g.defs[name] = nil // reserve: a type may refer to itself
+			g.defs[name] = g.object(t)
 		}
-		return map[string]any{"$ref": "#/$defs/" + t.Name()}
+		return map[string]any{"$ref": "#/$defs/" + name}
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": g.typ(t.Elem())}
 	case reflect.Map:

@@ -13,10 +13,11 @@ package config
 
 // File is a whole ebb configuration file.
 type File struct {
-	Store   Store    `yaml:"store" doc:"Where ebb keeps its state (ebb run)."`
-	API     API      `yaml:"api" doc:"The HTTP API (ebb run)."`
-	Groups  []Group  `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
-	Budgets []Budget `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
+	Store   Store              `yaml:"store" doc:"Where ebb keeps its state (ebb run)."`
+	API     API                `yaml:"api" doc:"The HTTP API (ebb run)."`
+	Sources map[string]Plugged `yaml:"sources" doc:"Named connections to the systems signals are read from, keyed by name; each holds one key naming its kind (prometheus, redis, …) with that kind's settings: see docs/sources.md."`
+	Groups  []Group            `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
+	Budgets []Budget           `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
 }
 
 // Store is ebb's embedded state file.
@@ -79,32 +80,20 @@ type Capacity struct {
 	Initial *int `yaml:"initial" doc:"Desired capacity when ebb first sees the group; defaults to min."`
 }
 
-// Signal is a named numeric time series of a group.
+// Signal is a named numeric time series of a group. Its values are pushed
+// (the API, a simulation's CSV), derived by an expression, or read by a
+// source kind: one key naming the kind (scrape, http_json, prometheus, …)
+// holds what to read, through the source named by source or, for kinds that
+// need no connection settings, on its own.
 type Signal struct {
-	Source    string    `yaml:"source" enum:"push" doc:"Where values come from; 'push' (the API or a simulation's CSV) when no expr is given."`
-	Expr      string    `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x; ready is the number of ready instances."`
-	Window    Duration  `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
-	Stale     Duration  `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
-	Aggregate string    `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values become the group's value: avg, sum, max or min."`
-	Resource  string    `yaml:"resource" enum:"cpu" doc:"cpu: the signal is a CPU utilization, a fraction of each instance's request (1 = 100%); target's hpa mode then applies the Kubernetes rules for the CPU resource metric (not-ready and warming-up instances set aside, missing ones counted at max(100%, target) on a scale-in)."`
-	Scrape    *Scrape   `yaml:"scrape" doc:"Read a metric from each instance's Prometheus text endpoint (ebb run); per-instance values, combined by aggregate over ready instances past warm-up."`
-	HTTPJSON  *HTTPJSON `yaml:"http_json" doc:"Read a number from a JSON document over HTTP (ebb run)."`
-}
-
-// Scrape reads one metric from every instance.
-type Scrape struct {
-	Metric  string            `yaml:"metric" doc:"Metric name; matching samples are summed per instance. Required."`
-	Labels  map[string]string `yaml:"labels" doc:"Only samples carrying these labels."`
-	URL     string            `yaml:"url" default:"http://{{.Addr}}/metrics" doc:"URL template, per instance."`
-	Timeout Duration          `yaml:"timeout" default:"5s" doc:"How long one scrape may take."`
-}
-
-// HTTPJSON reads a number at a path in a JSON document.
-type HTTPJSON struct {
-	URL         string   `yaml:"url" doc:"URL template, e.g. http://trino:8080/v1/cluster. Required."`
-	Path        string   `yaml:"path" doc:"Dot-separated path to the value, e.g. runningQueries or workers.0.busy; true counts as 1. Required."`
-	PerInstance bool     `yaml:"per_instance" default:"false" doc:"Ask every instance (the URL uses {{.Addr}}) instead of one endpoint for the group."`
-	Timeout     Duration `yaml:"timeout" default:"5s" doc:"How long one request may take."`
+	Source    string   `yaml:"source" doc:"The source values come from: push (the API or a simulation's CSV, the default for a signal without expr or a kind key), or a name under sources, whose kind key this signal then holds."`
+	Expr      string   `yaml:"expr" doc:"An expression over other signals of the group, e.g. 'max(cpu, mem)' or 'backlog / throughput'; functions rate(x), deriv(x) and avg(x) read the last window of x; ready is the number of ready instances."`
+	Window    Duration `yaml:"window" default:"1m" doc:"How far back rate(), deriv() and avg() look when the expression does not say."`
+	Stale     Duration `yaml:"stale" default:"1m" doc:"A value older than this counts as missing."`
+	Aggregate string   `yaml:"aggregate" default:"avg" enum:"avg,sum,max,min" doc:"How per-instance values (a scrape) become the group's value: avg, sum, max or min, over ready instances past warm-up."`
+	Resource  string   `yaml:"resource" enum:"cpu" doc:"cpu: the signal is a CPU utilization, a fraction of each instance's request (1 = 100%); target's hpa mode then applies the Kubernetes rules for the CPU resource metric (not-ready and warming-up instances set aside, missing ones counted at max(100%, target) on a scale-in)."`
+	// Read is the kind key: what to read, in the kind's own typed config.
+	Read Plugged `yaml:",kind"`
 }
 
 // Policy recommends a capacity. Exactly one kind key is set.

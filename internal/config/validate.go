@@ -19,7 +19,6 @@ var (
 // The accepted values of enumerated keys. The enum tags in types.go list the
 // same values for the schema; a test keeps them in step.
 var (
-	sources     = []string{"push"}
 	aggregates  = []string{"avg", "sum", "max", "min"}
 	resources   = []string{"cpu"}
 	targetModes = []string{"average", "hpa"}
@@ -30,7 +29,7 @@ var (
 // Validate checks a File built in code, without positions: the checks Parse
 // runs after decoding. It does not apply defaults.
 func (f *File) Validate() error {
-	if errs := validate(f, "", nil); len(errs) > 0 {
+	if errs := validate(f, "", nil, nil); len(errs) > 0 {
 		return newErrors(errs)
 	}
 	return nil
@@ -39,13 +38,15 @@ func (f *File) Validate() error {
 // validator collects semantic problems, each at the position of its path or,
 // for an absent key, of the nearest ancestor written in the file.
 type validator struct {
-	file string
-	pos  map[string]position // nil: positions and presence unknown
-	errs []*Error
+	file  string
+	pos   map[string]position // nil: positions and presence unknown
+	errs  []*Error
+	kinds *Kinds
+	f     *File
 }
 
-func validate(f *File, file string, pos map[string]position) []*Error {
-	v := &validator{file: file, pos: pos}
+func validate(f *File, file string, pos map[string]position, k *Kinds) []*Error {
+	v := &validator{file: file, pos: pos, kinds: k, f: f}
 	v.config(f)
 	return v.errs
 }
@@ -101,6 +102,7 @@ func (v *validator) oneOf(path, got string, allowed []string) {
 }
 
 func (v *validator) config(f *File) {
+	v.sources(f)
 	if len(f.Groups) == 0 {
 		v.errf("groups", "required: at least one group")
 	}
@@ -206,12 +208,7 @@ func (v *validator) signals(g *Group, p string) {
 		if name == signal.Ready {
 			v.errf(sp, "%q is reserved: expressions read it as the number of ready instances", name)
 		}
-		if s.Source != "" {
-			if !slices.Contains(sources, s.Source) {
-				v.errf(join(sp, "source"), "unknown source %q (known: %s)", s.Source, strings.Join(sources, ", "))
-			}
-		}
-		v.signalSource(&s, sp)
+		v.signalSource(v.f, &s, sp)
 		if s.Expr != "" {
 			// Every name is accepted here so that unknown ones can be
 			// reported with the declared list.

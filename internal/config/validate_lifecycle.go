@@ -135,29 +135,3 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
-
-// signalSource checks a signal's scrape or http_json source.
-func (v *validator) signalSource(s *Signal, p string) {
-	kinds := 0
-	for _, set := range []bool{s.Expr != "", s.Source != "", s.Scrape != nil, s.HTTPJSON != nil} {
-		if set {
-			kinds++
-		}
-	}
-	if kinds > 1 {
-		v.errf(p, "set one of expr, source, scrape or http_json")
-	}
-	if sc := s.Scrape; sc != nil {
-		sp := join(p, "scrape")
-		v.check(sc.Metric != "", join(sp, "metric"), "must not be empty")
-		v.template(join(sp, "url"), sc.URL)
-		v.check(sc.Timeout > 0, join(sp, "timeout"), "must be > 0")
-	}
-	if hj := s.HTTPJSON; hj != nil {
-		hp := join(p, "http_json")
-		v.check(hj.URL != "", join(hp, "url"), "must not be empty")
-		v.template(join(hp, "url"), hj.URL)
-		v.check(hj.Path != "", join(hp, "path"), "must not be empty")
-		v.check(hj.Timeout > 0, join(hp, "timeout"), "must be > 0")
-	}
-}

@@ -117,22 +117,20 @@ groups:
       broken: {expr: "cpu +"}
       q: {window: 0s, stale: 0s, aggregate: median}
       ready: {}
-      scraped: {scrape: {metric: "", url: "{{.Nope}}"}, http_json: {url: "x"}}
+      fetched: {fetch: {url: "{{.Nope}}"}}
 ` + cpuPolicy,
 			want: []string{
-				`ebb.yaml:5:21: groups[0].signals.cpu.source: unknown source "prom" (known: push)`,
+				`ebb.yaml:5:21: groups[0].signals.cpu.source: unknown source "prom" (defined: push)`,
 				`ebb.yaml:6:7: groups[0].signals.1st: invalid signal name "1st": use letters, digits and '_', not starting with a digit`,
-				`ebb.yaml:7:7: groups[0].signals.both: set one of expr, source, scrape or http_json`,
-				`ebb.yaml:8:20: groups[0].signals.busy.expr: unknown signal "mem" (declared: 1st, both, broken, busy, cpu, q, ready, scraped)`,
+				`ebb.yaml:7:7: groups[0].signals.both: a derived signal (expr) takes no source`,
+				`ebb.yaml:8:20: groups[0].signals.busy.expr: unknown signal "mem" (declared: 1st, both, broken, busy, cpu, fetched, q, ready)`,
 				`ebb.yaml:9:22: groups[0].signals.broken.expr: invalid expression: unexpected token EOF (1:5)`,
 				`ebb.yaml:10:19: groups[0].signals.q.window: must be > 0`,
 				`ebb.yaml:10:30: groups[0].signals.q.stale: must be > 0`,
 				`ebb.yaml:10:45: groups[0].signals.q.aggregate: must be one of avg, sum, max, min, not "median"`,
 				`ebb.yaml:11:7: groups[0].signals.ready: "ready" is reserved: expressions read it as the number of ready instances`,
-				`ebb.yaml:12:7: groups[0].signals.scraped: set one of expr, source, scrape or http_json`,
-				`ebb.yaml:12:34: groups[0].signals.scraped.scrape.metric: must not be empty`,
-				`ebb.yaml:12:43: groups[0].signals.scraped.scrape.url: invalid template (fields: .ID .Group .Zone .Port .Addr): template: groups[0].signals.scraped.scrape.url:1:2: executing "groups[0].signals.scraped.scrape.url" at <.Nope>: can't evaluate field Nope in type config.TemplateData`,
-				`ebb.yaml:12:57: groups[0].signals.scraped.http_json.path: required, must not be empty`,
+				`ebb.yaml:12:17: groups[0].signals.fetched.fetch.path: required`,
+				`ebb.yaml:12:30: groups[0].signals.fetched.fetch.url: invalid template (fields: .ID .Group .Zone .Port .Addr): template: url:1:2: executing "url" at <.Nope>: can't evaluate field Nope in type config.TemplateData`,
 			},
 		},
 		{
@@ -461,7 +459,6 @@ func TestEnumTags(t *testing.T) {
 		key   string
 		valid []string
 	}{
-		{typ: reflect.TypeFor[Signal](), key: "source", valid: sources},
 		{typ: reflect.TypeFor[Signal](), key: "aggregate", valid: aggregates},
 		{typ: reflect.TypeFor[Signal](), key: "resource", valid: resources},
 		{typ: reflect.TypeFor[Target](), key: "mode", valid: targetModes},

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
@@ -50,6 +49,9 @@ type Options struct {
 	ReloadEvery time.Duration
 	// Seed seeds instance IDs and jitter; 0 picks one from the clock.
 	Seed uint64
+	// Sources are the source kinds signals may read (the composition
+	// root's registry). Pushed and derived signals need none.
+	Sources []source.Kind
 
 	// readFile replaces os.ReadFile for the config and token files, so
 	// tests can make a read fail.
@@ -77,6 +79,7 @@ type Daemon struct {
 	decided   map[string]time.Time // when each group was last decided
 	journaled map[string]journal   // each group's newest journal entry
 	reads     map[string]*read     // signal reads in flight, by group
+	sources   map[string]opened    // open sources by name (implicit ones in parentheses)
 	health    map[string]map[string]signalHealth
 	loops     map[string]bool // groups with a running reconcile loop
 	adopted   map[string]bool // groups whose running instances were adopted
@@ -91,12 +94,12 @@ type Daemon struct {
 
 // group is one group's runtime.
 type group struct {
-	cfg    config.Group
-	index  int // in the engine
-	rec    *fleet.Reconciler
-	status fleet.Status
-	urls   map[string]*template.Template // scrape and http_json URLs, by signal
-	fresh  bool                          // the store had no state for the group
+	cfg     config.Group
+	index   int // in the engine
+	rec     *fleet.Reconciler
+	status  fleet.Status
+	signals []signalRead // the signals sources read
+	fresh   bool         // the store had no state for the group
 }
 
 // New loads the configuration and opens the store; Run starts the loops.
@@ -157,6 +160,10 @@ type loaded struct {
 	eng   *engine.Engine
 	mod   time.Time
 	token string
+	// sources are the sources the configuration uses, open; fresh the ones
+	// opened for it, closed if it is not installed.
+	sources map[string]opened
+	fresh   []*source.Source
 }
 
 // errRead marks a failure to read the config file or its token file, as
@@ -178,7 +185,7 @@ func (d *Daemon) load() (loaded, error) {
 	if err != nil {
 		return loaded{}, errRead{fmt.Errorf("read config: %w", err)}
 	}
-	cfg, err := config.Parse(path, data)
+	cfg, err := source.Registry(d.opt.Sources).Parse(path, data)
 	if err != nil {
 		return loaded{}, err
 	}
@@ -191,6 +198,12 @@ func (d *Daemon) load() (loaded, error) {
 		if l.token, err = d.readToken(cfg.API.TokenFile); err != nil {
 			return loaded{}, err
 		}
+	}
+	d.mu.Lock()
+	current := d.sources
+	d.mu.Unlock()
+	if l.sources, l.fresh, err = d.openSources(cfg, current); err != nil {
+		return loaded{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return l, nil
 }
@@ -233,6 +246,17 @@ type recUpdate struct {
 // still has instances. Nothing is changed unless every group builds; the
 // returned updates are for the caller to apply without d.mu.
 func (d *Daemon) install(l loaded) ([]recUpdate, error) {
+	updates, err := d.installSources(l)
+	if err != nil {
+		closeSources(l.fresh)
+		return nil, err
+	}
+	retire(d.sources, l.sources)
+	d.sources = l.sources
+	return updates, nil
+}
+
+func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 	cfg, eng := l.cfg, l.eng
 	if err := d.checkRemoved(cfg); err != nil {
 		return nil, err
@@ -240,22 +264,10 @@ func (d *Daemon) install(l loaded) ([]recUpdate, error) {
 	var updates []recUpdate
 	groups := map[string]*group{}
 	for i, gc := range cfg.Groups {
-		g := &group{cfg: gc, index: i, urls: map[string]*template.Template{}}
-		for name, sc := range gc.Signals {
-			url := ""
-			switch {
-			case sc.Scrape != nil:
-				url = sc.Scrape.URL
-			case sc.HTTPJSON != nil:
-				url = sc.HTTPJSON.URL
-			default:
-				continue
-			}
-			t, err := config.ParseTemplate(gc.Name+"."+name, url)
-			if err != nil {
-				return nil, err
-			}
-			g.urls[name] = t
+		g := &group{cfg: gc, index: i}
+		var err error
+		if g.signals, err = signalReads(gc, eng.Groups[i], l.sources); err != nil {
+			return nil, err
 		}
 		if old, ok := d.groups[gc.Name]; ok {
 			g.status = old.status
@@ -425,6 +437,7 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 // instances: they keep running, and the next ebb adopts them.
 func (d *Daemon) Run(ctx context.Context, api http.Handler, listen func(http.Handler) error) error {
 	defer d.st.Close()
+	defer d.closeSources()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	if listen != nil {
@@ -578,4 +591,14 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 			return
 		}
 	}
+}
+
+// closeSources closes every open source, at the end of Run.
+func (d *Daemon) closeSources() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.sources {
+		_ = o.src.Close() // it only releases connections
+	}
+	d.sources = nil
 }

@@ -165,7 +165,7 @@ func TestHangingSourceHoldsOnlyItsGroup(t *testing.T) {
 	h.d.mu.Lock()
 	r := h.d.reads["slow"]
 	h.d.mu.Unlock()
-	<-r.done
+	r.wait()
 	h.tick(time.Second)
 	dec, ok := h.last("slow")
 	if !ok {
@@ -385,7 +385,7 @@ func TestMetrics(t *testing.T) {
 	r := h.d.reads["broken"]
 	h.d.mu.Unlock()
 	if r != nil { // nil: the refused read ended within the tick and was used
-		<-r.done
+		r.wait()
 	}
 	h.tick(time.Second)
 

@@ -35,26 +35,6 @@ func (d *Daemon) decideLoop(ctx context.Context, errc <-chan error) error {
 	}
 }
 
-// read is one group's signal reads, running on their own so that a slow
-// source delays only its own group.
-type read struct {
-	eng      *engine.Engine // the engine whose signal indexes obs uses
-	started  time.Time
-	deadline time.Time
-	done     chan struct{}
-	obs      engine.Observation // set before done is closed
-	errs     map[string]error   // per signal: the last read error, nil when it read
-}
-
-func (r *read) finished() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // decide runs one tick. Groups whose signals need reading (scrape,
 // http_json) have their reads started a tick before they are due, each
 // bounded by the group's interval; a due group is decided once its reads
@@ -67,9 +47,10 @@ func (d *Daemon) decide(ctx context.Context) {
 	now := start
 	d.mu.Lock()
 	eng := d.eng
+	var due []int
 	for i, eg := range eng.Groups {
 		g := d.groups[eg.Name]
-		if !g.reads() {
+		if len(g.signals) == 0 {
 			continue
 		}
 		if r := d.reads[eg.Name]; r != nil {
@@ -81,7 +62,10 @@ func (d *Daemon) decide(ctx context.Context) {
 		if eng.Next(i).Sub(now) > tick {
 			continue
 		}
-		d.startRead(ctx, now, eng, eg, g)
+		due = append(due, i)
+	}
+	if len(due) > 0 {
+		d.startRound(ctx, now, eng, due)
 	}
 	ready, err := d.readyCounts(eng, now)
 	if err != nil {
@@ -90,13 +74,14 @@ func (d *Daemon) decide(ctx context.Context) {
 	decisions := eng.StepReady(now, func(i int) (engine.Observation, bool) {
 		eg := eng.Groups[i]
 		var obs engine.Observation
-		if d.groups[eg.Name].reads() {
+		if len(d.groups[eg.Name].signals) > 0 {
 			r := d.reads[eg.Name]
 			if r == nil || r.eng != eng || !r.finished() {
 				return obs, false
 			}
-			obs = r.obs
-			d.noteReadErrors(eg.Name, r.errs)
+			var errs map[string]error
+			obs, errs = r.observation(eg, now)
+			d.noteReadErrors(eg.Name, errs)
 			delete(d.reads, eg.Name)
 		}
 		obs.Ready = ready[eg.Name]
@@ -114,30 +99,6 @@ func (d *Daemon) decide(ctx context.Context) {
 	end := d.opt.Clock.Now()
 	d.ticked.Store(end.UnixNano())
 	d.metrics.tick(end.Sub(start))
-}
-
-// startRead starts a group's reads in the background. d.mu held.
-func (d *Daemon) startRead(ctx context.Context, now time.Time, eng *engine.Engine, eg *engine.Group, g *group) {
-	budget := max(eg.Interval, tick)
-	r := &read{eng: eng, started: now, deadline: now.Add(budget), done: make(chan struct{})}
-	d.reads[eg.Name] = r
-	var insts []model.Instance
-	if g.cfg.Provider.Local != nil {
-		err := d.st.View(func(tx *store.Tx) error {
-			var err error
-			insts, err = tx.Instances(eg.Name)
-			return err
-		})
-		if err != nil {
-			d.opt.Log.Error("read instances", "group", eg.Name, "err", err)
-		}
-	}
-	go func() {
-		defer close(r.done)
-		rctx, cancel := context.WithTimeout(ctx, budget)
-		defer cancel()
-		r.obs, r.errs = d.observe(rctx, now, eg, g, insts)
-	}()
 }
 
 // readyCounts counts the instances in service of every group due at now.

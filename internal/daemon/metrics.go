@@ -128,6 +128,14 @@ var (
 		"1 while the signal's latest read failed.", []string{"group", "signal"}, nil)
 	descConditions = prometheus.NewDesc("ebb_group_conditions",
 		"Conditions the group shows in ebb status (stale or failing signals, stalled reads, failing launches or drains).", []string{"group"}, nil)
+	descSourceUp = prometheus.NewDesc("ebb_source_up",
+		"1 unless the source's latest call failed (after its retries).", []string{"source", "kind"}, nil)
+	descSourceCalls = prometheus.NewDesc("ebb_source_calls_total",
+		"Calls made to the source's backend, each attempt counted.", []string{"source", "kind"}, nil)
+	descSourceFailures = prometheus.NewDesc("ebb_source_call_failures_total",
+		"Calls to the source's backend that failed, each attempt counted.", []string{"source", "kind"}, nil)
+	descSourceOK = prometheus.NewDesc("ebb_source_last_success_timestamp_seconds",
+		"When a call to the source last succeeded (Unix time).", []string{"source", "kind"}, nil)
 	descTicked = prometheus.NewDesc("ebb_last_tick_timestamp_seconds",
 		"When the decision loop last finished a tick (Unix time); /readyz fails when it is stuck.", nil, nil)
 )
@@ -155,6 +163,15 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if t := d.ticked.Load(); t != 0 {
 		gauge(descTicked, float64(t)/1e9)
+	}
+	for _, name := range sortedKeys(d.sources) {
+		h := d.sources[name].src.Health()
+		gauge(descSourceUp, boolean(!h.Failing), h.Name, h.Kind)
+		ch <- prometheus.MustNewConstMetric(descSourceCalls, prometheus.CounterValue, float64(h.Calls), h.Name, h.Kind)
+		ch <- prometheus.MustNewConstMetric(descSourceFailures, prometheus.CounterValue, float64(h.Failures), h.Name, h.Kind)
+		if !h.LastOK.IsZero() {
+			gauge(descSourceOK, float64(h.LastOK.UnixNano())/1e9, h.Name, h.Kind)
+		}
 	}
 	for _, n := range names {
 		g := d.groups[n]

@@ -124,8 +124,8 @@ func sampleProblem(eg *engine.Group, sigs map[string]config.Signal, name string,
 	}
 	sig := sigs[name]
 	switch {
-	case sig.Scrape != nil || sig.HTTPJSON != nil:
-		return "not a pushed signal: ebb fetches it (scrape or http_json)"
+	case sig.Read.IsSet():
+		return fmt.Sprintf("not a pushed signal: ebb reads it (%s)", sig.Read.Kind)
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return fmt.Sprintf("%v is not a finite number", v)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -36,6 +37,7 @@ type Backend interface {
 	Unprotect(group, id string) (model.Instance, error)
 	Push(group string, t time.Time, values map[string]float64) error
 	PushMany(t time.Time, values map[string]map[string]float64) error
+	Sources() []source.Health
 	Metrics() http.Handler
 	Ready() error
 	Token() string
@@ -57,6 +59,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", b.Metrics())
 	mux.HandleFunc("GET /v1/groups", s.groups)
+	mux.HandleFunc("GET /v1/sources", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Sources()) })
 	mux.HandleFunc("GET /v1/groups/{group}", s.group)
 	mux.HandleFunc("GET /v1/groups/{group}/instances", s.instances)
 	mux.HandleFunc("GET /v1/groups/{group}/activities", s.activities)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -149,6 +150,10 @@ func (f *fakeBackend) Ready() error {
 }
 func (f *fakeBackend) Token() string { return f.token }
 
+func (f *fakeBackend) Sources() []source.Health {
+	return []source.Health{{Name: "prom", Kind: "prometheus", Calls: 3, Failures: 1, LastError: "query: 503 Service Unavailable", Failing: true}}
+}
+
 func TestAPI(t *testing.T) {
 	fb := &fakeBackend{token: "s3cret"}
 	srv := httptest.NewServer(Handler(fb))
@@ -159,6 +164,7 @@ func TestAPI(t *testing.T) {
 		want                            string
 	}{
 		{name: "groups", method: "GET", path: "/v1/groups", code: 200, want: `"name": "web"`},
+		{name: "sources", method: "GET", path: "/v1/sources", code: 200, want: `"last_error": "query: 503 Service Unavailable"`},
 		{name: "unknown group", method: "GET", path: "/v1/groups/nope", code: 404, want: `group \"nope\": not found`},
 		{name: "instances of unknown", method: "GET", path: "/v1/groups/nope/instances", code: 404},
 		{name: "bad limit", method: "GET", path: "/v1/groups/web/activities?limit=0", code: 400, want: "limit must be a whole number"},

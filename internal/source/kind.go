@@ -147,3 +147,13 @@ func PerInstance(query any) bool {
 	p, ok := query.(interface{ PerInstance() bool })
 	return ok && p.PerInstance()
 }
+
+// Registry returns kinds as the config package sees them, for decoding,
+// validating and documenting configurations that use them.
+func Registry(kinds []Kind) *config.Kinds {
+	k := &config.Kinds{}
+	for _, s := range kinds {
+		k.Sources = append(k.Sources, s.Kind)
+	}
+	return k
+}

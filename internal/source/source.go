@@ -116,8 +116,8 @@ func (s *Source) Health() Health {
 func (s *Source) Read(ctx context.Context, reqs []Request) []Value {
 	out := make([]Value, len(reqs))
 	type batch struct {
-		reads []Request   // one per distinct ask
-		to    [][]int     // per read: the requests it answers
+		reads []Request // one per distinct ask
+		to    [][]int   // per read: the requests it answers
 		asks  map[string]int
 	}
 	var order []string
