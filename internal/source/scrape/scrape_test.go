@@ -252,3 +252,26 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+func TestCredentialsSent(t *testing.T) {
+	t.Setenv("EBB_TEST_SCRAPE_PASSWORD", "p-9c2e")
+	var user, pass atomic.Value
+	w := newWorker(t)
+	w.busy.Set(2)
+	inner := w.Config.Handler
+	w.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		user.Store(u)
+		pass.Store(p)
+		inner.ServeHTTP(rw, r)
+	})
+	c := defaults()
+	c.BasicAuth = &config.BasicAuth{Username: "ebb", Password: config.Secret{Env: "EBB_TEST_SCRAPE_PASSWORD"}}
+	src := openSource(t, c)
+	if v := read(t, src, source.Request{Group: "web", Instance: w.instance("w1"), Query: query("ebb_worker_busy", nil)})[0]; v.Err != nil || v.V != 2 {
+		t.Fatalf("= %v, %v", v.V, v.Err)
+	}
+	if user.Load() != "ebb" || pass.Load() != "p-9c2e" {
+		t.Errorf("basic auth sent: %v %v", user.Load(), pass.Load())
+	}
+}
