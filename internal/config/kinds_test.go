@@ -179,7 +179,7 @@ func TestKindsSchemaAndReference(t *testing.T) {
 		t.Errorf("schema lacks the fetch kind:\n%s", s)
 	}
 	ref := testKinds.Reference()
-	for _, want := range []string{"## `db`", "### `sources.NAME.db`", "`sources.NAME.db.addr`", "### `groups[].signals.NAME.fetch`", "`groups[].signals.NAME.fetch.path`"} {
+	for _, want := range []string{"### `sources.NAME.db`", "`sources.NAME.db.addr`", "### `groups[].signals.NAME.fetch`", "`groups[].signals.NAME.fetch.path`"} {
 		if !strings.Contains(ref, want) {
 			t.Errorf("reference lacks %q:\n%s", want, ref)
 		}

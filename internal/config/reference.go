@@ -22,7 +22,6 @@ func Reference() string {
 func (k *Kinds) Reference() string {
 	r := &refGen{seen: map[reflect.Type]string{}}
 	for _, kind := range k.Sources {
-		fmt.Fprintf(&r.b, "## `%s`\n\n%s\n\n", kind.Name, kind.Doc)
 		r.section("sources.NAME."+kind.Name, reflect.TypeOf(kind.Conn).Elem())
 		r.section("groups[].signals.NAME."+kind.Name, reflect.TypeOf(kind.Query).Elem())
 	}

@@ -285,10 +285,11 @@ type Backoff struct {
 // Probe asks an instance something: an HTTP GET that must answer 2xx (and,
 // with path, whose JSON value at path is read), or a command that must exit 0.
 type Probe struct {
-	HTTP    string   `yaml:"http" doc:"URL template, e.g. http://{{.Addr}}/healthz."`
-	Path    string   `yaml:"path" doc:"With http: a dot-separated path into the JSON answer (busy probes read a boolean or a number)."`
-	Command []string `yaml:"command" doc:"Command template; exit status 0 means yes."`
-	Timeout Duration `yaml:"timeout" default:"5s" doc:"How long one probe may take."`
+	HTTP    string            `yaml:"http" doc:"URL template, e.g. http://{{.Addr}}/healthz."`
+	Path    string            `yaml:"path" doc:"With http: a dot-separated path into the JSON answer (busy probes read a boolean or a number)."`
+	Headers map[string]Secret `yaml:"headers" doc:"With http: headers sent with the probe, e.g. X-Trino-User: {value: ebb}; values from value, env or file."`
+	Command []string          `yaml:"command" doc:"Command template; exit status 0 means yes."`
+	Timeout Duration          `yaml:"timeout" default:"5s" doc:"How long one probe may take."`
 }
 
 // Drain describes a graceful stop: ask the instance to finish, wait while it
@@ -306,9 +307,10 @@ type Drain struct {
 
 // HTTPAction is one HTTP request.
 type HTTPAction struct {
-	Method string `yaml:"method" default:"PUT" doc:"HTTP method."`
-	URL    string `yaml:"url" doc:"URL template, e.g. http://{{.Addr}}/v1/info/state."`
-	Body   string `yaml:"body" doc:"Request body."`
+	Method  string            `yaml:"method" default:"PUT" doc:"HTTP method."`
+	URL     string            `yaml:"url" doc:"URL template, e.g. http://{{.Addr}}/v1/info/state."`
+	Body    string            `yaml:"body" doc:"Request body."`
+	Headers map[string]Secret `yaml:"headers" doc:"Headers sent with the request, e.g. X-Trino-User: {value: ebb} for Trino's shutdown; values from value, env or file."`
 }
 
 // Health describes how unhealthy instances are found.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -89,6 +90,7 @@ func (v *validator) lifecycle(l *Lifecycle, p string) {
 		v.template(joinKeys(dp, "http.body"), d.HTTP.Body)
 		v.check(d.HTTP.Method != "", joinKeys(dp, "http.method"), "must not be empty")
 	}
+	v.headers(joinKeys(dp, "http.headers"), d.HTTP.Headers, d.HTTP.URL != "")
 	if len(d.Command) > 0 {
 		actions++
 		for i, arg := range d.Command {
@@ -121,10 +123,50 @@ func (v *validator) probe(pr *Probe, p string) {
 	if pr.Path != "" && pr.HTTP == "" {
 		v.errf(join(p, "path"), "only applies with http")
 	}
+	v.headers(join(p, "headers"), pr.Headers, pr.HTTP != "")
 	for i, arg := range pr.Command {
 		v.template(index(join(p, "command"), i), arg)
 	}
 	v.check(pr.Timeout > 0, join(p, "timeout"), "must be > 0")
+}
+
+// headers checks the headers of an HTTP probe or drain request: each a
+// header name with one origin for its value, and only with a URL to send
+// them to.
+func (v *validator) headers(p string, h map[string]Secret, withURL bool) {
+	if len(h) > 0 && !withURL {
+		v.errf(p, "only applies with http")
+	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !headerName(k) {
+			v.errf(p, "%q is not a valid header name", k)
+			continue
+		}
+		s := h[k]
+		var ke *KeyError
+		if err := s.Validate(); errors.As(err, &ke) {
+			v.errf(join(p, k), "%s", ke.Msg)
+		}
+	}
+}
+
+// headerName reports whether k is an HTTP token (RFC 9110).
+func headerName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r < 128 && strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedKeys(m map[string]string) []string {

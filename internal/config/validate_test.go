@@ -105,6 +105,25 @@ groups:
 			},
 		},
 		{
+			name: "drain and probe headers",
+			src: `groups:
+  - name: web
+    capacity: {max: 4}
+    signals: {cpu: {}}
+    lifecycle:
+      drain:
+        http: {url: "http://{{.Addr}}/v1/info/state", body: '"SHUTTING_DOWN"', headers: {X-Trino-User: {}, "Bad Name": {value: x}}}
+        busy: {http: "http://{{.Addr}}/v1/status", headers: {X-Key: {value: a, env: B}}}
+      health: {check: {command: [true], headers: {X-Key: {value: a}}}}
+` + cpuPolicy,
+			want: []string{
+				`ebb.yaml:7:80: groups[0].lifecycle.drain.http.headers: "Bad Name" is not a valid header name`,
+				`ebb.yaml:7:90: groups[0].lifecycle.drain.http.headers.X-Trino-User: exactly one of value, env and file, not 0`,
+				`ebb.yaml:8:62: groups[0].lifecycle.drain.busy.headers.X-Key: exactly one of value, env and file, not 2`,
+				`ebb.yaml:9:41: groups[0].lifecycle.health.check.headers: only applies with http`,
+			},
+		},
+		{
 			name: "signals",
 			src: `groups:
   - name: web

@@ -35,13 +35,16 @@ func (d *Daemon) decideLoop(ctx context.Context, errc <-chan error) error {
 	}
 }
 
-// decide runs one tick. Groups whose signals need reading (scrape,
-// http_json) have their reads started a tick before they are due, each
-// bounded by the group's interval; a due group is decided once its reads
-// have finished, so a hanging endpoint holds up only its own group, which
-// then decides with what it got (the missing-data rules) at the first tick
-// after its reads end. Pushed values are taken at decision time. Every
-// decision of the tick is recorded in one store transaction.
+// decide runs one tick. The groups due within the next tick whose signals
+// sources read have their reads started together, a tick before they are
+// due: each source gets every read of those groups in one batch (one
+// Prometheus query for all groups sharing it), bounded by the shortest
+// interval among them. A due group is decided once every source it reads
+// from has answered, so a hanging backend holds up only the groups reading
+// from it, which then decide with what they got (the missing-data rules)
+// at the first tick after their reads end. Pushed values are taken at
+// decision time. Every decision of the tick is recorded in few store
+// transactions.
 func (d *Daemon) decide(ctx context.Context) {
 	start := d.opt.Clock.Now()
 	now := start

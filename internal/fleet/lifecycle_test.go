@@ -13,9 +13,11 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
-// Trino's graceful shutdown: the drain is an HTTP request with a body, and
-// the busy probe reads a number from the instance's JSON status.
+// Trino's graceful shutdown: the drain is an HTTP request with a body and
+// the user header Trino requires, and the busy probe reads a number from
+// the instance's JSON status, with its own headers.
 func TestHTTPDrainAndJSONBusyProbe(t *testing.T) {
+	t.Setenv("EBB_TEST_PROBE_KEY", "k-123")
 	var mu sync.Mutex
 	var got []string
 	drivers := 3
@@ -24,9 +26,17 @@ func TestHTTPDrainAndJSONBusyProbe(t *testing.T) {
 		defer mu.Unlock()
 		switch r.URL.Path {
 		case "/v1/info/state":
+			if r.Header.Get("X-Trino-User") == "" {
+				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				return
+			}
 			b, _ := io.ReadAll(r.Body)
-			got = append(got, r.Method+" "+string(b))
+			got = append(got, r.Method+" "+r.Header.Get("X-Trino-User")+" "+string(b))
 		case "/v1/status":
+			if r.Header.Get("X-Probe-Key") != "k-123" {
+				http.Error(w, "Forbidden", http.StatusForbidden)
+				return
+			}
 			json.NewEncoder(w).Encode(map[string]int{"runningDrivers": drivers})
 		}
 	}))
@@ -34,15 +44,15 @@ func TestHTTPDrainAndJSONBusyProbe(t *testing.T) {
 	h := newHarness(t, base+`
 lifecycle:
   drain:
-    http: {method: PUT, url: "`+srv.URL+`/v1/info/state", body: '"SHUTTING_DOWN"'}
-    busy: {http: "`+srv.URL+`/v1/status", path: runningDrivers}
+    http: {method: PUT, url: "`+srv.URL+`/v1/info/state", body: '"SHUTTING_DOWN"', headers: {X-Trino-User: {value: ebb}}}
+    busy: {http: "`+srv.URL+`/v1/status", path: runningDrivers, headers: {X-Probe-Key: {env: EBB_TEST_PROBE_KEY}}}
     heartbeat: 10s
 `)
 	h.reconcile(1)
 	h.reconcile(1)
 	h.reconcile(0)
 	mu.Lock()
-	if len(got) != 1 || got[0] != `PUT "SHUTTING_DOWN"` {
+	if len(got) != 1 || got[0] != `PUT ebb "SHUTTING_DOWN"` {
 		t.Fatalf("drain requests %q", got)
 	}
 	mu.Unlock()

@@ -24,6 +24,7 @@ import (
 type probe struct {
 	url     *template.Template
 	path    string
+	headers map[string]config.Secret
 	command []*template.Template
 	timeout time.Duration
 }
@@ -39,7 +40,7 @@ func newProbe(name string, c config.Probe) (probe, error) {
 			return p, err
 		}
 	}
-	p.path = c.Path
+	p.path, p.headers = c.Path, c.Headers
 	if p.command, err = parseAll(name+".command", c.Command); err != nil {
 		return p, err
 	}
@@ -73,6 +74,9 @@ func (p probe) ask(ctx context.Context, client *http.Client, inst model.Instance
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
+			return false, fmt.Errorf("probe %s: %w", url, err)
+		}
+		if err := setHeaders(req, p.headers); err != nil {
 			return false, fmt.Errorf("probe %s: %w", url, err)
 		}
 		resp, err := client.Do(req)
@@ -128,6 +132,7 @@ type drainAction struct {
 	method  string
 	url     *template.Template
 	body    *template.Template
+	headers map[string]config.Secret
 	command []*template.Template
 	timeout time.Duration
 }
@@ -138,7 +143,7 @@ var signalNames = map[string]syscall.Signal{
 }
 
 func newDrainAction(c config.Drain) (drainAction, error) {
-	a := drainAction{method: c.HTTP.Method, timeout: 30 * time.Second}
+	a := drainAction{method: c.HTTP.Method, headers: c.HTTP.Headers, timeout: 30 * time.Second}
 	if c.Signal != "" {
 		s, ok := signalNames[c.Signal]
 		if !ok {
@@ -210,6 +215,9 @@ func (a drainAction) send(ctx context.Context, client *http.Client, sig signaler
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		if err := setHeaders(req, a.headers); err != nil {
+			return fmt.Errorf("%s %s: %w", a.method, url, err)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", a.method, url, err)
@@ -227,6 +235,19 @@ func (a drainAction) send(ctx context.Context, client *http.Client, sig signaler
 		if out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("command %s: %w: %s", args[0], err, bytes.TrimSpace(out))
 		}
+	}
+	return nil
+}
+
+// setHeaders sets configured headers, revealing their secrets now (a
+// rotated file is picked up); an error names the header, never its value.
+func setHeaders(req *http.Request, headers map[string]config.Secret) error {
+	for k, s := range headers {
+		v, err := s.Reveal()
+		if err != nil {
+			return fmt.Errorf("header %s: %w", k, err)
+		}
+		req.Header.Set(k, v)
 	}
 	return nil
 }

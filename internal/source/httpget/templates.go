@@ -1,0 +1,105 @@
+package httpget
+
+import (
+	"sync"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// Templates parses each distinct template text once and renders it many
+// times: 50,000 groups sharing one URL template cost one parse.
+type Templates struct {
+	mu     sync.RWMutex
+	parsed map[string]*template.Template
+}
+
+// Render renders text for data, parsing it the first time it is seen.
+func (t *Templates) Render(name, text string, data config.TemplateData) (string, error) {
+	t.mu.RLock()
+	tmpl := t.parsed[text]
+	t.mu.RUnlock()
+	if tmpl == nil {
+		var err error
+		if tmpl, err = config.ParseTemplate(name, text); err != nil {
+			return "", err
+		}
+		t.mu.Lock()
+		if t.parsed == nil {
+			t.parsed = map[string]*template.Template{}
+		}
+		t.parsed[text] = tmpl
+		t.mu.Unlock()
+	}
+	return config.Execute(tmpl, data)
+}
+
+// Data is the template data of a read: the instance's when there is one,
+// else the group's name alone.
+func Data(group string, inst *model.Instance) config.TemplateData {
+	if inst != nil {
+		d := config.DataFor(*inst)
+		if d.Group == "" {
+			d.Group = group
+		}
+		return d
+	}
+	return config.TemplateData{Group: group}
+}
+
+// UsesInstance reports whether a parsed template reads an instance's
+// fields (.ID, .Zone, .Port, .Addr), which are empty for a group's read.
+func UsesInstance(t *template.Template) bool {
+	found := false
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if found || n == nil {
+			return
+		}
+		switch x := n.(type) {
+		case *parse.ListNode:
+			if x == nil {
+				return
+			}
+			for _, c := range x.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(x.Pipe)
+		case *parse.PipeNode:
+			if x == nil {
+				return
+			}
+			for _, c := range x.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range x.Args {
+				walk(a)
+			}
+		case *parse.FieldNode:
+			switch x.Ident[0] {
+			case "ID", "Zone", "Port", "Addr":
+				found = true
+			}
+		case *parse.IfNode:
+			walk(x.Pipe)
+			walk(x.List)
+			walk(x.ElseList)
+		case *parse.RangeNode:
+			walk(x.Pipe)
+			walk(x.List)
+			walk(x.ElseList)
+		case *parse.WithNode:
+			walk(x.Pipe)
+			walk(x.List)
+			walk(x.ElseList)
+		}
+	}
+	if t != nil && t.Tree != nil {
+		walk(t.Tree.Root)
+	}
+	return found
+}
