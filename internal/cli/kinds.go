@@ -3,13 +3,18 @@ package cli
 import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/httpjson"
+	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
 )
 
 // sourceKinds is every source kind this ebb is built with: the one place
 // they are registered. A new kind is a package under internal/source and a
 // line here.
 func sourceKinds() []source.Kind {
-	return []source.Kind{}
+	return []source.Kind{
+		scrape.Kind(),
+		httpjson.Kind(),
+	}
 }
 
 // configKinds is the registry as the config package sees it.

@@ -137,7 +137,7 @@ groups:
 		`sources.main.db.password: exactly one of value, env and file, not 2`,
 		`sources.main.db.tls.cert_file: cert_file and key_file go together`,
 		`ebb.yaml:3:10: sources.other: must have exactly one key naming the source's kind (fetch, db), not 2`,
-		`ebb.yaml:4:9: sources.bad: unknown key "nosuch" (valid keys: fetch, db)`,
+		`ebb.yaml:4:9: sources.bad: unknown source kind "nosuch" (kinds: fetch, db)`,
 		`ebb.yaml:5:3: sources.push: push is the name of pushed values; choose another`,
 		`ebb.yaml:6:10: sources.empty: must have exactly one key naming the source's kind (fetch, db), not 0`,
 		`ebb.yaml:11:19: groups[0].signals.a.source: main is a db source: say what to read under a db key`,

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -126,8 +127,18 @@ func (d *decoder) decodeSource(key, n *yaml.Node, v reflect.Value, path string) 
 		return
 	}
 	k := pairs[0]
-	if !d.decodeKind(k.key, k.value, p, connRole, k.key.Value, path) {
-		d.valueErrorf(k.key, path, "%s", unknownKey(k.key.Value, d.kinds.names()))
+	if d.decodeKind(k.key, k.value, p, connRole, k.key.Value, path) {
+		return
+	}
+	if len(d.kinds.names()) == 0 {
+		d.valueErrorf(k.key, path, "unknown source kind %q: no source kinds are built into this program", k.key.Value)
+		return
+	}
+	d.valueErrorf(k.key, path, "unknown source kind %q", k.key.Value)
+	if guess := closest(k.key.Value, d.kinds.names()); guess != "" {
+		d.errs[len(d.errs)-1].Msg += fmt.Sprintf("; did you mean %q?", guess)
+	} else {
+		d.errs[len(d.errs)-1].Msg += fmt.Sprintf(" (kinds: %s)", d.kindList())
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/httpjson"
+	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -47,8 +50,14 @@ func groupYAML(name string, max int) string {
 }
 
 func configYAML(dir, groups string) string {
-	return fmt.Sprintf("store: {path: %q}\napi: {listen: \"127.0.0.1:0\"}\ngroups:%s", filepath.Join(dir, "ebb.db"), groups)
+	// patient is a source whose calls the fake clock never times out: a
+	// test that holds its endpoint decides when the call ends.
+	return fmt.Sprintf("store: {path: %q}\napi: {listen: \"127.0.0.1:0\"}\n"+
+		"sources: {patient: {http_json: {timeout: 1h, tries: 1}}}\ngroups:%s", filepath.Join(dir, "ebb.db"), groups)
 }
+
+// testKinds are the source kinds the daemon's tests read through.
+var testKinds = []source.Kind{scrape.Kind(), httpjson.Kind()}
 
 func newHarness(t *testing.T, groups string, opt Options) *harness {
 	t.Helper()
@@ -56,6 +65,9 @@ func newHarness(t *testing.T, groups string, opt Options) *harness {
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "ebb.yaml"), clock: clock.NewFake(t0), ctx: t.Context()}
 	h.write(configYAML(dir, groups))
 	opt.ConfigPath, opt.Clock, opt.Seed = h.path, h.clock, 1
+	if opt.Sources == nil {
+		opt.Sources = testKinds
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
@@ -124,7 +136,7 @@ func TestHangingSourceHoldsOnlyItsGroup(t *testing.T) {
     capacity: {min: 1, max: 10}
     interval: 10s
     signals:
-      queue: {http_json: {url: %q, path: queued, timeout: 1h}}
+      queue: {source: patient, http_json: {url: %q, path: queued}}
     policies:
       - queue: {signal: queue, per_instance: 10}
 `, srv.URL)
@@ -277,7 +289,7 @@ func TestDroppingAGroupWithInstancesIsRefused(t *testing.T) {
 		t.Fatalf("rejection = %q; want %q", rejected, want)
 	}
 	h.d.st.Close()
-	if _, err := New(Options{ConfigPath: h.path, Clock: h.clock}); err == nil || !strings.Contains(err.Error(), want) {
+	if _, err := New(Options{ConfigPath: h.path, Clock: h.clock, Sources: testKinds}); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("start with the group dropped: %v; want %q", err, want)
 	}
 }

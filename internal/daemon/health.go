@@ -65,9 +65,6 @@ func (d *Daemon) conditions(group string, now time.Time) []string {
 	if s := d.stalled(group, now); s != "" {
 		out = append(out, s)
 	}
-	if g := d.groups[group]; g != nil {
-		out = append(out, d.sourceConditions(g)...)
-	}
 	hs := d.health[group]
 	failing := map[string]bool{}
 	for _, sig := range sortedKeys(hs) {

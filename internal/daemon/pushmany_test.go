@@ -24,7 +24,7 @@ const mixedYAML = `
     signals:
       queue: {stale: 1m}
       fresh: {stale: 10s}
-      fetched: {http_json: {url: "http://127.0.0.1:1/stats", path: queued, timeout: 1s}}
+      fetched: {http_json: {url: "http://127.0.0.1:1/stats", path: queued}}
       double: {expr: "queue * 2"}
     policies:
       - queue: {signal: queue, per_instance: 10}
@@ -49,7 +49,7 @@ func TestPushManyIsAllOrNothing(t *testing.T) {
 	want := []SampleError{
 		{Group: "batch", Reason: "no values"},
 		{Group: "mixed", Signal: "double", Reason: "not a pushed signal: ebb computes it (expr)"},
-		{Group: "mixed", Signal: "fetched", Reason: "not a pushed signal: ebb fetches it (scrape or http_json)"},
+		{Group: "mixed", Signal: "fetched", Reason: "not a pushed signal: ebb reads it (http_json)"},
 		{Group: "mixed", Signal: "fresh", Reason: "the time is 30s old, past the signal's stale time 10s (it would count as missing)"},
 		{Group: "mixed", Signal: "nan", Reason: "no such signal"},
 		{Group: "mixed", Signal: "unknown", Reason: "no such signal"},

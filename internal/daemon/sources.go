@@ -146,20 +146,3 @@ func (d *Daemon) Sources() []source.Health {
 	}
 	return out
 }
-
-// sourceConditions says which of a group's sources fail. d.mu held.
-func (d *Daemon) sourceConditions(g *group) []string {
-	var out []string
-	seen := map[*source.Source]bool{}
-	for _, r := range g.signals {
-		if seen[r.src] {
-			continue
-		}
-		seen[r.src] = true
-		if h := r.src.Health(); h.Failing {
-			out = append(out, fmt.Sprintf("source %s (%s) failing since %s: %s", h.Name, h.Kind,
-				h.ErrorAt.UTC().Format("2006-01-02T15:04:05Z"), h.LastError))
-		}
-	}
-	return out
-}

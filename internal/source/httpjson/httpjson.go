@@ -119,7 +119,7 @@ func (q *Query) Validate() error {
 		}
 		sample, err := config.Execute(t, config.TemplateData{ID: "i", Group: "g", Zone: "z", Port: 1, Addr: "127.0.0.1:1"})
 		if err == nil {
-			_, err = ParsePath(sample)
+			_, err = source.ParsePath(sample)
 		}
 		if err != nil {
 			errs = append(errs, config.Problem("path", "%v", err))
@@ -162,7 +162,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	if _, err := ParsePath(path); err != nil {
+	if _, err := source.ParsePath(path); err != nil {
 		return "", "", err
 	}
 	return url, path, nil
@@ -196,19 +196,18 @@ func (b *backend) read(doc any, r source.Read[Query], shown string) source.Value
 	if err != nil {
 		return source.Value{Err: err}
 	}
-	p, err := ParsePath(text)
+	p, err := source.ParsePath(text)
 	if err != nil {
 		return source.Value{Err: err}
 	}
 	v, err := p.Find(doc)
 	if err == nil {
 		var f float64
-		if f, err = Number(v); err == nil {
+		if f, err = source.Number(v); err == nil {
 			return source.Value{V: f}
 		}
 	}
-	var m *missing
-	if errors.As(err, &m) {
+	if errors.Is(err, source.ErrNoValue) {
 		return source.NoValue("%s at %q: %v", shown, p, err)
 	}
 	return source.Value{Err: fmt.Errorf("%s at %q: %w", shown, p, err)}
