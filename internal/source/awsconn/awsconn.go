@@ -64,6 +64,11 @@ func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
+	if a.AccessKeyID.IsSet() {
+		// Uncached, unlike what LoadDefaultConfig makes of it: a rotated
+		// key file is read at the next request.
+		cfg.Credentials = aws.CredentialsProviderFunc(a.credentials)
+	}
 	return cfg, nil
 }
 

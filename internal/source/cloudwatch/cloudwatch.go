@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"text/template"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +19,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
+	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the cloudwatch source's connection config.
@@ -116,7 +115,7 @@ type backend struct {
 	client *cloudwatch.Client
 	conn   *Conn
 	clock  clock.Clock
-	cache  templates
+	cache  templates.Cache
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -148,7 +147,7 @@ func (b *backend) metric(r source.Read[Query]) (metric, error) {
 		m.period = b.conn.Period.D()
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Dimensions)) {
-		v, err := b.cache.render(q.Dimensions[k], r.Group)
+		v, err := b.cache.Render(q.Dimensions[k], r.Group)
 		if err != nil {
 			return metric{}, fmt.Errorf("dimension %s: %w", k, err)
 		}
@@ -270,32 +269,4 @@ func (b *backend) chunk(ctx context.Context, start, end time.Time, ms []metric, 
 		}
 	}
 	return nil
-}
-
-// templates parses each template text once: a dimension template shared
-// by 50,000 groups is parsed once, not at every read.
-type templates struct {
-	mu sync.Mutex
-	m  map[string]*template.Template
-}
-
-func (c *templates) render(text, group string) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	c.mu.Lock()
-	t, ok := c.m[text]
-	if !ok {
-		var err error
-		if t, err = config.ParseTemplate("cloudwatch", text); err != nil {
-			c.mu.Unlock()
-			return "", err
-		}
-		if c.m == nil {
-			c.m = map[string]*template.Template{}
-		}
-		c.m[text] = t
-	}
-	c.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: group})
 }

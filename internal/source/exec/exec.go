@@ -15,11 +15,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"text/template"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the exec source's connection config: where commands run and
@@ -81,7 +81,7 @@ const exTempFail = 75
 
 type backend struct {
 	conn  *Conn
-	cache templates
+	cache templates.Cache
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -97,7 +97,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	path, err := b.cache.render(r.Query.Path, r.Group)
+	path, err := b.cache.Render(r.Query.Path, r.Group)
 	if err != nil {
 		return "", "", err
 	}
@@ -111,7 +111,7 @@ func (b *backend) argv(r source.Read[Query]) ([]string, error) {
 	}
 	argv := make([]string, len(r.Query.Command))
 	for i, a := range r.Query.Command {
-		s, err := b.cache.render(a, r.Group)
+		s, err := b.cache.Render(a, r.Group)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +135,7 @@ func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]sourc
 	var docErr error
 	parsed := false
 	for i, r := range reads {
-		path, err := b.cache.render(r.Query.Path, r.Group)
+		path, err := b.cache.Render(r.Query.Path, r.Group)
 		if err != nil {
 			vals[i] = source.Value{Err: err}
 			continue
@@ -300,32 +300,4 @@ func clip(s string) string {
 		return s[:200] + "…"
 	}
 	return s
-}
-
-// templates parses each template text once: a command shared by 50,000
-// groups is parsed once, not at every read.
-type templates struct {
-	mu sync.Mutex
-	m  map[string]*template.Template
-}
-
-func (c *templates) render(text, group string) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	c.mu.Lock()
-	t, ok := c.m[text]
-	if !ok {
-		var err error
-		if t, err = config.ParseTemplate("exec", text); err != nil {
-			c.mu.Unlock()
-			return "", err
-		}
-		if c.m == nil {
-			c.m = map[string]*template.Template{}
-		}
-		c.m[text] = t
-	}
-	c.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: group})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
@@ -204,11 +205,17 @@ func TestTimeoutKillsTheProcessGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat("/proc/" + strings.TrimSpace(string(b))); err == nil {
-		st, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
-		if !strings.Contains(string(st), ") Z ") {
-			t.Fatalf("sleep %s outlived the timeout", strings.TrimSpace(string(b)))
+	// SIGKILL lands a moment after Wait returns: give the kernel up to 2s.
+	stat := "/proc/" + strings.TrimSpace(string(b)) + "/stat"
+	_, err = backoff.Retry(context.Background(), func() (struct{}, error) {
+		st, err := os.ReadFile(stat)
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return struct{}{}, nil // gone, or dead and not yet reaped
 		}
+		return struct{}{}, fmt.Errorf("sleep %s outlived the timeout: %s", strings.TrimSpace(string(b)), st)
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(10*time.Millisecond)), backoff.WithMaxElapsedTime(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
 	h := src.Health()
 	if !h.Failing || h.Calls != 2 || h.Failures != 2 || !strings.Contains(h.LastError, "killed") {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"text/template"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the kafka source's connection config: the cluster to ask.
@@ -107,7 +106,7 @@ func Kind() source.Kind {
 type backend struct {
 	client *kgo.Client
 	admin  *kadm.Client
-	cache  templates
+	cache  templates.Cache
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -171,7 +170,7 @@ func (b *backend) Close() error {
 // groups' commits and the end offsets of their topics in a few requests per
 // broker, however many groups there are.
 func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
-	g, err := b.cache.render(r.Query.Group, r.Group)
+	g, err := b.cache.Render(r.Query.Group, r.Group)
 	if err != nil {
 		return "", "", err
 	}
@@ -182,7 +181,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
 	groups := make([]string, len(reads))
 	for i, r := range reads {
-		g, err := b.cache.render(r.Query.Group, r.Group)
+		g, err := b.cache.Render(r.Query.Group, r.Group)
 		if err != nil {
 			return nil, err
 		}
@@ -252,32 +251,4 @@ func classify(err error) error {
 		return err
 	}
 	return source.Retryable(err)
-}
-
-// templates parses each template text once: a group template shared by
-// 50,000 groups is parsed once, not at every read.
-type templates struct {
-	mu sync.Mutex
-	m  map[string]*template.Template
-}
-
-func (c *templates) render(text, group string) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	c.mu.Lock()
-	t, ok := c.m[text]
-	if !ok {
-		var err error
-		if t, err = config.ParseTemplate("kafka", text); err != nil {
-			c.mu.Unlock()
-			return "", err
-		}
-		if c.m == nil {
-			c.m = map[string]*template.Template{}
-		}
-		c.m[text] = t
-	}
-	c.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: group})
 }

@@ -308,3 +308,25 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestHangingBrokerTimesOut(t *testing.T) {
+	addr, accepted := testserver.Blackhole(t)
+	c := conn([]string{addr})
+	c.Timeout, c.Tries = config.Duration(200*time.Millisecond), 2
+	src := openSource(t, c)
+	start := time.Now()
+	v := read(src, &Query{Group: "g", Value: "total"}, "g")[0]
+	if v.Err == nil || !strings.Contains(v.Err.Error(), "lag of consumer groups (1)") {
+		t.Fatalf("err = %v, want the lag call's", v.Err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("took %v for 2 tries of 200ms", took)
+	}
+	if h := src.Health(); !h.Failing || h.Calls != 2 || h.Failures != 2 {
+		t.Fatalf("health = %+v, want 2 failed tries", h)
+	}
+	if accepted() < 1 {
+		t.Fatal("the client never reached the broker")
+	}
+	t.Logf("error: %v", v.Err)
+}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/template"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -18,6 +17,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
+	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the sqs source's connection config.
@@ -32,7 +32,7 @@ func (c *Conn) Validate() error { return errors.Join(c.Calls.Validate(), c.AWS.V
 // Query is one queue's depth.
 type Query struct {
 	Queue string   `yaml:"queue" doc:"The queue's URL or name, a template over {{.Group}}. Required."`
-	Count []string `yaml:"count" default:"[visible]" enum:"visible,not_visible,delayed" doc:"The messages counted, summed: visible (waiting), not_visible (received, not yet deleted), delayed (not yet deliverable)."`
+	Count []string `yaml:"count" default:"[visible]" doc:"The messages counted, summed: visible (waiting), not_visible (received, not yet deleted), delayed (not yet deliverable)."`
 }
 
 // attributes maps the count names to the queue attributes holding them.
@@ -72,7 +72,7 @@ func Kind() source.Kind {
 
 type backend struct {
 	client *sqs.Client
-	cache  templates
+	cache  templates.Cache
 
 	mu   sync.Mutex
 	urls map[string]string // queue name → URL, asked once
@@ -92,7 +92,7 @@ func open(c *Conn, _ source.Deps) (source.Backend[Query], error) {
 // Plan keys the call by queue: every group reading a queue shares one
 // GetQueueAttributes a tick, asking the attributes all of them need.
 func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
-	q, err := b.cache.render(r.Query.Queue, r.Group)
+	q, err := b.cache.Render(r.Query.Queue, r.Group)
 	if err != nil {
 		return "", "", err
 	}
@@ -101,7 +101,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 
 // Call asks one queue's attributes for all reads of it.
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
-	queue, err := b.cache.render(reads[0].Query.Queue, reads[0].Group)
+	queue, err := b.cache.Render(reads[0].Query.Queue, reads[0].Group)
 	if err != nil {
 		return nil, err
 	}
@@ -204,32 +204,4 @@ func noValues(n int, format string, args ...any) []source.Value {
 		vals[i] = source.NoValue(format, args...)
 	}
 	return vals
-}
-
-// templates parses each template text once: a queue template shared by
-// 50,000 groups is parsed once, not at every read.
-type templates struct {
-	mu sync.Mutex
-	m  map[string]*template.Template
-}
-
-func (c *templates) render(text, group string) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	c.mu.Lock()
-	t, ok := c.m[text]
-	if !ok {
-		var err error
-		if t, err = config.ParseTemplate("sqs", text); err != nil {
-			c.mu.Unlock()
-			return "", err
-		}
-		if c.m == nil {
-			c.m = map[string]*template.Template{}
-		}
-		c.m[text] = t
-	}
-	c.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: group})
 }
