@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,14 +30,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cluster is kfake's in-process Kafka: the real protocol on loopback.
-type cluster struct{ *kfake.Cluster }
+// cluster is kfake's in-process Kafka: the real protocol on loopback. The
+// tests of a package share one, so each names its topics and groups
+// afresh (unique), and -count=N runs again on a clean slate.
+type cluster struct {
+	*kfake.Cluster
+	seq *atomic.Int64
+}
 
 func (c cluster) Stop() { c.Close() }
 
 func newCluster() (cluster, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(3, "orders", "audit"))
-	return cluster{c}, err
+	c, err := kfake.NewCluster(kfake.NumBrokers(2))
+	return cluster{c, new(atomic.Int64)}, err
+}
+
+// unique returns base with a number no other name of the cluster has.
+func (c cluster) unique(base string) string { return fmt.Sprintf("%s%d", base, c.seq.Add(1)) }
+
+// topic creates a topic of three partitions with a unique name.
+func (c cluster) topic(t *testing.T, adm *kadm.Client, base string) string {
+	t.Helper()
+	name := c.unique(base)
+	if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, name); err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	return name
 }
 
 func conn(brokers []string) *Conn {
@@ -131,19 +150,21 @@ func TestLagFollowsCommits(t *testing.T) {
 	c := testserver.Shared(t, &servers, "kafka", newCluster)
 	brokers := c.ListenAddrs()
 	cl, adm := admin(t, brokers)
-	produce(t, cl, "orders", 10, 20, 5)
-	produce(t, cl, "audit", 7, 0, 0)
-	commit(t, adm, "shop-workers", "orders", 4, 20, 0)
-	commit(t, adm, "shop-workers", "audit", 2, 0, 0)
+	orders, audit, shop := c.topic(t, adm, "orders"), c.topic(t, adm, "audit"), c.unique("shop")
+	workers := shop + "-workers"
+	produce(t, cl, orders, 10, 20, 5)
+	produce(t, cl, audit, 7, 0, 0)
+	commit(t, adm, workers, orders, 4, 20, 0)
+	commit(t, adm, workers, audit, 2, 0, 0)
 
 	src := openSource(t, conn(brokers))
 	total := &Query{Group: "{{.Group}}-workers", Value: "total"}
-	orders := &Query{Group: "{{.Group}}-workers", Topic: "orders", Value: "total"}
-	most := &Query{Group: "{{.Group}}-workers", Topic: "orders", Value: "max_partition"}
+	ofOrders := &Query{Group: "{{.Group}}-workers", Topic: orders, Value: "total"}
+	most := &Query{Group: "{{.Group}}-workers", Topic: orders, Value: "max_partition"}
 	check := func(want ...float64) {
 		t.Helper()
 		vals := src.Read(context.Background(), []source.Request{
-			{Group: "shop", Query: total}, {Group: "shop", Query: orders}, {Group: "shop", Query: most},
+			{Group: shop, Query: total}, {Group: shop, Query: ofOrders}, {Group: shop, Query: most},
 		})
 		for i, v := range vals {
 			if v.Err != nil || v.V != want[i] {
@@ -155,13 +176,13 @@ func TestLagFollowsCommits(t *testing.T) {
 	check(16, 11, 6)
 
 	// The consumers catch up on one partition, the producers add to another.
-	commit(t, adm, "shop-workers", "orders", 10, 20, 0)
-	produce(t, cl, "orders", 0, 8, 0)
+	commit(t, adm, workers, orders, 10, 20, 0)
+	produce(t, cl, orders, 0, 8, 0)
 	// orders: 0 + 8 + 5; audit: 5.
 	check(18, 13, 8)
 
-	commit(t, adm, "shop-workers", "orders", 10, 28, 5)
-	commit(t, adm, "shop-workers", "audit", 7, 0, 0)
+	commit(t, adm, workers, orders, 10, 28, 5)
+	commit(t, adm, workers, audit, 7, 0, 0)
 	check(0, 0, 0)
 }
 
@@ -169,14 +190,15 @@ func TestUnknownGroupAndTopicHaveNoValue(t *testing.T) {
 	c := testserver.Shared(t, &servers, "kafka", newCluster)
 	brokers := c.ListenAddrs()
 	cl, adm := admin(t, brokers)
-	produce(t, cl, "orders", 1, 1, 1)
-	commit(t, adm, "only-orders", "orders", 0, 0, 0)
+	orders, audit, group := c.topic(t, adm, "orders"), c.topic(t, adm, "audit"), c.unique("only-orders")
+	produce(t, cl, orders, 1, 1, 1)
+	commit(t, adm, group, orders, 0, 0, 0)
 	src := openSource(t, conn(brokers))
 	vals := src.Read(context.Background(), []source.Request{
 		{Group: "g", Query: &Query{Group: "nobody-here", Value: "total"}},
-		{Group: "g", Query: &Query{Group: "only-orders", Topic: "audit", Value: "total"}},
+		{Group: "g", Query: &Query{Group: group, Topic: audit, Value: "total"}},
 	})
-	for i, want := range []string{"commits of consumer group nobody-here", "commits of consumer group only-orders on topic audit"} {
+	for i, want := range []string{"commits of consumer group nobody-here", "commits of consumer group " + group + " on topic " + audit} {
 		if !errors.Is(vals[i].Err, source.ErrNoValue) || !strings.Contains(vals[i].Err.Error(), want) {
 			t.Errorf("read %d: err = %v, want no value: %s", i, vals[i].Err, want)
 		}
@@ -187,18 +209,16 @@ func TestManyGroupsCostFewRequests(t *testing.T) {
 	c := testserver.Shared(t, &servers, "kafka", newCluster)
 	brokers := c.ListenAddrs()
 	cl, adm := admin(t, brokers)
-	if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, "many"); err != nil {
-		t.Fatal(err)
-	}
-	produce(t, cl, "many", 300, 300, 300)
+	topic, prefix := c.topic(t, adm, "many"), c.unique("many")
+	produce(t, cl, topic, 300, 300, 300)
 	groups := make([]string, 200)
 	for i := range groups {
 		groups[i] = fmt.Sprintf("g%03d", i)
-		commit(t, adm, "many-"+groups[i], "many", int64(i), 0, 300)
+		commit(t, adm, prefix+"-"+groups[i], topic, int64(i), 0, 300)
 	}
 	n := &counter{}
 	src := openSource(t, conn(brokers), n)
-	q := &Query{Group: "many-{{.Group}}", Value: "total"}
+	q := &Query{Group: prefix + "-{{.Group}}", Value: "total"}
 	check := func() {
 		t.Helper()
 		for i, v := range read(src, q, groups...) {
@@ -239,8 +259,9 @@ func TestClusterGone(t *testing.T) {
 	}
 	brokers := c.ListenAddrs()
 	cl, adm := admin(t, brokers)
-	produce(t, cl, "orders", 3, 0, 0)
-	commit(t, adm, "gone", "orders", 1, 0, 0)
+	orders := c.topic(t, adm, "orders")
+	produce(t, cl, orders, 3, 0, 0)
+	commit(t, adm, "gone", orders, 1, 0, 0)
 	cn := conn(brokers)
 	cn.Timeout, cn.Tries = config.Duration(300*time.Millisecond), 2
 	src := openSource(t, cn)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/Admiral-Piett/goaws/app"
@@ -30,7 +31,14 @@ type goaws struct {
 
 	mu    sync.Mutex
 	calls map[string]int // by operation
+
+	// goaws's queues live as long as the process, so tests name theirs
+	// afresh and -count=N runs again on a clean slate.
+	seq atomic.Int64
 }
+
+// unique returns base with a number no other queue of the process has.
+func (g *goaws) unique(base string) string { return fmt.Sprintf("%s%d", base, g.seq.Add(1)) }
 
 // goawsOnce guards goaws's package state (queues, environment), of which
 // there is one per process.
