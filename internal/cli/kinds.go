@@ -3,8 +3,12 @@ package cli
 import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/cloudwatch"
+	"github.com/ebb-autoscaler/ebb/internal/source/exec"
 	"github.com/ebb-autoscaler/ebb/internal/source/httpjson"
+	"github.com/ebb-autoscaler/ebb/internal/source/kafka"
 	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
+	"github.com/ebb-autoscaler/ebb/internal/source/sqs"
 )
 
 // sourceKinds is every source kind this ebb is built with: the one place
@@ -14,6 +18,10 @@ func sourceKinds() []source.Kind {
 	return []source.Kind{
 		scrape.Kind(),
 		httpjson.Kind(),
+		exec.Kind(),
+		kafka.Kind(),
+		sqs.Kind(),
+		cloudwatch.Kind(),
 	}
 }
 

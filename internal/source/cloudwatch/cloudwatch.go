@@ -19,7 +19,6 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
-	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the cloudwatch source's connection config.
@@ -115,7 +114,7 @@ type backend struct {
 	client *cloudwatch.Client
 	conn   *Conn
 	clock  clock.Clock
-	cache  templates.Cache
+	cache  source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -147,7 +146,7 @@ func (b *backend) metric(r source.Read[Query]) (metric, error) {
 		m.period = b.conn.Period.D()
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Dimensions)) {
-		v, err := b.cache.Render(q.Dimensions[k], r.Group)
+		v, err := b.cache.Render(q.Dimensions[k], r.Group, nil)
 		if err != nil {
 			return metric{}, fmt.Errorf("dimension %s: %w", k, err)
 		}

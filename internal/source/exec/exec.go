@@ -19,7 +19,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
-	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the exec source's connection config: where commands run and
@@ -81,7 +80,7 @@ const exTempFail = 75
 
 type backend struct {
 	conn  *Conn
-	cache templates.Cache
+	cache source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -97,7 +96,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	path, err := b.cache.Render(r.Query.Path, r.Group)
+	path, err := b.cache.Render(r.Query.Path, r.Group, nil)
 	if err != nil {
 		return "", "", err
 	}
@@ -111,7 +110,7 @@ func (b *backend) argv(r source.Read[Query]) ([]string, error) {
 	}
 	argv := make([]string, len(r.Query.Command))
 	for i, a := range r.Query.Command {
-		s, err := b.cache.Render(a, r.Group)
+		s, err := b.cache.Render(a, r.Group, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +134,7 @@ func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]sourc
 	var docErr error
 	parsed := false
 	for i, r := range reads {
-		path, err := b.cache.Render(r.Query.Path, r.Group)
+		path, err := b.cache.Render(r.Query.Path, r.Group, nil)
 		if err != nil {
 			vals[i] = source.Value{Err: err}
 			continue

@@ -100,7 +100,7 @@ func (q *Query) Validate() error {
 		switch {
 		case err != nil:
 			errs = append(errs, config.Problem("url", "%v", err))
-		case !q.EachInstance && httpget.UsesInstance(t):
+		case !q.EachInstance && source.UsesInstance(t):
 			errs = append(errs, config.Problem("url", "uses an instance's fields (.Addr, .ID, .Zone, .Port), which only per_instance: true fills"))
 		}
 	}
@@ -113,7 +113,7 @@ func (q *Query) Validate() error {
 			errs = append(errs, config.Problem("path", "%v", err))
 			break
 		}
-		if !q.EachInstance && httpget.UsesInstance(t) {
+		if !q.EachInstance && source.UsesInstance(t) {
 			errs = append(errs, config.Problem("path", "uses an instance's fields (.Addr, .ID, .Zone, .Port), which only per_instance: true fills"))
 			break
 		}
@@ -145,7 +145,7 @@ func open(c *Conn, deps source.Deps) (source.Backend[Query], error) {
 
 type backend struct {
 	client *httpget.Client
-	tmpl   httpget.Templates
+	tmpl   source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -153,12 +153,11 @@ var _ source.Backend[Query] = (*backend)(nil)
 // Plan keys the call by the rendered URL, so every group and signal reading
 // one document shares one GET; the ask is the rendered path.
 func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
-	data := httpget.Data(r.Group, r.Instance)
-	url, err := b.tmpl.Render("url", r.Query.URL, data)
+	url, err := b.tmpl.Render(r.Query.URL, r.Group, r.Instance)
 	if err != nil {
 		return "", "", err
 	}
-	path, err := b.tmpl.Render("path", r.Query.Path, data)
+	path, err := b.tmpl.Render(r.Query.Path, r.Group, r.Instance)
 	if err != nil {
 		return "", "", err
 	}
@@ -170,8 +169,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 
 // Call gets the document once and reads every asked path from it.
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
-	data := httpget.Data(reads[0].Group, reads[0].Instance)
-	url, err := b.tmpl.Render("url", reads[0].Query.URL, data)
+	url, err := b.tmpl.Render(reads[0].Query.URL, reads[0].Group, reads[0].Instance)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +190,7 @@ func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]sourc
 }
 
 func (b *backend) read(doc any, r source.Read[Query], shown string) source.Value {
-	text, err := b.tmpl.Render("path", r.Query.Path, httpget.Data(r.Group, r.Instance))
+	text, err := b.tmpl.Render(r.Query.Path, r.Group, r.Instance)
 	if err != nil {
 		return source.Value{Err: err}
 	}

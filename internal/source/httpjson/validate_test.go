@@ -104,4 +104,3 @@ func TestQueryValidate(t *testing.T) {
 		})
 	}
 }
-

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
-	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the kafka source's connection config: the cluster to ask.
@@ -106,7 +105,7 @@ func Kind() source.Kind {
 type backend struct {
 	client *kgo.Client
 	admin  *kadm.Client
-	cache  templates.Cache
+	cache  source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -170,7 +169,7 @@ func (b *backend) Close() error {
 // groups' commits and the end offsets of their topics in a few requests per
 // broker, however many groups there are.
 func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
-	g, err := b.cache.Render(r.Query.Group, r.Group)
+	g, err := b.cache.Render(r.Query.Group, r.Group, nil)
 	if err != nil {
 		return "", "", err
 	}
@@ -181,7 +180,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
 	groups := make([]string, len(reads))
 	for i, r := range reads {
-		g, err := b.cache.Render(r.Query.Group, r.Group)
+		g, err := b.cache.Render(r.Query.Group, r.Group, nil)
 		if err != nil {
 			return nil, err
 		}

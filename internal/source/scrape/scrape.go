@@ -91,7 +91,7 @@ func open(c *Conn, deps source.Deps) (source.Backend[Query], error) {
 
 type backend struct {
 	client *httpget.Client
-	urls   httpget.Templates
+	urls   source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -102,7 +102,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 	if r.Instance == nil {
 		return "", "", fmt.Errorf("scrape %s: reads instances, and none was given", r.Query.Metric)
 	}
-	url, err := b.urls.Render("url", r.Query.URL, httpget.Data(r.Group, r.Instance))
+	url, err := b.urls.Render(r.Query.URL, r.Group, r.Instance)
 	if err != nil {
 		return "", "", err
 	}
@@ -120,7 +120,7 @@ func ask(q *Query) string {
 
 // Call scrapes the URL once and reads every asked metric from the document.
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
-	url, err := b.urls.Render("url", reads[0].Query.URL, httpget.Data(reads[0].Group, reads[0].Instance))
+	url, err := b.urls.Render(reads[0].Query.URL, reads[0].Group, reads[0].Instance)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
-	"github.com/ebb-autoscaler/ebb/internal/source/templates"
 )
 
 // Conn is the sqs source's connection config.
@@ -72,7 +71,7 @@ func Kind() source.Kind {
 
 type backend struct {
 	client *sqs.Client
-	cache  templates.Cache
+	cache  source.Templates
 
 	mu   sync.Mutex
 	urls map[string]string // queue name → URL, asked once
@@ -92,7 +91,7 @@ func open(c *Conn, _ source.Deps) (source.Backend[Query], error) {
 // Plan keys the call by queue: every group reading a queue shares one
 // GetQueueAttributes a tick, asking the attributes all of them need.
 func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
-	q, err := b.cache.Render(r.Query.Queue, r.Group)
+	q, err := b.cache.Render(r.Query.Queue, r.Group, nil)
 	if err != nil {
 		return "", "", err
 	}
@@ -101,7 +100,7 @@ func (b *backend) Plan(r source.Read[Query]) (string, string, error) {
 
 // Call asks one queue's attributes for all reads of it.
 func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]source.Value, error) {
-	queue, err := b.cache.Render(reads[0].Query.Queue, reads[0].Group)
+	queue, err := b.cache.Render(reads[0].Query.Queue, reads[0].Group, nil)
 	if err != nil {
 		return nil, err
 	}

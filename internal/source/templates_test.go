@@ -1,4 +1,4 @@
-package templates
+package source
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestRender(t *testing.T) {
-	var c Cache
+	var c Templates
 	tests := []struct {
 		text, group, want, wantErr string
 	}{
@@ -18,7 +18,7 @@ func TestRender(t *testing.T) {
 		{text: "{{", group: "g", wantErr: "invalid template"},
 	}
 	for _, tt := range tests {
-		got, err := c.Render(tt.text, tt.group)
+		got, err := c.Render(tt.text, tt.group, nil)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Render(%q) err = %v, want %q", tt.text, err, tt.wantErr)
@@ -29,19 +29,19 @@ func TestRender(t *testing.T) {
 			t.Errorf("Render(%q, %q) = %q, %v; want %q", tt.text, tt.group, got, err, tt.want)
 		}
 	}
-	if len(c.m) != 1 {
-		t.Errorf("cached %d templates, want 1 (the valid one with an action)", len(c.m))
+	if len(c.parsed) != 1 {
+		t.Errorf("cached %d templates, want 1 (the valid one with an action)", len(c.parsed))
 	}
 }
 
 func TestRenderConcurrently(t *testing.T) {
-	var c Cache
+	var c Templates
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 100 {
 				g := string(rune('a' + (i+j)%26))
-				if got, err := c.Render("{{.Group}}!", g); err != nil || got != g+"!" {
+				if got, err := c.Render("{{.Group}}!", g, nil); err != nil || got != g+"!" {
 					t.Errorf("= %q, %v", got, err)
 				}
 			}
@@ -51,10 +51,10 @@ func TestRenderConcurrently(t *testing.T) {
 }
 
 func BenchmarkRender(b *testing.B) {
-	var c Cache
+	var c Templates
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Render("{{.Group}}-jobs", "orders"); err != nil {
+		if _, err := c.Render("{{.Group}}-jobs", "orders", nil); err != nil {
 			b.Fatal(err)
 		}
 	}

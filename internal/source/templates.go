@@ -1,6 +1,7 @@
-package httpget
+package source
 
 import (
+	"strings"
 	"sync"
 	"text/template"
 	"text/template/parse"
@@ -9,21 +10,27 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
-// Templates parses each distinct template text once and renders it many
-// times: 50,000 groups sharing one URL template cost one parse.
+// Templates renders the templates of kinds' queries ({{.Group}} in a queue
+// name, {{.Addr}} in a URL), parsing each distinct text once: a template
+// shared by 50,000 groups is parsed once, not at every read. Its zero value
+// is ready; it is safe for concurrent use.
 type Templates struct {
 	mu     sync.RWMutex
 	parsed map[string]*template.Template
 }
 
-// Render renders text for data, parsing it the first time it is seen.
-func (t *Templates) Render(name, text string, data config.TemplateData) (string, error) {
+// Render renders text for a read of group, or of inst when the read is
+// per instance. A text without an action is returned as it is.
+func (t *Templates) Render(text, group string, inst *model.Instance) (string, error) {
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
 	t.mu.RLock()
 	tmpl := t.parsed[text]
 	t.mu.RUnlock()
 	if tmpl == nil {
 		var err error
-		if tmpl, err = config.ParseTemplate(name, text); err != nil {
+		if tmpl, err = config.ParseTemplate("template", text); err != nil {
 			return "", err
 		}
 		t.mu.Lock()
@@ -33,12 +40,12 @@ func (t *Templates) Render(name, text string, data config.TemplateData) (string,
 		t.parsed[text] = tmpl
 		t.mu.Unlock()
 	}
-	return config.Execute(tmpl, data)
+	return config.Execute(tmpl, data(group, inst))
 }
 
-// Data is the template data of a read: the instance's when there is one,
+// data is the template data of a read: the instance's when there is one,
 // else the group's name alone.
-func Data(group string, inst *model.Instance) config.TemplateData {
+func data(group string, inst *model.Instance) config.TemplateData {
 	if inst != nil {
 		d := config.DataFor(*inst)
 		if d.Group == "" {
