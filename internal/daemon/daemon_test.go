@@ -49,11 +49,17 @@ func groupYAML(name string, max int) string {
 `, name, max)
 }
 
-func configYAML(dir, groups string) string {
-	// patient is a source whose calls the fake clock never times out: a
-	// test that holds its endpoint decides when the call ends.
-	return fmt.Sprintf("store: {path: %q}\napi: {listen: \"127.0.0.1:0\"}\n"+
-		"sources: {patient: {http_json: {timeout: 1h, tries: 1}}}\ngroups:%s", filepath.Join(dir, "ebb.db"), groups)
+// patient is a source whose calls the fake clock never times out: a test
+// that holds its endpoint decides when the call ends.
+const patient = "  patient: {http_json: {timeout: 1h, tries: 1}}\n"
+
+func configYAML(dir, groups string) string { return configWith(dir, patient, groups) }
+
+// configWith is a config with these sources (indented lines under
+// sources:) and groups.
+func configWith(dir, sources, groups string) string {
+	return fmt.Sprintf("store: {path: %q}\napi: {listen: \"127.0.0.1:0\"}\nsources:\n%sgroups:%s",
+		filepath.Join(dir, "ebb.db"), sources, groups)
 }
 
 // testKinds are the source kinds the daemon's tests read through.
@@ -61,9 +67,15 @@ var testKinds = []source.Kind{scrape.Kind(), httpjson.Kind()}
 
 func newHarness(t *testing.T, groups string, opt Options) *harness {
 	t.Helper()
+	return newHarnessWith(t, patient, groups, opt)
+}
+
+// newHarnessWith is newHarness with these sources.
+func newHarnessWith(t *testing.T, sources, groups string, opt Options) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "ebb.yaml"), clock: clock.NewFake(t0), ctx: t.Context()}
-	h.write(configYAML(dir, groups))
+	h.write(configWith(dir, sources, groups))
 	opt.ConfigPath, opt.Clock, opt.Seed = h.path, h.clock, 1
 	if opt.Sources == nil {
 		opt.Sources = testKinds
@@ -91,6 +103,29 @@ func (h *harness) write(cfg string) {
 func (h *harness) tick(step time.Duration) {
 	h.clock.Advance(step)
 	h.d.decide(h.ctx)
+}
+
+// decide advances the clock by step and runs ticks until group has been
+// decided after its reads ended (each read waited for, never more than
+// three ticks).
+func (h *harness) decide(group string, step time.Duration) model.Decision {
+	h.t.Helper()
+	before, _ := h.last(group)
+	h.tick(step)
+	for range 3 {
+		if dec, ok := h.last(group); ok && !dec.Time.Equal(before.Time) {
+			return dec
+		}
+		h.d.mu.Lock()
+		r := h.d.reads[group]
+		h.d.mu.Unlock()
+		if r != nil {
+			r.wait()
+		}
+		h.tick(time.Second)
+	}
+	h.t.Fatalf("%s not decided within 3 ticks", group)
+	return model.Decision{}
 }
 
 func (h *harness) last(group string) (model.Decision, bool) {
