@@ -510,3 +510,24 @@ func TestPassword(t *testing.T) {
 		t.Fatalf("with the password fixed: %v, %v", v.V, v.Err)
 	}
 }
+
+func TestTooManyConnectionsIsRetried(t *testing.T) {
+	srv := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
+	_, db := database(t)
+	exec(t, db, "DROP ROLE IF EXISTS ebb_limited")
+	exec(t, db, "CREATE ROLE ebb_limited LOGIN CONNECTION LIMIT 0")
+	c := conn(fmt.Sprintf("postgres://ebb_limited@%s/%s?sslmode=disable", srv.Addr, dbName(t)))
+	src := openSource(t, c, nil)
+	v := src.Read(context.Background(), []source.Request{{Group: "a", Query: query("SELECT 1")}})[0]
+	if v.Err == nil || !strings.Contains(v.Err.Error(), "too many connections for role") {
+		t.Fatalf("= %v, %v; want too many connections", v.V, v.Err)
+	}
+	if h := src.Health(); h.Calls != 3 || h.Failures != 3 || !h.Failing {
+		t.Fatalf("health = %+v; want 3 failed tries", h)
+	}
+	// The database lets it in again: the next read works.
+	exec(t, db, "ALTER ROLE ebb_limited CONNECTION LIMIT 2")
+	if v := src.Read(context.Background(), []source.Request{{Group: "a", Query: query("SELECT 1")}})[0]; v.Err != nil || v.V != 1 {
+		t.Fatalf("after the limit rose: %v, %v", v.V, v.Err)
+	}
+}
