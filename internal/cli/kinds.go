@@ -7,6 +7,8 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
 	"github.com/ebb-autoscaler/ebb/internal/source/httpjson"
 	"github.com/ebb-autoscaler/ebb/internal/source/kafka"
+	"github.com/ebb-autoscaler/ebb/internal/source/postgres"
+	"github.com/ebb-autoscaler/ebb/internal/source/rabbitmq"
 	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
 	"github.com/ebb-autoscaler/ebb/internal/source/sqs"
 )
@@ -22,6 +24,8 @@ func sourceKinds() []source.Kind {
 		kafka.Kind(),
 		sqs.Kind(),
 		cloudwatch.Kind(),
+		postgres.Kind(),
+		rabbitmq.Kind(),
 	}
 }
 

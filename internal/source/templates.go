@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"text/template"
@@ -109,4 +110,18 @@ func UsesInstance(t *template.Template) bool {
 		walk(t.Tree.Root)
 	}
 	return found
+}
+
+// GroupTemplate checks text, a template of a read that is the group's (a
+// queue, a key): it parses and uses no instance field. what names it in
+// the error.
+func GroupTemplate(what, text string) error {
+	t, err := config.ParseTemplate(what, text)
+	if err != nil {
+		return err
+	}
+	if UsesInstance(t) {
+		return fmt.Errorf("may use only {{.Group}}: a %s is the group's, not an instance's", what)
+	}
+	return nil
 }

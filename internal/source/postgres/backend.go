@@ -8,14 +8,12 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"text/template"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 )
 
@@ -29,7 +27,7 @@ type backend struct {
 	mu     sync.Mutex
 	pool   *pgxpool.Pool
 	closed bool
-	keys   map[string]*template.Template
+	tmpl   source.Templates
 	shapes map[string]shape
 }
 
@@ -48,7 +46,6 @@ func openWith(c *Conn, tune func(*pgxpool.Config)) *backend {
 		conn:   c,
 		begin:  "BEGIN READ ONLY; SET LOCAL statement_timeout = " + strconv.FormatInt(ms, 10),
 		tune:   tune,
-		keys:   map[string]*template.Template{},
 		shapes: map[string]shape{},
 	}
 }
@@ -362,20 +359,13 @@ func (b *backend) Close() error {
 	return nil
 }
 
-// key renders r's key template, parsed once per text.
+// key renders r's key template.
 func (b *backend) key(r source.Read[Query]) (string, error) {
-	b.mu.Lock()
-	t := b.keys[r.Query.Key]
-	if t == nil {
-		var err error
-		if t, err = parseKey(r.Query.Key); err != nil {
-			b.mu.Unlock()
-			return "", fmt.Errorf("key: %w", err)
-		}
-		b.keys[r.Query.Key] = t
+	k, err := b.tmpl.Render(r.Query.Key, r.Group, nil)
+	if err != nil {
+		return "", fmt.Errorf("key: %w", err)
 	}
-	b.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: r.Group})
+	return k, nil
 }
 
 // shape scans sql once per text.
@@ -388,24 +378,6 @@ func (b *backend) shape(sql string) shape {
 		b.shapes[sql] = s
 	}
 	return s
-}
-
-// parseKey parses a key template, which may use only {{.Group}}: a postgres
-// read is the group's, not an instance's.
-func parseKey(text string) (*template.Template, error) {
-	if text == "" {
-		return nil, errors.New("required")
-	}
-	t, err := config.ParseTemplate("key", text)
-	if err != nil {
-		return nil, err
-	}
-	a, errA := config.Execute(t, config.TemplateData{Group: "g"})
-	b, errB := config.Execute(t, config.TemplateData{Group: "g", ID: "i", Zone: "z", Port: 1, Addr: "a:1"})
-	if errA != nil || errB != nil || a != b {
-		return nil, errors.New("may use only {{.Group}}: the read is the group's, not an instance's")
-	}
-	return t, nil
 }
 
 // transient marks the errors a later attempt may not meet: the server

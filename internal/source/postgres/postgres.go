@@ -67,7 +67,7 @@ func (q *Query) Validate() error {
 	case s.params > 1:
 		errs = append(errs, config.Problem("sql", "has $%d: only $1 (the group's key) is given", s.params))
 	}
-	if _, err := parseKey(q.Key); err != nil {
+	if err := keyProblem(q.Key); err != nil {
 		errs = append(errs, config.Problem("key", "%v", err))
 	}
 	return errors.Join(errs...)
@@ -78,4 +78,12 @@ func Kind() source.Kind {
 	return source.NewKind[Conn, Query]("postgres",
 		"A number a SQL query returns from PostgreSQL: one query per tick answers every group with key_column.",
 		source.Named, open)
+}
+
+// keyProblem checks the key template: a postgres read is the group's.
+func keyProblem(text string) error {
+	if text == "" {
+		return errors.New("required")
+	}
+	return source.GroupTemplate("key", text)
 }

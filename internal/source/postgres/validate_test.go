@@ -97,7 +97,7 @@ func TestQueryValidate(t *testing.T) {
 		},
 		{name: "two parameters", q: Query{SQL: "SELECT $1::int + $2"}, want: []string{"sql: has $2: only $1 (the group's key) is given"}},
 		{name: "bad key", q: Query{SQL: "SELECT 1", Key: "{{.Group"}, want: []string{`key: invalid template: template: key:1: unclosed action`}},
-		{name: "instance key", q: Query{SQL: "SELECT 1", Key: "{{.Addr}}"}, want: []string{"key: may use only {{.Group}}: the read is the group's, not an instance's"}},
+		{name: "instance key", q: Query{SQL: "SELECT 1", Key: "{{.Addr}}"}, want: []string{"key: may use only {{.Group}}: a key is the group's, not an instance's"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,16 +3,13 @@ package rabbitmq
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"text/template"
 
-	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 )
 
@@ -53,7 +50,7 @@ type backend struct {
 	client *http.Client
 
 	mu     sync.Mutex
-	queues map[string]*template.Template
+	tmpl   source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
@@ -81,7 +78,6 @@ func openWith(c *Conn, wrap func(http.RoundTripper) http.RoundTripper) (*backend
 		conn:   c,
 		list:   base + "/api/queues/" + url.PathEscape(c.VHost) + "?columns=name,messages_ready,messages_unacknowledged,consumers",
 		client: &http.Client{Transport: rt},
-		queues: map[string]*template.Template{},
 	}, nil
 }
 
@@ -181,33 +177,11 @@ func (b *backend) Close() error {
 	return nil
 }
 
-// queue renders r's queue template, parsed once per text.
+// queue renders r's queue template.
 func (b *backend) queue(r source.Read[Query]) (string, error) {
-	b.mu.Lock()
-	t := b.queues[r.Query.Queue]
-	if t == nil {
-		var err error
-		if t, err = parseQueue(r.Query.Queue); err != nil {
-			b.mu.Unlock()
-			return "", fmt.Errorf("queue: %w", err)
-		}
-		b.queues[r.Query.Queue] = t
-	}
-	b.mu.Unlock()
-	return config.Execute(t, config.TemplateData{Group: r.Group})
-}
-
-// parseQueue parses a queue template, which may use only {{.Group}}: a
-// queue is the group's, not an instance's.
-func parseQueue(text string) (*template.Template, error) {
-	t, err := config.ParseTemplate("queue", text)
+	q, err := b.tmpl.Render(r.Query.Queue, r.Group, nil)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("queue: %w", err)
 	}
-	a, errA := config.Execute(t, config.TemplateData{Group: "g"})
-	b, errB := config.Execute(t, config.TemplateData{Group: "g", ID: "i", Zone: "z", Port: 1, Addr: "a:1"})
-	if errA != nil || errB != nil || a != b {
-		return nil, errors.New("may use only {{.Group}}: a queue is the group's, not an instance's")
-	}
-	return t, nil
+	return q, nil
 }

@@ -58,7 +58,7 @@ func (q *Query) Validate() error {
 	var errs []error
 	if strings.TrimSpace(q.Queue) == "" {
 		errs = append(errs, config.Problem("queue", "required"))
-	} else if _, err := parseQueue(q.Queue); err != nil {
+	} else if err := source.GroupTemplate("queue", q.Queue); err != nil {
 		errs = append(errs, config.Problem("queue", "%v", err))
 	}
 	if _, ok := counts(&queue{}, q.Value); !ok {
