@@ -7,8 +7,10 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
 	"github.com/ebb-autoscaler/ebb/internal/source/httpjson"
 	"github.com/ebb-autoscaler/ebb/internal/source/kafka"
+	"github.com/ebb-autoscaler/ebb/internal/source/nats"
 	"github.com/ebb-autoscaler/ebb/internal/source/postgres"
 	"github.com/ebb-autoscaler/ebb/internal/source/rabbitmq"
+	"github.com/ebb-autoscaler/ebb/internal/source/redis"
 	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
 	"github.com/ebb-autoscaler/ebb/internal/source/sqs"
 )
@@ -26,6 +28,8 @@ func sourceKinds() []source.Kind {
 		cloudwatch.Kind(),
 		postgres.Kind(),
 		rabbitmq.Kind(),
+		redis.Kind(),
+		nats.Kind(),
 	}
 }
 

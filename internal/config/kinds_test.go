@@ -38,6 +38,9 @@ func (q *fetchQuery) Validate() error {
 	if q.Path == "" {
 		errs = append(errs, Problem("path", "required"))
 	}
+	if q.URL == "whole" {
+		errs = append(errs, Problem("", "a problem with the whole query"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -124,6 +127,7 @@ groups:
       g: {expr: "1", fetch: {url: u, path: p}}
       h: {fetsh: {}}
       i: {source: main, db: {table: t, extra: 1}}
+      j: {fetch: {url: whole, path: p}}
     policies: [{queue: {signal: a, per_instance: 10}}]
 `
 	_, err := testKinds.Parse("ebb.yaml", []byte(src))
@@ -151,6 +155,7 @@ groups:
 		`groups[0].signals.g: a derived signal (expr) takes no source`,
 		`groups[0].signals.h: unknown key "fetsh"; did you mean "fetch"?`,
 		`groups[0].signals.i.db: unknown key "extra" (valid keys: table)`,
+		`ebb.yaml:20:11: groups[0].signals.j.fetch: a problem with the whole query`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)

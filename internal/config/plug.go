@@ -164,7 +164,11 @@ func (v *validator) plugged(p Plugged, path string) {
 	for _, e := range flatten(err) {
 		var ke *KeyError
 		if errors.As(e, &ke) {
-			v.errf(joinKeys(kp, ke.Key), "%s", ke.Msg)
+			if ke.Key == "" {
+				v.errf(kp, "%s", ke.Msg)
+			} else {
+				v.errf(joinKeys(kp, ke.Key), "%s", ke.Msg)
+			}
 			continue
 		}
 		v.errf(kp, "%s", e.Error())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -28,8 +29,19 @@ type backend struct {
 }
 
 func open(c *Conn, deps source.Deps) (source.Backend[Query], error) {
+	// go-redis logs dial failures to stderr through a logger of its own,
+	// global to the process; the source reports them in its health and
+	// ebb's log instead.
+	quiet.Do(func() { goredis.SetLogger(silent{}) })
 	return openWith(c, nil)
 }
+
+var quiet sync.Once
+
+// silent is a go-redis logger that drops what it is given.
+type silent struct{}
+
+func (silent) Printf(context.Context, string, ...any) {}
 
 // dialer opens a connection to the server; nil is go-redis's own. Tests
 // count what goes through it.
