@@ -13,6 +13,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 )
 
@@ -34,6 +35,9 @@ const maxPoints = 11000
 // attempt bounded by conn's timeout and transient failures tried again up
 // to conn's tries.
 //
+// conn and q are validated first (the decoder's defaults applied: a zero
+// timeout is a problem, not "no limit").
+//
 // Every group has an entry, empty when the query had no series for it.
 // Points whose value is NaN or ±Inf are left out, as gaps. A query that
 // fails, or a result that cannot answer a group (several series with the
@@ -45,6 +49,9 @@ func Range(ctx context.Context, conn *Conn, q *Query, groups []string, start, en
 		return nil, fmt.Errorf("range step must be > 0, not %s", step)
 	case end.Before(start):
 		return nil, fmt.Errorf("range end %s is before its start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	if err := errors.Join(config.Under("conn", conn.Validate()), config.Under("query", q.Validate())); err != nil {
+		return nil, fmt.Errorf("range read: %w", err)
 	}
 	b, err := newBackend(conn, "", nil)
 	if err != nil {

@@ -182,6 +182,8 @@ func TestRangeErrors(t *testing.T) {
 	}{
 		{name: "no step", q: labelled, end: start, step: 0, err: []string{"range step must be > 0"}},
 		{name: "backwards", q: labelled, end: start.Add(-time.Second), step: time.Second, err: []string{"is before its start"}},
+		{name: "invalid query", q: &Query{Query: "sum(", Label: "job"}, end: start, step: time.Second,
+			err: []string{"range read: query.query: 1:", "query.value: may not be empty"}},
 		{name: "several series per label value", series: []string{"g1", "g1"}, q: labelled, end: start.Add(time.Minute), step: time.Second,
 			err: []string{`several series with job="g1"`, "must aggregate by (job)"}, hits: 1},
 		{name: "several series per group", series: []string{"g1", "g2"}, q: perGroup, end: start.Add(time.Minute), step: time.Second,
