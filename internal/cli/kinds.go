@@ -9,6 +9,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/source/kafka"
 	"github.com/ebb-autoscaler/ebb/internal/source/nats"
 	"github.com/ebb-autoscaler/ebb/internal/source/postgres"
+	"github.com/ebb-autoscaler/ebb/internal/source/prometheus"
 	"github.com/ebb-autoscaler/ebb/internal/source/rabbitmq"
 	"github.com/ebb-autoscaler/ebb/internal/source/redis"
 	"github.com/ebb-autoscaler/ebb/internal/source/scrape"
@@ -22,6 +23,7 @@ func sourceKinds() []source.Kind {
 	return []source.Kind{
 		scrape.Kind(),
 		httpjson.Kind(),
+		prometheus.Kind(),
 		exec.Kind(),
 		kafka.Kind(),
 		sqs.Kind(),

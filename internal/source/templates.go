@@ -23,8 +23,11 @@ type Templates struct {
 // Render renders text for a read of group, or of inst when the read is
 // per instance. A text without an action is returned as it is.
 func (t *Templates) Render(text, group string, inst *model.Instance) (string, error) {
-	if !strings.Contains(text, "{{") {
+	switch {
+	case !strings.Contains(text, "{{"):
 		return text, nil
+	case text == "{{.Group}}" && inst == nil: // the most common, without a template run
+		return group, nil
 	}
 	t.mu.RLock()
 	tmpl := t.parsed[text]

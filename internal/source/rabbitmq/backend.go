@@ -49,8 +49,8 @@ type backend struct {
 	list   string // the listing's URL
 	client *http.Client
 
-	mu     sync.Mutex
-	tmpl   source.Templates
+	mu   sync.Mutex
+	tmpl source.Templates
 }
 
 var _ source.Backend[Query] = (*backend)(nil)
