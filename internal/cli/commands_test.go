@@ -108,7 +108,11 @@ func TestSimulateErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{name: "no signals flag", args: []string{"simulate", "-c", cfg}, code: 2, want: "no input: pass --signals FILE.csv"},
+		{name: "no signals flag", args: []string{"simulate", "-c", cfg}, code: 2, want: "no input: pass --signals FILE.csv or --from-prometheus URL"},
+		{name: "two inputs", args: []string{"simulate", "-c", cfg, "--signals", "s.csv", "--from-prometheus", "http://127.0.0.1:9090"}, code: 2, want: "pass one"},
+		{name: "prometheus without a range", args: []string{"simulate", "-c", cfg, "--from-prometheus", "http://127.0.0.1:9090"}, code: 2, want: "--from-prometheus needs the time range"},
+		{name: "end before start", args: []string{"simulate", "-c", cfg, "--from-prometheus", "http://127.0.0.1:9090", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z"}, code: 2, want: "is not after --start"},
+		{name: "end without prometheus", args: []string{"simulate", "-c", cfg, "--signals", "s.csv", "--end", "2026-01-01T00:00:00Z"}, code: 2, want: "go with --from-prometheus"},
 		{name: "bad start", args: []string{"simulate", "-c", cfg, "--signals", write(t, "s.csv", "t,rps\n0,1\n"), "--start", "monday"}, code: 2, want: "--start must be an RFC 3339 time"},
 		{name: "bad csv", args: []string{"simulate", "-c", cfg, "--signals", write(t, "s.csv", "t,rps\n0,1\n0,2\n")}, code: 1, want: "s.csv:3:1: t 0 is not after the previous row's 0"},
 		{name: "bad config", args: []string{"simulate", "-c", write(t, "e.yaml", "groups: []\n"), "--signals", write(t, "s.csv", "t,x\n0,1\n")}, code: 1, want: "e.yaml"},

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"github.com/ebb-autoscaler/ebb/internal/testserver"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,8 +25,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asEbb) == "1" {
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	servers.Stop()
+	os.Exit(code)
 }
+
+// servers are the real servers this package's tests share.
+var servers testserver.Pool
 
 // Interrupting the demo (Ctrl-C) stops it early: the workers finish their
 // jobs and exit, nothing is lost, nothing is left running.

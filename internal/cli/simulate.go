@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,37 +26,73 @@ const defaultStart = "2026-01-05T00:00:00Z"
 func simulateCmd() *cobra.Command {
 	var (
 		path, signals, start string
+		fromProm, end        string
+		step                 time.Duration
 		asJSON, explain      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate -c FILE --signals FILE.csv [--json] [--explain]",
+		Use:   "simulate -c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D]) [--json] [--explain]",
 		Short: "Replay recorded signals through the engine on a virtual clock",
 		Long: `Replay a CSV of signal values through the same engine the daemon runs.
 
 The CSV has a column t (seconds) and one column per signal: "cpu" when the
 config has one group, "group/cpu" otherwise. A row's values hold until the next
 row; an empty cell means no value (it goes stale after the signal's stale time).
-Instances become ready lifecycle.launch.boot after they are launched.`,
+Instances become ready lifecycle.launch.boot after they are launched.
+
+With --from-prometheus, the signals the config reads through prometheus
+sources are range-queried from that Prometheus (with each source's
+credentials) between --start and --end, one value per --step, and replayed
+the same way: what this policy would have done over that time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if signals == "" {
-				return fmt.Errorf("no input: pass --signals FILE.csv")
+			switch {
+			case signals == "" && fromProm == "":
+				return usageError{errors.New("no input: pass --signals FILE.csv or --from-prometheus URL")}
+			case signals != "" && fromProm != "":
+				return usageError{errors.New("--signals and --from-prometheus replay different inputs: pass one")}
+			case fromProm != "" && (!cmd.Flags().Changed("start") || end == ""):
+				return usageError{errors.New("--from-prometheus needs the time range: --start and --end (RFC 3339, e.g. 2026-11-22T00:00:00Z)")}
+			case fromProm == "" && (end != "" || cmd.Flags().Changed("step")):
+				return usageError{errors.New("--end and --step go with --from-prometheus")}
+			case step <= 0:
+				return usageError{fmt.Errorf("--step must be > 0, not %s", step)}
 			}
 			t0, err := time.Parse(time.RFC3339, start)
 			if err != nil {
-				return fmt.Errorf("--start must be an RFC 3339 time such as %s: %w", defaultStart, err)
+				return usageError{fmt.Errorf("--start must be an RFC 3339 time such as %s: %w", defaultStart, err)}
 			}
-			_, eng, err := load(path)
+			f, eng, err := load(path)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError{code: 1}
 			}
-			fh, err := os.Open(signals)
-			if err != nil {
-				return err
+			var in io.Reader
+			name := signals
+			if fromProm != "" {
+				t1, err := time.Parse(time.RFC3339, end)
+				if err != nil {
+					return usageError{fmt.Errorf("--end must be an RFC 3339 time such as 2026-11-29T00:00:00Z: %w", err)}
+				}
+				if !t1.After(t0) {
+					return usageError{fmt.Errorf("--end %s is not after --start %s", end, start)}
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+				defer cancel()
+				csv, err := promHistory(ctx, f, fromProm, t0, t1, step)
+				if err != nil {
+					return err
+				}
+				in, name = bytes.NewReader(csv), fromProm
+			} else {
+				fh, err := os.Open(signals)
+				if err != nil {
+					return err
+				}
+				defer fh.Close()
+				in = fh
 			}
-			defer fh.Close()
-			table, err := sim.ReadSignals(signals, fh, eng.Groups)
+			table, err := sim.ReadSignals(name, in, eng.Groups)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError{code: 1}
@@ -78,7 +117,10 @@ Instances become ready lifecycle.launch.boot after they are launched.`,
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
 	cmd.Flags().StringVar(&signals, "signals", "", "CSV of signal values: t, then one column per signal")
-	cmd.Flags().StringVar(&start, "start", defaultStart, "virtual time of t=0 (RFC 3339); schedules read it")
+	cmd.Flags().StringVar(&start, "start", defaultStart, "virtual time of t=0 (RFC 3339); schedules read it; with --from-prometheus, the range's start")
+	cmd.Flags().StringVar(&fromProm, "from-prometheus", "", "replay the config's prometheus signals from this Prometheus (URL) between --start and --end")
+	cmd.Flags().StringVar(&end, "end", "", "with --from-prometheus: the range's end (RFC 3339)")
+	cmd.Flags().DurationVar(&step, "step", time.Minute, "with --from-prometheus: one value per step")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"summary": …, "timeline": […]} as JSON`)
 	cmd.Flags().BoolVar(&explain, "explain", false, "print every scaling decision in full as it happens")
 	return cmd

@@ -40,7 +40,17 @@ scrape_configs:
 // Prometheus starts Prometheus on a free loopback port, scraping targets
 // (host:port of exporters serving /metrics) every second. SetTargets
 // changes them.
-func Prometheus(targets ...string) (*PrometheusServer, error) {
+func Prometheus(targets ...string) (*PrometheusServer, error) { return startPrometheus(nil, targets) }
+
+// PrometheusHistory starts Prometheus holding history: samples in the
+// OpenMetrics text format, with their timestamps (seconds) and the final
+// "# EOF", written into its storage by promtool before it starts. It
+// scrapes nothing.
+func PrometheusHistory(openMetrics []byte) (*PrometheusServer, error) {
+	return startPrometheus(openMetrics, nil)
+}
+
+func startPrometheus(history []byte, targets []string) (*PrometheusServer, error) {
 	bin, err := Binary("/usr/bin/prometheus", "prometheus")
 	if err != nil {
 		return nil, err
@@ -48,6 +58,12 @@ func Prometheus(targets ...string) (*PrometheusServer, error) {
 	dir, err := Dir("prometheus")
 	if err != nil {
 		return nil, err
+	}
+	if history != nil {
+		if err := backfill(dir, history); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	s := &PrometheusServer{sd: filepath.Join(dir, "targets.json")}
 	if err := s.SetTargets(targets...); err != nil {
@@ -123,3 +139,20 @@ func (s *PrometheusServer) SetTargets(targets ...string) error {
 
 // Stop stops the server and removes its data.
 func (s *PrometheusServer) Stop() { s.proc.Stop() }
+
+// backfill writes history into dir/data with promtool.
+func backfill(dir string, history []byte) error {
+	tool, err := Binary("/usr/bin/promtool", "prometheus")
+	if err != nil {
+		return err
+	}
+	in := filepath.Join(dir, "history.om")
+	if err := os.WriteFile(in, history, 0o600); err != nil {
+		return fmt.Errorf("write prometheus history: %w", err)
+	}
+	out, err := exec.Command(tool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", in, filepath.Join(dir, "data")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("promtool backfill: %w\n%s", err, out)
+	}
+	return nil
+}
