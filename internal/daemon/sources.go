@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/engine"
@@ -143,6 +144,20 @@ func (d *Daemon) Sources() []source.Health {
 	out := make([]source.Health, len(srcs))
 	for i, s := range srcs {
 		out[i] = s.Health()
+	}
+	return out
+}
+
+// decidedSince lists the groups decided at or after t (for benchmarks and
+// tests).
+func (d *Daemon) decidedSince(t time.Time) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for name, at := range d.decided {
+		if !at.Before(t) {
+			out = append(out, name)
+		}
 	}
 	return out
 }
