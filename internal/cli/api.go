@@ -109,9 +109,10 @@ type groupStatus struct {
 
 func statusCmd() *cobra.Command {
 	var f apiFlags
+	var sourcesOnly bool
 	cmd := &cobra.Command{
-		Use:   "status [GROUP]",
-		Short: "Show groups: capacity, instances by state, the last decision, conditions",
+		Use:   "status [GROUP | --sources]",
+		Short: "Show groups: capacity, instances by state, the last decision, conditions; then the signal sources' health",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
@@ -121,6 +122,22 @@ func statusCmd() *cobra.Command {
 			c, cancel := ctx(cmd)
 			defer cancel()
 			var raw json.RawMessage
+			if sourcesOnly {
+				if len(args) == 1 {
+					return usageErrorf("--sources shows every source; it takes no group")
+				}
+				if err := cl.Sources(c, &raw); err != nil {
+					return err
+				}
+				if f.asJSON {
+					return printRaw(cmd.OutOrStdout(), raw)
+				}
+				var srcs []source.Health
+				if err := json.Unmarshal(raw, &srcs); err != nil {
+					return fmt.Errorf("decode the sources: %w", err)
+				}
+				return sourcesTable(cmd.OutOrStdout(), srcs)
+			}
 			if len(args) == 1 {
 				err = cl.Group(c, args[0], &raw)
 			} else {
@@ -160,10 +177,14 @@ func statusCmd() *cobra.Command {
 			if err := cl.Sources(c, &srcs); err != nil {
 				return err
 			}
+			if len(srcs) > 0 {
+				fmt.Fprintln(w)
+			}
 			return sourcesTable(w, srcs)
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&sourcesOnly, "sources", false, "show only the signal sources' health (GET /v1/sources)")
 	return cmd
 }
 
@@ -189,7 +210,6 @@ func sourcesTable(w io.Writer, srcs []source.Health) error {
 	if len(srcs) == 0 {
 		return nil
 	}
-	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tKIND\tSTATE\tCALLS\tFAILED\tLAST OK\tLAST ERROR")
 	for _, s := range srcs {

@@ -197,7 +197,15 @@ func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64
 func (f *fakeBackend) Metrics() http.Handler    { return http.NotFoundHandler() }
 func (f *fakeBackend) Ready() error             { return nil }
 func (f *fakeBackend) Token() string            { return "s3cret" }
-func (f *fakeBackend) Sources() []source.Health { return nil }
+func (f *fakeBackend) Sources() []source.Health {
+	at := time.Date(2026, 3, 1, 11, 59, 0, 0, time.UTC)
+	return []source.Health{
+		{Name: "prom", Kind: "prometheus", Calls: 40, Failures: 3, LastOK: at.Add(-time.Minute),
+			LastError: "query: 503 Service Unavailable", ErrorAt: at, Failing: true},
+		{Name: "queue", Kind: "redis", Calls: 12, LastOK: at},
+		{Name: "spare", Kind: "nats"},
+	}
+}
 
 // fakeAPI serves the fake backend over real HTTP.
 func fakeAPI(t *testing.T) (*fakeBackend, string) {
@@ -288,6 +296,7 @@ func TestJSONPrintsTheAnswer(t *testing.T) {
 		body         string
 	}{
 		{args: []string{"status"}, method: "GET", path: "/v1/groups"},
+		{args: []string{"status", "--sources"}, method: "GET", path: "/v1/sources"},
 		{args: []string{"status", "web"}, method: "GET", path: "/v1/groups/web"},
 		{args: []string{"instances", "web"}, method: "GET", path: "/v1/groups/web/instances?all=false"},
 		{args: []string{"activities", "web", "--limit", "3"}, method: "GET", path: "/v1/groups/web/activities?limit=3"},
@@ -337,6 +346,11 @@ web    1    5    2        2      0          0         -          queue 2 items
 web: signal queue: 2 reads failed in a row since 2026-03-01T11:59:00Z (last read 1m ago): get http://q/stats: 503 Service Unavailable
 web: 3 launches failed in a row (last: exit status 1); next attempt after 12:01:00
 web: instance web-2: drain request failed 3 times (last: 503); next try after 12:01:00
+
+SOURCE  KIND        STATE    CALLS  FAILED  LAST OK               LAST ERROR
+prom    prometheus  failing  40     3       2026-03-01T11:58:00Z  2026-03-01T11:59:00Z query: 503 Service Unavailable
+queue   redis       ok       12     0       2026-03-01T11:59:00Z  -
+spare   nats        unused   0      0       -                     -
 `, exact: true},
 		{args: []string{"activities", "web"}, want: `decisions (newest first):
   2026-03-01T12:00:00Z  1 → 2  up  queue 2 items

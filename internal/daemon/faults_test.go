@@ -8,6 +8,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // backend is a loopback JSON endpoint whose answers a test switches
@@ -117,6 +121,10 @@ func TestBackendFaultsNeverScaleIn(t *testing.T) {
 			if len(hs) != 1 || hs[0].Name != "api" || !hs[0].Failing || !strings.Contains(hs[0].LastError, tt.cause) {
 				t.Errorf("sources = %+v; want api failing with %q", hs, tt.cause)
 			}
+			up := testutil.ToFloat64(sourceUp{h.d, "api"})
+			if up != 0 {
+				t.Errorf("ebb_source_up{source=\"api\"} = %v while it fails; want 0", up)
+			}
 			if tt.fault == "gone" {
 				return
 			}
@@ -131,6 +139,34 @@ func TestBackendFaultsNeverScaleIn(t *testing.T) {
 			if hs := h.d.Sources(); hs[0].Failing {
 				t.Errorf("api still failing after a good call: %+v", hs[0])
 			}
+			if up := testutil.ToFloat64(sourceUp{h.d, "api"}); up != 1 {
+				t.Errorf("ebb_source_up{source=\"api\"} = %v after a good call; want 1", up)
+			}
 		})
+	}
+}
+
+// sourceUp collects the daemon's ebb_source_up of one source alone.
+type sourceUp struct {
+	d    *Daemon
+	name string
+}
+
+func (s sourceUp) Describe(ch chan<- *prometheus.Desc) { ch <- descSourceUp }
+
+func (s sourceUp) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 1000)
+	groupCollector{s.d}.Collect(all)
+	close(all)
+	for m := range all {
+		var pb dto.Metric
+		if m.Desc() != descSourceUp || m.Write(&pb) != nil {
+			continue
+		}
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "source" && l.GetValue() == s.name {
+				ch <- m
+			}
+		}
 	}
 }
