@@ -194,9 +194,9 @@ func (f *fakeBackend) PushMany(t time.Time, values map[string]map[string]float64
 	return nil
 }
 
-func (f *fakeBackend) Metrics() http.Handler    { return http.NotFoundHandler() }
-func (f *fakeBackend) Ready() error             { return nil }
-func (f *fakeBackend) Token() string            { return "s3cret" }
+func (f *fakeBackend) Metrics() http.Handler { return http.NotFoundHandler() }
+func (f *fakeBackend) Ready() error          { return nil }
+func (f *fakeBackend) Token() string         { return "s3cret" }
 func (f *fakeBackend) Sources() []source.Health {
 	at := time.Date(2026, 3, 1, 11, 59, 0, 0, time.UTC)
 	return []source.Health{
