@@ -246,12 +246,16 @@ func (k *Kinds) Load(path string) (*File, error) { return load(k, path) }
 
 // Defaults returns a new config of zero's type (a pointer to a struct) with
 // every key at its default, as if written empty: the connection config of a
-// standalone kind used without a named source.
-func Defaults(zero any) any {
+// standalone kind used without a named source. An error is a default tag
+// that does not decode.
+func Defaults(zero any) (any, error) {
 	v := reflect.New(reflect.TypeOf(zero).Elem())
-	d := &decoder{budget: 1 << 20}
+	d := &decoder{budget: 1 << 20, bad: map[string]bool{}}
 	d.defaults(v.Elem(), "")
-	return v.Interface()
+	if len(d.errs) > 0 {
+		return nil, newErrors(d.errs)
+	}
+	return v.Interface(), nil
 }
 
 // Source returns the source kind named name.

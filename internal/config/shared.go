@@ -17,7 +17,7 @@ import (
 // inline in their connection config.
 type Calls struct {
 	Timeout     Duration `yaml:"timeout" default:"5s" doc:"How long one call to the backend may take."`
-	Tries       int      `yaml:"tries" default:"3" doc:"Attempts of a call that fails transiently (timeout, refused connection, 5xx, 429), with exponential backoff and full jitter between them, all within the signal's interval."`
+	Tries       int      `yaml:"tries" default:"3" doc:"Attempts of a call that fails transiently (timeout, refused connection, 5xx, 429), with exponential backoff and full jitter between them, all within the shortest interval of the groups the source serves."`
 	Concurrency int      `yaml:"concurrency" default:"4" doc:"Calls to this backend in flight at once, over all groups."`
 }
 

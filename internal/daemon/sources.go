@@ -64,7 +64,9 @@ func (d *Daemon) openSources(cfg *config.File, current map[string]opened) (all m
 		}
 		conn := p.Config
 		if conn == nil {
-			conn = config.Defaults(k.Conn)
+			if conn, err = config.Defaults(k.Conn); err != nil {
+				break
+			}
 		}
 		if old, ok := current[name]; ok && old.kind == p.Kind && reflect.DeepEqual(old.conn, conn) {
 			all[name] = old

@@ -260,7 +260,11 @@ func (b *backend) chunk(ctx context.Context, start, end time.Time, ms []metric, 
 	for i, g := range got {
 		switch {
 		case !g.at.IsZero():
-			vals[i] = source.Value{V: g.v, At: g.at}
+			// A datapoint stamped t covers [t, t+period) and is read lag
+			// later at the soonest: its age counts from then, so a
+			// signal's stale time measures how far the metric has fallen
+			// behind what CloudWatch can give, not CloudWatch's own delay.
+			vals[i] = source.Value{V: g.v, At: g.at.Add(ms[i].period + b.conn.Lag.D())}
 		case g.status == types.StatusCodeInternalError || g.status == types.StatusCodeForbidden:
 			vals[i] = source.Value{Err: fmt.Errorf("%s: %s %s", ms[i], g.status, g.msg)}
 		default:

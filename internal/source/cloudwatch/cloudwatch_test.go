@@ -64,8 +64,10 @@ func TestNewestDatapointInTheLaggedWindow(t *testing.T) {
 	s.put(depthKey("b"), now.Add(-4*time.Minute), 2)
 
 	vals := read(src, depth(), "a", "b", "c")
-	if v := vals[0]; v.Err != nil || v.V != 7 || !v.At.Equal(now.Add(-3*time.Minute)) {
-		t.Fatalf("a = %v at %v, %v; want 7 at now−3m", v.V, v.At, v.Err)
+	// Stamped 3m ago, covering a minute, read 2m (lag) later at the
+	// soonest: as fresh as CloudWatch gives.
+	if v := vals[0]; v.Err != nil || v.V != 7 || !v.At.Equal(now) {
+		t.Fatalf("a = %v at %v, %v; want 7 at now (stamped now−3m, + 1m period + 2m lag)", v.V, v.At, v.Err)
 	}
 	if v := vals[1]; v.Err != nil || v.V != 2 {
 		t.Fatalf("b = %v, %v; want 2", v.V, v.Err)

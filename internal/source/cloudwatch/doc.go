@@ -6,8 +6,10 @@
 // Every read of a source in a tick goes into one call: one GetMetricData
 // request per 500 distinct statistics (its limit), so 600 groups cost two
 // requests. The window is five of the longest period asked, ending at
-// now−lag; each value carries its datapoint's timestamp (Value.At), so a
-// signal's stale time applies to when CloudWatch measured it. A statistic
+// now−lag; a value's time (Value.At) is its datapoint's timestamp plus the
+// period and the lag, when CloudWatch could have had it at the soonest, so
+// a signal's stale time measures how far the metric has fallen behind, not
+// CloudWatch's own delay. A statistic
 // without a datapoint in the window has no value. The SDK makes a single
 // attempt per request; throttling, 5xx and connection errors are retried
 // by the source with its backoff, within its tries.

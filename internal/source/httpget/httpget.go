@@ -16,6 +16,8 @@ import (
 	"slices"
 	"syscall"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 )
@@ -23,32 +25,105 @@ import (
 // MaxBody bounds what a source reads from any endpoint.
 const MaxBody = 4 << 20
 
-// Auth is what a request carries besides its URL.
-type Auth struct {
-	Headers map[string]config.Secret
-	Basic   *config.BasicAuth
-	Bearer  *config.Secret
-	// Accept is the Accept header, e.g. the Prometheus text format.
-	Accept string
+// Settings are the connection settings every HTTP source kind shares
+// (scrape, http_json, prometheus): its Conn embeds them inline.
+type Settings struct {
+	Headers     map[string]config.Secret `yaml:"headers" doc:"Headers sent with every request, e.g. X-Trino-User: {value: ebb} or a tenant ID; each value from value, env or a file."`
+	BasicAuth   *config.BasicAuth        `yaml:"basic_auth" doc:"HTTP basic auth sent with every request; the password from env or a file."`
+	BearerToken *config.Secret           `yaml:"bearer_token" doc:"A token sent as Authorization: Bearer TOKEN with every request, from env or a file; not with basic_auth."`
+	TLS         *config.TLS              `yaml:"tls" doc:"TLS for https URLs: the authorities to trust, a client certificate."`
 }
 
-// Client gets documents over HTTP for one source.
-type Client struct {
-	http *http.Client
-	auth Auth
-	keys []string // header names, sorted, so requests are built the same way each time
+// Validate checks the headers, credentials and TLS settings.
+func (s *Settings) Validate() error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+		hp := "headers." + k
+		if !httpguts.ValidHeaderFieldName(k) {
+			errs = append(errs, config.Problem("headers", "%q is not a valid header name", k))
+			continue
+		}
+		if http.CanonicalHeaderKey(k) == "Authorization" && (s.BasicAuth != nil || s.BearerToken != nil) {
+			errs = append(errs, config.Problem(hp, "set Authorization here or basic_auth/bearer_token, not both"))
+		}
+		v := s.Headers[k]
+		errs = append(errs, config.Under(hp, v.Validate()))
+	}
+	if s.TLS != nil {
+		errs = append(errs, config.Under("tls", s.TLS.Validate()))
+	}
+	if s.BasicAuth != nil {
+		errs = append(errs, config.Under("basic_auth", s.BasicAuth.Validate()))
+	}
+	if s.BearerToken != nil {
+		errs = append(errs, config.Under("bearer_token", s.BearerToken.Validate()))
+	}
+	if s.BasicAuth != nil && s.BearerToken != nil {
+		errs = append(errs, config.Problem("bearer_token", "set basic_auth or bearer_token, not both"))
+	}
+	return errors.Join(errs...)
 }
 
-// New builds a client with its own connection pool and TLS settings.
-func New(tlsConf *config.TLS, auth Auth) (*Client, error) {
-	tc, err := tlsConf.Config()
+// Authorize sets a request's headers and credentials, revealing the
+// secrets now (a rotated file is picked up). A secret that cannot be read
+// is named by its header or role, never by value.
+func (s *Settings) Authorize(req *http.Request) error {
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+		h := s.Headers[k]
+		v, err := h.Reveal()
+		if err != nil {
+			return fmt.Errorf("header %s: %w", k, err)
+		}
+		req.Header.Set(k, v)
+	}
+	if b := s.BasicAuth; b != nil {
+		pw, err := b.Password.Reveal()
+		if err != nil {
+			return fmt.Errorf("basic_auth.password: %w", err)
+		}
+		req.SetBasicAuth(b.Username, pw)
+	}
+	if s.BearerToken.IsSet() {
+		tok, err := s.BearerToken.Reveal()
+		if err != nil {
+			return fmt.Errorf("bearer_token: %w", err)
+		}
+		if tok == "" {
+			return fmt.Errorf("bearer_token %s is empty", s.BearerToken)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return nil
+}
+
+// Transport is an HTTP transport of its own (one connection pool per
+// source) with the settings' TLS.
+func (s *Settings) Transport() (*http.Transport, error) {
+	tc, err := s.TLS.Config()
 	if err != nil {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 16
-	return &Client{http: &http.Client{Transport: tr}, auth: auth, keys: slices.Sorted(maps.Keys(auth.Headers))}, nil
+	return tr, nil
+}
+
+// Client gets documents over HTTP for one source.
+type Client struct {
+	http   *http.Client
+	set    *Settings
+	accept string
+}
+
+// New builds a client with its own connection pool; accept is the Accept
+// header its requests carry.
+func New(s *Settings, accept string) (*Client, error) {
+	tr, err := s.Transport()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{http: &http.Client{Transport: tr}, set: s, accept: accept}, nil
 }
 
 // Close drops the client's idle connections.
@@ -88,35 +163,12 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 	return body, nil
 }
 
-// authorize sets the request's headers and credentials. A secret that
-// cannot be read is named by its header or role, never by value.
+// authorize sets the request's Accept header, headers and credentials.
 func (c *Client) authorize(req *http.Request) error {
-	if c.auth.Accept != "" {
-		req.Header.Set("Accept", c.auth.Accept)
+	if c.accept != "" {
+		req.Header.Set("Accept", c.accept)
 	}
-	for _, k := range c.keys {
-		s := c.auth.Headers[k]
-		v, err := s.Reveal()
-		if err != nil {
-			return fmt.Errorf("header %s: %w", k, err)
-		}
-		req.Header.Set(k, v)
-	}
-	if b := c.auth.Basic; b != nil {
-		pw, err := b.Password.Reveal()
-		if err != nil {
-			return fmt.Errorf("basic_auth.password: %w", err)
-		}
-		req.SetBasicAuth(b.Username, pw)
-	}
-	if c.auth.Bearer.IsSet() {
-		tok, err := c.auth.Bearer.Reveal()
-		if err != nil {
-			return fmt.Errorf("bearer_token: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	return nil
+	return c.set.Authorize(req)
 }
 
 // unwrapURL drops net/http's *url.Error wrapper, whose text repeats the

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"net/http"
-	"slices"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
@@ -18,64 +15,12 @@ import (
 // limits, TLS, headers and credentials of its GETs. A signal without a
 // named source uses all defaults.
 type Conn struct {
-	config.Calls `yaml:",inline"`
-	Headers      map[string]config.Secret `yaml:"headers" doc:"Headers sent with every request, e.g. X-Trino-User: {value: ebb}; values from value, env or file."`
-	BasicAuth    *config.BasicAuth        `yaml:"basic_auth" doc:"HTTP basic auth sent with every request."`
-	BearerToken  *config.Secret           `yaml:"bearer_token" doc:"A bearer token sent with every request (Authorization: Bearer …), from env or a file."`
-	TLS          *config.TLS              `yaml:"tls" doc:"TLS settings for https URLs."`
+	config.Calls     `yaml:",inline"`
+	httpget.Settings `yaml:",inline"`
 }
 
 // Validate checks the limits, headers, TLS and credentials.
-func (c *Conn) Validate() error {
-	errs := []error{c.Calls.Validate()}
-	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
-		hp := "headers." + k
-		if k == "" || !validHeaderName(k) {
-			errs = append(errs, config.Problem("headers", "%q is not a valid header name", k))
-			continue
-		}
-		if http.CanonicalHeaderKey(k) == "Authorization" && (c.BasicAuth != nil || c.BearerToken != nil) {
-			errs = append(errs, config.Problem(hp, "set Authorization here or basic_auth/bearer_token, not both"))
-		}
-		s := c.Headers[k]
-		errs = append(errs, config.Under(hp, s.Validate()))
-	}
-	if c.TLS != nil {
-		errs = append(errs, config.Under("tls", c.TLS.Validate()))
-	}
-	if c.BasicAuth != nil {
-		errs = append(errs, config.Under("basic_auth", c.BasicAuth.Validate()))
-	}
-	if c.BearerToken != nil {
-		errs = append(errs, config.Under("bearer_token", c.BearerToken.Validate()))
-	}
-	if c.BasicAuth != nil && c.BearerToken != nil {
-		errs = append(errs, config.Problem("bearer_token", "set basic_auth or bearer_token, not both"))
-	}
-	return errors.Join(errs...)
-}
-
-// validHeaderName reports whether k is an HTTP token (RFC 9110).
-func validHeaderName(k string) bool {
-	for _, r := range k {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case r < 128 && containsByte("!#$%&'*+-.^_`|~", byte(r)):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func containsByte(s string, b byte) bool {
-	for i := range len(s) {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
-}
+func (c *Conn) Validate() error { return errors.Join(c.Calls.Validate(), c.Settings.Validate()) }
 
 // Query is one signal's number in a JSON answer
 // (groups[].signals.NAME.http_json).
@@ -136,7 +81,7 @@ func Kind() source.Kind {
 }
 
 func open(c *Conn, deps source.Deps) (source.Backend[Query], error) {
-	client, err := httpget.New(c.TLS, httpget.Auth{Headers: c.Headers, Basic: c.BasicAuth, Bearer: c.BearerToken, Accept: "application/json"})
+	client, err := httpget.New(&c.Settings, "application/json")
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func (c *Conn) Validate() error {
 type Query struct {
 	SQL       string `yaml:"sql" doc:"A read-only query (SELECT, WITH, VALUES or TABLE) returning one numeric column in one row; $1, if used, is the group's key. With key_column, one row per key instead, and no $1. Required."`
 	KeyColumn string `yaml:"key_column" doc:"The column (text or integer) holding each row's key: one query then answers every group, each taking the row whose key is its own."`
-	Key       string `yaml:"key" default:"{{.Group}}" doc:"The group's key, a template of {{.Group}}: the key_column value of its row, or $1."`
+	Key       string `yaml:"key" default:"'{{.Group}}'" doc:"The group's key, a template of {{.Group}}: the key_column value of its row, or $1."`
 }
 
 // Validate reports every problem with the signal config.

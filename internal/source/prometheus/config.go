@@ -2,28 +2,23 @@ package prometheus
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
+	"github.com/ebb-autoscaler/ebb/internal/source/httpget"
 )
 
 // Conn is a Prometheus server (or one with its HTTP API: Thanos, Mimir,
 // VictoriaMetrics), the value under sources.NAME.prometheus.
 type Conn struct {
-	URL          string                   `yaml:"url" doc:"The server's base URL, e.g. http://prometheus:9090 (with its path prefix, if any). Required."`
-	BasicAuth    *config.BasicAuth        `yaml:"basic_auth" doc:"HTTP basic auth, when the server (or a proxy in front of it) asks for it."`
-	BearerToken  *config.Secret           `yaml:"bearer_token" doc:"A token sent as Authorization: Bearer TOKEN, from env or a file; not with basic_auth."`
-	TLS          *config.TLS              `yaml:"tls" doc:"TLS for an https URL."`
-	Headers      map[string]config.Secret `yaml:"headers" doc:"More request headers (a tenant ID, say), each from value, env or a file."`
-	config.Calls `yaml:",inline"`
+	URL              string `yaml:"url" doc:"The server's base URL, e.g. http://prometheus:9090 (with its path prefix, if any). Required."`
+	httpget.Settings `yaml:",inline"`
+	config.Calls     `yaml:",inline"`
 }
 
 // Validate reports every problem of the connection config.
@@ -46,34 +41,7 @@ func (c *Conn) Validate() error {
 	case c.TLS != nil && u.Scheme != "https":
 		errs = append(errs, config.Problem("tls", "applies to https URLs only; url is %s", u.Scheme))
 	}
-	if c.BasicAuth != nil {
-		errs = append(errs, config.Under("basic_auth", c.BasicAuth.Validate()))
-	}
-	if c.BearerToken != nil {
-		errs = append(errs, config.Under("bearer_token", c.BearerToken.Validate()))
-		if c.BasicAuth != nil {
-			errs = append(errs, config.Problem("bearer_token", "not with basic_auth: both set the Authorization header"))
-		}
-	}
-	if c.TLS != nil {
-		errs = append(errs, config.Under("tls", c.TLS.Validate()))
-	}
-	names := make([]string, 0, len(c.Headers))
-	for name := range c.Headers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		key := "headers." + name
-		switch {
-		case !httpguts.ValidHeaderFieldName(name):
-			errs = append(errs, config.Problem(key, "not a valid header name"))
-		case http.CanonicalHeaderKey(name) == "Authorization" && (c.BasicAuth != nil || c.BearerToken != nil):
-			errs = append(errs, config.Problem(key, "not with basic_auth or bearer_token: they set the Authorization header"))
-		}
-		s := c.Headers[name]
-		errs = append(errs, config.Under(key, s.Validate()))
-	}
+	errs = append(errs, c.Settings.Validate())
 	return errors.Join(errs...)
 }
 

@@ -258,7 +258,7 @@ func TestCredentials(t *testing.T) {
 		c.BasicAuth = &config.BasicAuth{Username: "ebb", Password: config.Secret{Env: "EBB_TEST_PROM_UNSET"}}
 		src := openSource(t, c)
 		v := src.Read(context.Background(), reads(labelled, "g1"))[0]
-		errContains(t, v.Err, "basic_auth password", "EBB_TEST_PROM_UNSET is not set")
+		errContains(t, v.Err, "basic_auth.password", "EBB_TEST_PROM_UNSET is not set")
 		if h := src.Health(); h.Calls != 1 || f.hits.Load() != before {
 			t.Errorf("health = %+v, server hits %d → %d: want one attempt, nothing sent", h, before, f.hits.Load())
 		}

@@ -44,13 +44,9 @@ type backend struct {
 var _ source.Backend[Query] = (*backend)(nil)
 
 func newBackend(c *Conn, name string, log *slog.Logger) (*backend, error) {
-	tlsConf, err := c.TLS.Config()
+	tr, err := c.Settings.Transport()
 	if err != nil {
 		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if tlsConf != nil {
-		tr.TLSClientConfig = tlsConf
 	}
 	tr.MaxIdleConnsPerHost = max(2, c.Concurrency)
 	inner, err := api.NewClient(api.Config{Address: c.URL, RoundTripper: tr})
@@ -296,7 +292,7 @@ type client struct {
 }
 
 func (c *client) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
-	if err := c.authorize(req); err != nil {
+	if err := c.conn.Settings.Authorize(req); err != nil {
 		return nil, nil, err
 	}
 	resp, body, err := c.Client.Do(ctx, req)
@@ -308,36 +304,6 @@ func (c *client) Do(ctx context.Context, req *http.Request) (*http.Response, []b
 		return resp, body, fmt.Errorf("%w: %s", se, msg)
 	}
 	return resp, body, se
-}
-
-// authorize sets the request's headers. Errors name the secret's origin,
-// never its value.
-func (c *client) authorize(req *http.Request) error {
-	for name, s := range c.conn.Headers {
-		v, err := s.Reveal()
-		if err != nil {
-			return fmt.Errorf("header %s: %w", name, err)
-		}
-		req.Header.Set(name, v)
-	}
-	if ba := c.conn.BasicAuth; ba != nil {
-		pw, err := ba.Password.Reveal()
-		if err != nil {
-			return fmt.Errorf("basic_auth password: %w", err)
-		}
-		req.SetBasicAuth(ba.Username, pw)
-	}
-	if t := c.conn.BearerToken; t != nil {
-		tok, err := t.Reveal()
-		if err != nil {
-			return fmt.Errorf("bearer_token: %w", err)
-		}
-		if tok == "" {
-			return fmt.Errorf("bearer_token %s is empty", t)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	return nil
 }
 
 // apiMessage is the error Prometheus put in an error answer's body

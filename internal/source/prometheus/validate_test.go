@@ -64,15 +64,15 @@ func TestConnValidate(t *testing.T) {
 			c.BearerToken = &config.Secret{Env: "T", File: "t"}
 		}, want: []string{
 			"bearer_token: exactly one of value, env and file, not 2",
-			"bearer_token: not with basic_auth: both set the Authorization header",
+			"bearer_token: set basic_auth or bearer_token, not both",
 		}},
 		{name: "headers", edit: func(c *Conn) {
 			c.BearerToken = &config.Secret{Env: "T"}
 			c.Headers = map[string]config.Secret{"Bad Header": {Value: "x"}, "authorization": {Value: "x"}, "X-Empty": {}}
 		}, want: []string{
-			"headers.Bad Header: not a valid header name",
+			`headers: "Bad Header" is not a valid header name`,
 			"headers.X-Empty: exactly one of value, env and file, not 0",
-			"headers.authorization: not with basic_auth or bearer_token: they set the Authorization header",
+			"headers.authorization: set Authorization here or basic_auth/bearer_token, not both",
 		}},
 		{name: "limits", edit: func(c *Conn) { c.Tries, c.Concurrency, c.Timeout = 0, 0, 0 }, want: []string{
 			"timeout: must be > 0, not 0s",

@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -80,21 +78,3 @@ groups:
 	}
 }
 
-// The example in docs/fragments/redis.md is a whole configuration that
-// validates.
-func TestFragmentExample(t *testing.T) {
-	b, err := os.ReadFile("../../../docs/fragments/redis.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1)
-	if len(blocks) == 0 {
-		t.Fatal("no yaml example")
-	}
-	kinds := source.Registry([]source.Kind{Kind()})
-	for i, m := range blocks {
-		if _, err := kinds.Parse("example.yaml", []byte(m[1])); err != nil {
-			t.Errorf("example %d: %v", i+1, err)
-		}
-	}
-}

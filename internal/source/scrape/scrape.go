@@ -13,33 +13,16 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/source/httpget"
 )
 
-// Conn is how a scrape source connects (sources.NAME.scrape): the
-// limits, TLS and credentials of the GETs. A signal without a named source
+// Conn is how a scrape source connects (sources.NAME.scrape): the limits,
+// TLS, headers and credentials of the GETs. A signal without a named source
 // uses all defaults.
 type Conn struct {
-	config.Calls `yaml:",inline"`
-	TLS          *config.TLS       `yaml:"tls" doc:"TLS settings for https URLs."`
-	BasicAuth    *config.BasicAuth `yaml:"basic_auth" doc:"HTTP basic auth sent with every scrape."`
-	BearerToken  *config.Secret    `yaml:"bearer_token" doc:"A bearer token sent with every scrape (Authorization: Bearer …), from env or a file."`
+	config.Calls     `yaml:",inline"`
+	httpget.Settings `yaml:",inline"`
 }
 
-// Validate checks the limits, TLS and credentials.
-func (c *Conn) Validate() error {
-	errs := []error{c.Calls.Validate()}
-	if c.TLS != nil {
-		errs = append(errs, config.Under("tls", c.TLS.Validate()))
-	}
-	if c.BasicAuth != nil {
-		errs = append(errs, config.Under("basic_auth", c.BasicAuth.Validate()))
-	}
-	if c.BearerToken != nil {
-		errs = append(errs, config.Under("bearer_token", c.BearerToken.Validate()))
-	}
-	if c.BasicAuth != nil && c.BearerToken != nil {
-		errs = append(errs, config.Problem("bearer_token", "set basic_auth or bearer_token, not both"))
-	}
-	return errors.Join(errs...)
-}
+// Validate checks the limits, headers, TLS and credentials.
+func (c *Conn) Validate() error { return errors.Join(c.Calls.Validate(), c.Settings.Validate()) }
 
 // Query is one signal's metric (groups[].signals.NAME.scrape).
 type Query struct {
@@ -82,7 +65,7 @@ func Kind() source.Kind {
 const accept = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 func open(c *Conn, deps source.Deps) (source.Backend[Query], error) {
-	client, err := httpget.New(c.TLS, httpget.Auth{Basic: c.BasicAuth, Bearer: c.BearerToken, Accept: accept})
+	client, err := httpget.New(&c.Settings, accept)
 	if err != nil {
 		return nil, err
 	}
