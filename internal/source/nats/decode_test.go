@@ -61,4 +61,3 @@ groups:
 		t.Errorf("schema: %v", err)
 	}
 }
-

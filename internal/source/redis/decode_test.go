@@ -77,4 +77,3 @@ groups:
 		t.Errorf("reference lacks the pending stream:\n%s", ref)
 	}
 }
-
