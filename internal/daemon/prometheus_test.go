@@ -200,18 +200,19 @@ func BenchmarkPrometheusTick(b *testing.B) {
 	}
 	round() // the first decisions write every group's state: not steady
 	var wall, cpu time.Duration
-	q0 := queries.Load()
+	q0, w0 := queries.Load(), d.st.Writes()
 	b.ResetTimer()
 	for range b.N {
 		clk.Advance(15 * time.Second)
-		c0, w0 := procCPU(b), time.Now()
+		c0, t0 := procCPU(b), time.Now()
 		round()
-		wall += time.Since(w0)
+		wall += time.Since(t0)
 		cpu += procCPU(b) - c0
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "ms/full-tick")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "ms-cpu/full-tick")
 	b.ReportMetric(float64(queries.Load()-q0)/float64(b.N), "queries/full-tick")
+	b.ReportMetric(float64(d.st.Writes()-w0)/float64(b.N), "store-writes/full-tick")
 	b.ReportMetric(float64(peakRSS(b))/(1<<20), "MiB-peak-RSS")
 }
