@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +52,14 @@ func Run(t *testing.T, h Harness) {
 	}
 	src := h.Open(t)
 	t.Cleanup(func() { _ = src.Close() })
-	prefix := fmt.Sprintf("conf%d", time.Now().UnixNano()%1_000_000)
+	// Groups named after the test, so suites sharing one server (one per
+	// package) never read each other's values.
+	prefix := "conf-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, t.Name())
 	groups := make([]string, h.Groups)
 	want := map[string]float64{}
 	for i := range groups {
