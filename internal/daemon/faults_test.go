@@ -170,3 +170,57 @@ func (s sourceUp) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// A reload keeps a source whose settings did not change — its connections
+// and its health — and opens afresh one whose settings did; a source no
+// group uses any more is closed and no longer shown.
+func TestReloadKeepsUnchangedSources(t *testing.T) {
+	b := &backend{}
+	b.set("ok", 30)
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	group := fmt.Sprintf(`
+  - name: q
+    capacity: {min: 1, max: 10}
+    interval: 10s
+    signals:
+      backlog: {source: api, http_json: {url: %q, path: "groups.{{.Group}}.backlog"}}
+    policies:
+      - queue: {signal: backlog, per_instance: 10}
+`, srv.URL)
+	sources := "  api: {http_json: {timeout: 2s}}\n  spare: {http_json: {timeout: 2s}}\n"
+	h := newHarnessWith(t, sources, group, Options{})
+	h.decide("q", 0)
+	health := func() map[string]uint64 {
+		out := map[string]uint64{}
+		for _, s := range h.d.Sources() {
+			out[s.Name] = s.Calls
+		}
+		return out
+	}
+	if got := health(); got["api"] != 1 || len(got) != 2 {
+		t.Fatalf("sources after one read: %v; want api with 1 call, and spare", got)
+	}
+
+	// The same settings written again, the spare dropped: api keeps its
+	// count.
+	h.write(configWith(h.dir, "  api: {http_json: {timeout: 2s}}\n", group))
+	h.reload()
+	if got := health(); got["api"] != 1 || len(got) != 1 {
+		t.Fatalf("sources after a reload that kept api: %v; want api with its 1 call, spare gone", got)
+	}
+	h.decide("q", 10*time.Second)
+	if got := health(); got["api"] != 2 {
+		t.Fatalf("api after a second read: %v; want 2 calls", got)
+	}
+
+	// New settings: a new source, counting from 0.
+	h.write(configWith(h.dir, "  api: {http_json: {timeout: 3s}}\n", group))
+	h.reload()
+	if got := health(); got["api"] != 0 {
+		t.Fatalf("api after a reload that changed its timeout: %v; want it opened afresh", got)
+	}
+	if dec := h.decide("q", 10*time.Second); dec.Desired != 3 || dec.Inputs[0].Missing {
+		t.Fatalf("after the reload: %+v; want the new source read (backlog 30 → 3)", dec)
+	}
+}
