@@ -45,7 +45,7 @@ func (c *Conn) Validate() error {
 // Query is one signal read from a command's output.
 type Query struct {
 	Command []string `yaml:"command" doc:"The program and its arguments, each a template over {{.Group}}; run without a shell. Required."`
-	Path    string   `yaml:"path" doc:"Where the number is in the command's JSON output, dot-separated (a template over {{.Group}}); empty when the output is the number itself."`
+	Path    string   `yaml:"path" doc:"Where the number is in the command's JSON output (a template over {{.Group}}), in http_json's path syntax: keys by dots, list indexes, [field=value]; empty when the output is the number itself."`
 }
 
 // Validate checks the command and path templates.
@@ -55,12 +55,16 @@ func (q *Query) Validate() error {
 		errs = append(errs, config.Problem("command", "required: the program and its arguments"))
 	}
 	for i, a := range q.Command {
-		if _, err := config.ParseTemplate("command", a); err != nil {
+		if err := source.GroupTemplate("command", a); err != nil {
 			errs = append(errs, config.Problem(fmt.Sprintf("command[%d]", i), "%v", err))
 		}
 	}
-	if _, err := config.ParseTemplate("path", q.Path); err != nil {
+	if err := source.GroupTemplate("path", q.Path); err != nil {
 		errs = append(errs, config.Problem("path", "%v", err))
+	} else if sample, err := new(source.Templates).Render(q.Path, "g", nil); err == nil && sample != "" {
+		if _, err := source.ParsePath(sample); err != nil {
+			errs = append(errs, config.Problem("path", "%v", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -171,37 +175,25 @@ func number(prog string, out []byte) source.Value {
 	return source.Value{V: f}
 }
 
-// lookup finds path in an already parsed document: the same dot-separated
-// addressing as source.Lookup, without parsing the document again for
-// every group.
+// lookup finds path in an already parsed document, with the JSON path
+// syntax every kind shares (source.ParsePath), without parsing the document
+// again for every group.
 func lookup(prog string, doc any, path string) source.Value {
-	v := doc
-	for _, k := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			next, ok := x[k]
-			if !ok {
-				return source.NoValue("%q in the output of %s", path, prog)
-			}
-			v = next
-		case []any:
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= len(x) {
-				return source.NoValue("%q in the output of %s", path, prog)
-			}
-			v = x[i]
-		default:
-			return source.NoValue("%q in the output of %s", path, prog)
+	p, err := source.ParsePath(path)
+	if err != nil {
+		return source.Value{Err: err}
+	}
+	v, err := p.Find(doc)
+	if err == nil {
+		var f float64
+		if f, err = source.Number(v); err == nil {
+			return source.Value{V: f}
 		}
 	}
-	if v == nil {
-		return source.NoValue("%q in the output of %s is null", path, prog)
+	if errors.Is(err, source.ErrNoValue) {
+		return source.NoValue("%q in the output of %s: %v", path, prog, err)
 	}
-	f, err := source.Number(v)
-	if err != nil {
-		return source.Value{Err: fmt.Errorf("%q in the output of %s: %w", path, prog, err)}
-	}
-	return source.Value{V: f}
+	return source.Value{Err: fmt.Errorf("%q in the output of %s: %w", path, prog, err)}
 }
 
 // run runs argv in its own process group, killing the whole group when ctx
