@@ -246,7 +246,9 @@ func value(lags kadm.DescribedGroupLags, group string, q *Query) source.Value {
 // authentication or authorisation, which only a config change mends.
 func classify(err error) error {
 	var auth *kadm.AuthError
-	if errors.As(err, &auth) || errors.Is(err, context.Canceled) {
+	if errors.As(err, &auth) || errors.Is(err, kerr.SaslAuthenticationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, context.Canceled) {
 		return err
 	}
 	return source.Retryable(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -350,4 +351,25 @@ func TestHangingBrokerTimesOut(t *testing.T) {
 		t.Fatal("the client never reached the broker")
 	}
 	t.Logf("error: %v", v.Err)
+}
+
+// What only a config change mends is not retried: refused logins and
+// authorisations; everything else (a broker down, a leader moving) is.
+func TestClassify(t *testing.T) {
+	for _, tt := range []struct {
+		err   error
+		retry bool
+	}{
+		{err: fmt.Errorf("describe groups: %w", kerr.SaslAuthenticationFailed), retry: false},
+		{err: fmt.Errorf("list offsets: %w", kerr.TopicAuthorizationFailed), retry: false},
+		{err: fmt.Errorf("fetch offsets: %w", kerr.GroupAuthorizationFailed), retry: false},
+		{err: kerr.ClusterAuthorizationFailed, retry: false},
+		{err: context.Canceled, retry: false},
+		{err: fmt.Errorf("list offsets: %w", kerr.NotLeaderForPartition), retry: true},
+		{err: errors.New("dial tcp 127.0.0.1:9092: connect: connection refused"), retry: true},
+	} {
+		if got := source.Transient(classify(tt.err)); got != tt.retry {
+			t.Errorf("%v: retried %v, want %v", tt.err, got, tt.retry)
+		}
+	}
 }
