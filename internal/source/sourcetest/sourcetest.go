@@ -3,6 +3,11 @@
 // many groups are answered in one Read with one value each, what is absent
 // is absent (ErrNoValue, or 0 where the backend says so), and a Read whose
 // context has ended returns at once with errors, never stale values.
+//
+// Real backends update on their own schedule (Prometheus scrapes every
+// second, RabbitMQ samples its queues), so the suite polls them with the
+// wall clock, for at most the harness's Settle: the one place a source test
+// waits on time rather than stepping a fake clock.
 package sourcetest
 
 import (
@@ -72,6 +77,12 @@ func Run(t *testing.T, h Harness) {
 		h.await(t, src, groups, want)
 		for _, g := range groups[:3] {
 			want[g] += 10
+			h.Set(t, g, want[g])
+		}
+		h.await(t, src, groups, want)
+		// Down as well as up: a backlog drains.
+		for _, g := range groups[:3] {
+			want[g] -= 9
 			h.Set(t, g, want[g])
 		}
 		h.await(t, src, groups, want)
