@@ -89,3 +89,10 @@ const (
 	// instance is terminated anyway, but without further hooks).
 	Abandon
 )
+
+// Picker is a capacity provider whose system decides which instances go on
+// a scale-in (a StatefulSet removes its highest ordinals): ebb drains the
+// ones it names instead of choosing by its selection rule.
+type Picker interface {
+	Pick(obs Observed, n int) []string
+}
