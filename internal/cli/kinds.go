@@ -2,6 +2,7 @@ package cli
 
 import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/cloudwatch"
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
@@ -35,5 +36,17 @@ func sourceKinds() []source.Kind {
 	}
 }
 
+// providerKinds is every provider kind this ebb is built with beside
+// local: the one place they are registered.
+func providerKinds() []provider.Kind {
+	return []provider.Kind{}
+}
+
 // configKinds is the registry as the config package sees it.
-func configKinds() *config.Kinds { return source.Registry(sourceKinds()) }
+func configKinds() *config.Kinds {
+	k := source.Registry(sourceKinds())
+	for _, p := range providerKinds() {
+		k.Providers = append(k.Providers, p.Kind)
+	}
+	return k
+}

@@ -17,4 +17,9 @@ func TestKindDefaultsDecode(t *testing.T) {
 			}
 		}
 	}
+	for _, k := range providerKinds() {
+		if _, err := config.Defaults(k.Conn); err != nil {
+			t.Errorf("provider %s's config: %v", k.Name, err)
+		}
+	}
 }

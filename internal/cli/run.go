@@ -58,6 +58,9 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	if opt.Sources == nil {
 		opt.Sources = sourceKinds()
 	}
+	if opt.Providers == nil {
+		opt.Providers = providerKinds()
+	}
 	d, err := daemon.New(opt)
 	if err != nil {
 		return err

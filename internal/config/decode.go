@@ -253,17 +253,17 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
-	kf, hasKind := kindField(v.Type())
+	kf, kr, hasKind := kindField(v.Type())
 	seen := map[string]bool{}
 	for _, p := range d.pairs(n, path, 0) {
 		f, ok := lookup(fields, p.key.Value)
 		if !ok {
-			if hasKind && d.decodeKind(p.key, p.value, v.Field(kf).Addr().Interface().(*Plugged), queryRole, p.key.Value, path) {
+			if hasKind && d.decodeKind(p.key, p.value, v.Field(kf).Addr().Interface().(*Plugged), kr, p.key.Value, path) {
 				continue
 			}
 			valid := keysOf(v.Type())
 			if hasKind {
-				valid = append(valid, d.kinds.names()...)
+				valid = append(valid, d.kinds.names(kr)...)
 			}
 			d.errorf(p.key, path, "%s", unknownKey(p.key.Value, valid))
 			continue

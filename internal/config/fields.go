@@ -58,7 +58,7 @@ func fieldsOf(t reflect.Type) []field {
 			}
 			continue
 		}
-		if !sf.IsExported() || name == "-" || opts == "kind" {
+		if !sf.IsExported() || name == "-" || opts == "kind" || opts == "provider" {
 			continue
 		}
 		if name == "" {

@@ -148,7 +148,7 @@ groups:
 		`groups[0].signals.b.fetch: source main is a db source, not fetch`,
 		`groups[0].signals.c.db: a db signal reads through a named source: add source: NAME and a db source under sources`,
 		`ebb.yaml:14:19: groups[0].signals.d.source: unknown source "nope" (defined: push, bad, empty, main, other)`,
-		`groups[0].signals.e.db: one source kind per signal; fetch is already set`,
+		`groups[0].signals.e.db: one source kind here; fetch is already set`,
 		`groups[0].signals.e.fetch.url: `,
 		`groups[0].signals.e.fetch.path: required`,
 		`groups[0].signals.f.fetch: a pushed signal reads nothing: drop source: push or the fetch key`,
@@ -188,5 +188,57 @@ func TestKindsSchemaAndReference(t *testing.T) {
 		if !strings.Contains(ref, want) {
 			t.Errorf("reference lacks %q:\n%s", want, ref)
 		}
+	}
+}
+
+type capConfig struct {
+	Target string `yaml:"target" default:"'{{.Group}}'" doc:"What to scale."`
+	Zones  int    `yaml:"zones" default:"1" doc:"How many zones."`
+}
+
+func (c *capConfig) Validate() error {
+	if c.Zones < 1 {
+		return Problem("zones", "must be ≥ 1")
+	}
+	return nil
+}
+
+var providerKinds = &Kinds{Sources: testKinds.Sources, Providers: []Kind{
+	{Name: "cap", Doc: "A capacity provider.", Conn: new(capConfig)},
+}}
+
+func TestProviderKinds(t *testing.T) {
+	group := func(provider string) []byte {
+		return []byte(`groups:
+  - name: web
+    capacity: {max: 4}
+    signals: {q: {}}
+    policies: [{queue: {signal: q, per_instance: 10}}]
+    provider: ` + provider + "\n")
+	}
+	f, err := providerKinds.Parse("ebb.yaml", group("{cap: {zones: 2}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Groups[0].Provider
+	if c, ok := p.Kind.Config.(*capConfig); !ok || p.Kind.Kind != "cap" || c.Zones != 2 || c.Target != "{{.Group}}" || p.Local != nil {
+		t.Fatalf("provider = %+v (%+v)", p, p.Kind.Config)
+	}
+	for _, tt := range []struct{ provider, want string }{
+		{"{cap: {zones: 0}}", "ebb.yaml:6:29: groups[0].provider.cap.zones: must be ≥ 1"},
+		{"{cap: {}, local: {command: [x]}}", "groups[0].provider.cap: one provider: local or cap, not both"},
+		{"{kap: {}}", `groups[0].provider: unknown key "kap"; did you mean "cap"?`},
+		{"{cap: {nope: 1}}", `groups[0].provider.cap: unknown key "nope" (valid keys: target, zones)`},
+	} {
+		_, err := providerKinds.Parse("ebb.yaml", group(tt.provider))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("provider %s: err = %v; want %q", tt.provider, err, tt.want)
+		}
+	}
+	if ref := providerKinds.ProviderReference(); !strings.Contains(ref, "`groups[].provider.cap.zones`") {
+		t.Errorf("provider reference:\n%s", ref)
+	}
+	if s, _ := providerKinds.Schema(); !strings.Contains(string(s), `#/$defs/capConfig`) {
+		t.Errorf("schema lacks the cap provider")
 	}
 }

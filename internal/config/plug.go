@@ -29,9 +29,12 @@ type Kind struct {
 
 // Kinds is what the composition root plugs into the configuration. The
 // package-level Parse, Load, Schema and Reference know no kinds: only
-// pushed and derived signals.
+// pushed and derived signals, and the local provider.
 type Kinds struct {
 	Sources []Kind
+	// Providers are the provider kinds beside local; a provider kind's
+	// config is its Conn (it has no Query).
+	Providers []Kind
 }
 
 // Plugged is a value of a plugged-in kind: the key it was written under and
@@ -44,12 +47,20 @@ type Plugged struct {
 // IsSet reports whether a kind was written.
 func (p Plugged) IsSet() bool { return p.Kind != "" }
 
-// source returns the source kind named name.
-func (k *Kinds) source(name string) (Kind, bool) {
-	if k == nil {
-		return Kind{}, false
+// list returns the kinds a role draws from.
+func (k *Kinds) list(r role) []Kind {
+	switch {
+	case k == nil:
+		return nil
+	case r == providerRole:
+		return k.Providers
 	}
-	for _, s := range k.Sources {
+	return k.Sources
+}
+
+// find returns the kind of role r named name.
+func (k *Kinds) find(r role, name string) (Kind, bool) {
+	for _, s := range k.list(r) {
 		if s.Name == name {
 			return s, true
 		}
@@ -57,14 +68,14 @@ func (k *Kinds) source(name string) (Kind, bool) {
 	return Kind{}, false
 }
 
-// names lists the source kinds' names.
-func (k *Kinds) names() []string {
-	if k == nil {
-		return nil
-	}
-	out := make([]string, len(k.Sources))
-	for i, s := range k.Sources {
-		out[i] = s.Name
+// source returns the source kind named name.
+func (k *Kinds) source(name string) (Kind, bool) { return k.find(connRole, name) }
+
+// names lists the names of the kinds of role r.
+func (k *Kinds) names(r role) []string {
+	var out []string
+	for _, s := range k.list(r) {
+		out = append(out, s.Name)
 	}
 	return out
 }
@@ -73,38 +84,51 @@ func (k *Kinds) names() []string {
 type role int
 
 const (
-	connRole  role = iota // sources.NAME.KIND
-	queryRole             // groups[].signals.NAME.KIND
+	connRole     role = iota // sources.NAME.KIND
+	queryRole                // groups[].signals.NAME.KIND
+	providerRole             // groups[].provider.KIND
 )
 
 func (r role) of(k Kind) any {
-	if r == connRole {
-		return k.Conn
+	if r == queryRole {
+		return k.Query
 	}
-	return k.Query
+	return k.Conn
 }
 
-// kindField returns the index of struct type t's field tagged
-// `yaml:",kind"`: the field that takes one key naming a source kind.
-func kindField(t reflect.Type) (int, bool) {
+// what names the role's kinds in messages.
+func (r role) what() string {
+	if r == providerRole {
+		return "provider"
+	}
+	return "source"
+}
+
+// kindField returns the index of struct type t's field that takes one key
+// naming a kind, and the role of that kind: tagged `yaml:",kind"` for a
+// signal's source kind, `yaml:",provider"` for a group's provider kind.
+func kindField(t reflect.Type) (int, role, bool) {
 	for i := range t.NumField() {
-		if _, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); opts == "kind" {
-			return i, true
+		switch _, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); opts {
+		case "kind":
+			return i, queryRole, true
+		case "provider":
+			return i, providerRole, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // decodeKind decodes node n, the value of key under path, into a new
 // config of kind name's type for r, and stores it in p.
 func (d *decoder) decodeKind(key, n *yaml.Node, p *Plugged, r role, name, path string) bool {
-	k, ok := d.kinds.source(name)
+	k, ok := d.kinds.find(r, name)
 	if !ok {
 		return false
 	}
 	kp := join(path, name)
 	if p.IsSet() {
-		d.valueErrorf(key, kp, "one source kind per signal; %s is already set", p.Kind)
+		d.valueErrorf(key, kp, "one %s kind here; %s is already set", r.what(), p.Kind)
 		return true
 	}
 	v := reflect.New(reflect.TypeOf(r.of(k)).Elem())
@@ -118,35 +142,35 @@ func (d *decoder) decodeSource(key, n *yaml.Node, v reflect.Value, path string) 
 	p := v.Addr().Interface().(*Plugged)
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
-		d.valueErrorf(n, path, "must be a mapping with one key naming the source's kind (%s), not %s", d.kindList(), describe(n))
+		d.valueErrorf(n, path, "must be a mapping with one key naming the source's kind (%s), not %s", d.kindList(connRole), describe(n))
 		return
 	}
 	pairs := d.pairs(n, path, 0)
 	if len(pairs) != 1 {
-		d.valueErrorf(n, path, "must have exactly one key naming the source's kind (%s), not %d", d.kindList(), len(pairs))
+		d.valueErrorf(n, path, "must have exactly one key naming the source's kind (%s), not %d", d.kindList(connRole), len(pairs))
 		return
 	}
 	k := pairs[0]
 	if d.decodeKind(k.key, k.value, p, connRole, k.key.Value, path) {
 		return
 	}
-	if len(d.kinds.names()) == 0 {
+	if len(d.kinds.names(connRole)) == 0 {
 		d.valueErrorf(k.key, path, "unknown source kind %q: no source kinds are built into this program", k.key.Value)
 		return
 	}
 	d.valueErrorf(k.key, path, "unknown source kind %q", k.key.Value)
-	if guess := closest(k.key.Value, d.kinds.names()); guess != "" {
+	if guess := closest(k.key.Value, d.kinds.names(connRole)); guess != "" {
 		d.errs[len(d.errs)-1].Msg += fmt.Sprintf("; did you mean %q?", guess)
 	} else {
-		d.errs[len(d.errs)-1].Msg += fmt.Sprintf(" (kinds: %s)", d.kindList())
+		d.errs[len(d.errs)-1].Msg += fmt.Sprintf(" (kinds: %s)", d.kindList(connRole))
 	}
 }
 
-func (d *decoder) kindList() string {
-	if names := d.kinds.names(); len(names) > 0 {
+func (d *decoder) kindList(r role) string {
+	if names := d.kinds.names(r); len(names) > 0 {
 		return strings.Join(names, ", ")
 	}
-	return "no source kinds are available here"
+	return "no " + r.what() + " kinds are available here"
 }
 
 // plugged validates a plugged-in config at path with its own Validate,
@@ -260,3 +284,15 @@ func Defaults(zero any) (any, error) {
 
 // Source returns the source kind named name.
 func (k *Kinds) Source(name string) (Kind, bool) { return k.source(name) }
+
+// providerKind checks a group's provider: local, or one provider kind,
+// not both.
+func (v *validator) providerKind(pr *Provider, p string) {
+	if !pr.Kind.IsSet() {
+		return
+	}
+	if pr.Local != nil {
+		v.errf(join(p, pr.Kind.Kind), "one provider: local or %s, not both", pr.Kind.Kind)
+	}
+	v.plugged(pr.Kind, p)
+}

@@ -28,6 +28,16 @@ func (k *Kinds) Reference() string {
 	return strings.TrimSuffix(r.b.String(), "\n")
 }
 
+// ProviderReference lists the keys of each provider kind in k, under
+// groups[].provider.KIND. docs/providers.md embeds it.
+func (k *Kinds) ProviderReference() string {
+	r := &refGen{seen: map[reflect.Type]string{}}
+	for _, kind := range k.Providers {
+		r.section("groups[].provider."+kind.Name, reflect.TypeOf(kind.Conn).Elem())
+	}
+	return strings.TrimSuffix(r.b.String(), "\n")
+}
+
 type refGen struct {
 	b    strings.Builder
 	seen map[reflect.Type]string // struct type → the section that lists its keys
@@ -68,9 +78,12 @@ func (r *refGen) section(path string, t reflect.Type) {
 		}
 		fmt.Fprintf(&r.b, "| `%s` | %s | %s | %s |\n", kp, cell(typ), cell(def), cell(f.doc))
 	}
-	if _, ok := kindField(t); ok {
-		fmt.Fprintf(&r.b, "| `%s` | mapping |  | %s |\n", join(path, "KIND"),
-			"What to read, under the key of a source kind (scrape, http_json, prometheus, redis, …), in that kind's settings: see docs/sources.md. At most one; a kind other than scrape, http_json and exec reads through the source named by source.")
+	if _, role, ok := kindField(t); ok {
+		doc := "What to read, under the key of a source kind (scrape, http_json, prometheus, redis, …), in that kind's settings: see docs/sources.md. At most one; a kind other than scrape, http_json and exec reads through the source named by source."
+		if role == providerRole {
+			doc = "Instead of local: a provider kind's key (kubernetes, aws, ecs, exec, …) with its settings: see docs/providers.md."
+		}
+		fmt.Fprintf(&r.b, "| `%s` | mapping |  | %s |\n", join(path, "KIND"), doc)
 	}
 	r.b.WriteString("\n")
 	for _, c := range children {

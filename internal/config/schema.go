@@ -57,10 +57,7 @@ func defName(t reflect.Type) string {
 
 // kindProps adds to props a key per source kind holding r's config.
 func (g *schemaGen) kindProps(props map[string]any, r role) {
-	if g.kinds == nil {
-		return
-	}
-	for _, k := range g.kinds.Sources {
+	for _, k := range g.kinds.list(r) {
 		s := g.typ(reflect.TypeOf(r.of(k)).Elem())
 		props[k.Name] = map[string]any{"allOf": []any{s}, "description": k.Doc}
 	}
@@ -111,8 +108,8 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		}
 		props[f.key] = s
 	}
-	if _, ok := kindField(t); ok {
-		g.kindProps(props, queryRole)
+	if _, r, ok := kindField(t); ok {
+		g.kindProps(props, r)
 	}
 	s := map[string]any{
 		"type":                 "object",

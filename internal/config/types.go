@@ -55,10 +55,13 @@ type Group struct {
 	Lifecycle Lifecycle         `yaml:"lifecycle" doc:"How instances start and stop."`
 }
 
-// Provider says where a group's instances run. At most one kind is set; a
-// group without one can be simulated but not run.
+// Provider says where a group's instances run: local, or one provider kind
+// (kubernetes, aws, ecs, exec, …: see docs/providers.md). A group without
+// one can be simulated but not run.
 type Provider struct {
 	Local *LocalProvider `yaml:"local" doc:"Child processes on this machine."`
+	// Kind is a provider kind's key and its typed config.
+	Kind Plugged `yaml:",provider"`
 }
 
 // LocalProvider runs instances as child processes. Command and env values are

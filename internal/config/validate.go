@@ -177,6 +177,7 @@ func (v *validator) group(g *Group, p string) {
 	}
 	v.check(g.Lifecycle.Launch.Boot >= 0, joinKeys(p, "lifecycle.launch.boot"), "must be ≥ 0")
 	v.provider(&g.Provider, join(p, "provider"))
+	v.providerKind(&g.Provider, join(p, "provider"))
 	v.lifecycle(&g.Lifecycle, join(p, "lifecycle"))
 }
 

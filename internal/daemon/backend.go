@@ -200,6 +200,30 @@ func (d *Daemon) Scale(group string, n int) (ScaleResult, error) {
 	return res, nil
 }
 
+// takeOutside takes a desired count set in the group's system by someone
+// else (kubectl scale, the AWS console) as the group's capacity, instead of
+// fighting it: the engine's desired becomes n (within min and max), and the
+// group's log says so. The policies move it from there at the next
+// decisions, as they would from any capacity.
+func (d *Daemon) takeOutside(group string, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.groups[group]
+	if !ok {
+		return
+	}
+	eg, st := d.eng.Groups[g.index], d.eng.States[g.index]
+	now := d.opt.Clock.Now()
+	from := st.Desired
+	to := eg.SetDesired(st, now, n)
+	detail := fmt.Sprintf("desired %d → %d: set to %d in the group's system, outside ebb", from, to, n)
+	if to != n {
+		detail += fmt.Sprintf(" (kept within min %d and max %d)", eg.Min, eg.Max)
+	}
+	d.opt.Log.Warn("desired count changed outside ebb; taken as the group's capacity", "group", group, "from", from, "to", to, "outside", n)
+	d.recordEvent(group, store.Event{Time: now, Action: "outside", Detail: detail})
+}
+
 // recordEvent appends an operator action to the group's log. The action has
 // happened by then, so a failure to record it is logged, not returned.
 func (d *Daemon) recordEvent(group string, e store.Event) {

@@ -23,6 +23,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/engine"
 	"github.com/ebb-autoscaler/ebb/internal/fleet"
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/provider/local"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
@@ -52,6 +53,8 @@ type Options struct {
 	// Sources are the source kinds signals may read (the composition
 	// root's registry). Pushed and derived signals need none.
 	Sources []source.Kind
+	// Providers are the provider kinds groups may use beside local.
+	Providers []provider.Kind
 
 	// readFile replaces os.ReadFile for the config and token files, so
 	// tests can make a read fail.
@@ -185,7 +188,7 @@ func (d *Daemon) load() (loaded, error) {
 	if err != nil {
 		return loaded{}, errRead{fmt.Errorf("read config: %w", err)}
 	}
-	cfg, err := source.Registry(d.opt.Sources).Parse(path, data)
+	cfg, err := d.kinds().Parse(path, data)
 	if err != nil {
 		return loaded{}, err
 	}
@@ -236,7 +239,7 @@ func (d *Daemon) readToken(file string) (string, error) {
 type recUpdate struct {
 	rec  *fleet.Reconciler
 	spec fleet.Spec
-	prov fleet.Provider
+	prov any // a fleet.Provider or a provider.Capacity
 }
 
 // install makes a loaded configuration current: each group's engine
@@ -272,7 +275,7 @@ func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 		if old, ok := d.groups[gc.Name]; ok {
 			g.status = old.status
 			g.rec = old.rec // keeps its backoff, health and drain-retry state
-			if old.rec != nil && gc.Provider.Local != nil &&
+			if old.rec != nil && hasProvider(gc) &&
 				(!reflect.DeepEqual(old.cfg.Provider, gc.Provider) || !reflect.DeepEqual(old.cfg.Lifecycle, gc.Lifecycle)) {
 				spec, prov, err := d.fleetParts(gc)
 				if err != nil {
@@ -281,7 +284,7 @@ func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 				updates = append(updates, recUpdate{rec: old.rec, spec: spec, prov: prov})
 			}
 		}
-		if gc.Provider.Local != nil && g.rec == nil {
+		if hasProvider(gc) && g.rec == nil {
 			rec, err := d.reconciler(gc)
 			if err != nil {
 				return nil, err
@@ -405,21 +408,48 @@ func (d *Daemon) journalClamps(clamped map[int]int) {
 	d.write(now, d.prepare(now, d.eng, decisions))
 }
 
-// fleetParts compiles a group's lifecycle and builds its provider.
-func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, fleet.Provider, error) {
+// hasProvider reports whether a group runs instances: local, or a provider
+// kind.
+func hasProvider(gc config.Group) bool { return gc.Provider.Local != nil || gc.Provider.Kind.IsSet() }
+
+// fleetParts compiles a group's lifecycle and builds its provider: the
+// local one, or a provider kind's (a provider.Capacity, or an instance
+// provider).
+func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, any, error) {
 	spec, err := fleet.NewSpec(gc)
 	if err != nil {
 		return spec, nil, err
 	}
-	l := gc.Provider.Local
-	prov, err := local.New(local.Config{
-		Command: l.Command, Env: l.Env, Dir: l.Dir,
-		LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D(),
-	})
+	if l := gc.Provider.Local; l != nil {
+		prov, err := local.New(local.Config{
+			Command: l.Command, Env: l.Env, Dir: l.Dir,
+			LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D(),
+		})
+		if err != nil {
+			return spec, nil, fmt.Errorf("group %s: provider: %w", gc.Name, err)
+		}
+		return spec, prov, nil
+	}
+	k, ok := d.providerKind(gc.Provider.Kind.Kind)
+	if !ok {
+		return spec, nil, fmt.Errorf("group %s: provider %s is not built into this ebb", gc.Name, gc.Provider.Kind.Kind)
+	}
+	prov, err := k.Open(gc.Provider.Kind.Config, provider.Deps{Group: gc.Name, Clock: d.opt.Clock,
+		Log: d.opt.Log.With("group", gc.Name, "provider", k.Name), Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64()))})
 	if err != nil {
-		return spec, nil, fmt.Errorf("group %s: provider: %w", gc.Name, err)
+		return spec, nil, err
 	}
 	return spec, prov, nil
+}
+
+// providerKind returns the registered provider kind named name.
+func (d *Daemon) providerKind(name string) (provider.Kind, bool) {
+	for _, k := range d.opt.Providers {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return provider.Kind{}, false
 }
 
 func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
@@ -427,10 +457,17 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fleet.New(spec, prov, d.st, fleet.Options{
+	opt := fleet.Options{
 		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http, Observe: d.metrics,
 		Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64())),
-	}), nil
+	}
+	switch p := prov.(type) {
+	case provider.Capacity:
+		return fleet.NewCapacity(spec, p, d.st, opt), nil
+	case fleet.Provider:
+		return fleet.New(spec, p, d.st, opt), nil
+	}
+	return nil, fmt.Errorf("group %s: provider %T is neither a capacity nor an instance provider", gc.Name, prov)
 }
 
 // Run runs the loops until ctx is done. It then returns without touching
@@ -555,33 +592,16 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 		rec, last := g.rec, d.eng.States[g.index].Desired
 		d.mu.Unlock()
 
-		// Read under the reconciler's lock (d.mu is not held here), so an
-		// operator action that lowers desired under that lock is seen.
-		desired := func() int {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if g, ok := d.groups[name]; ok {
-				return d.eng.States[g.index].Desired
-			}
-			return last
-		}
 		if !adopted {
 			adopted = d.adopt(ctx, name, rec)
 		}
-		st, err := rec.Reconcile(ctx, desired)
+		st, err := d.reconcileGroup(ctx, name, rec, last)
 		if err != nil && ctx.Err() == nil {
 			d.opt.Log.Error("reconcile failed", "group", name, "err", err)
 		}
 		every := d.opt.ReconcileEvery
-		if err == nil {
-			d.mu.Lock()
-			if g, ok := d.groups[name]; ok && g.rec == rec {
-				g.status = st
-			}
-			d.mu.Unlock()
-			if st.Settled {
-				every = d.opt.IdleEvery
-			}
+		if err == nil && st.Settled {
+			every = d.opt.IdleEvery
 		}
 		if d.wakers.pause(ctx, d.opt.Clock, name, every) != nil {
 			d.mu.Lock()
@@ -591,6 +611,37 @@ func (d *Daemon) reconcileLoop(ctx context.Context, name string) {
 			return
 		}
 	}
+}
+
+// reconcileGroup runs one reconcile of a group with rec, its reconciler,
+// and keeps the status it reports. A desired count someone else set in a
+// capacity provider's system is taken as the group's capacity. last is
+// the desired capacity to use should the group leave the configuration
+// meanwhile.
+func (d *Daemon) reconcileGroup(ctx context.Context, name string, rec *fleet.Reconciler, last int) (fleet.Status, error) {
+	// Read under the reconciler's lock (d.mu is not held here), so an
+	// operator action that lowers desired under that lock is seen.
+	desired := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if g, ok := d.groups[name]; ok {
+			return d.eng.States[g.index].Desired
+		}
+		return last
+	}
+	st, err := rec.Reconcile(ctx, desired)
+	if err != nil {
+		return st, err
+	}
+	if st.Outside != nil {
+		d.takeOutside(name, *st.Outside)
+	}
+	d.mu.Lock()
+	if g, ok := d.groups[name]; ok && g.rec == rec {
+		g.status = st
+	}
+	d.mu.Unlock()
+	return st, nil
 }
 
 // closeSources closes every open source, at the end of Run.

@@ -163,3 +163,13 @@ func (d *Daemon) decidedSince(t time.Time) []string {
 	}
 	return out
 }
+
+// kinds is the registry as the config package sees it: the source and
+// provider kinds this daemon was given.
+func (d *Daemon) kinds() *config.Kinds {
+	k := source.Registry(d.opt.Sources)
+	for _, p := range d.opt.Providers {
+		k.Providers = append(k.Providers, p.Kind)
+	}
+	return k
+}

@@ -173,9 +173,13 @@ func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, erro
 	return ok, nil
 }
 
-// ready asks the readiness probe; without one, a running process is ready.
+// ready asks the readiness probe; without one, a running process is ready,
+// and a capacity provider's instance once its system says so.
 func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 	if !r.spec.readyProbe.set() {
+		if r.cap != nil {
+			return r.cap.seen[inst.ID].Ready
+		}
 		return true
 	}
 	ok, err := r.spec.readyProbe.ask(ctx, r.opt.HTTP, inst)
@@ -217,7 +221,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		r.move(inst, model.Terminated, "exited after draining")
 		return r.put(*inst)
 	}
-	if grace, ok := r.spec.GracefulStop(); ok {
+	if grace, ok := r.spec.GracefulStop(); ok && r.cap == nil {
 		// A graceful stop: no busy probe, no drain timeout; SIGKILL once
 		// grace has passed.
 		if now.Sub(inst.StateSince) >= grace {
@@ -226,7 +230,10 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		inst.HeartbeatAt = now
 		return r.put(*inst)
 	}
-	busy := true
+	// Without a busy probe, a local instance is busy while its process
+	// runs; a capacity provider's is done once asked (the system stops it
+	// gracefully itself: a Pod's termination grace, a lifecycle hook).
+	busy := r.cap == nil
 	if r.spec.busyProbe.set() {
 		b, err := r.spec.busyProbe.ask(ctx, r.opt.HTTP, *inst)
 		if err != nil {
@@ -331,6 +338,11 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 	active := len(launching) + len(inService)
 	now := r.opt.Clock.Now()
 	switch {
+	case active < desired && !susp.Launch && r.cap != nil:
+		if !r.launchRetry.due(now) {
+			return nil
+		}
+		return r.scaleOutCapacity(ctx, insts, desired)
 	case active < desired && !susp.Launch:
 		if !r.launchRetry.due(now) {
 			return nil
@@ -367,7 +379,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 				return err
 			}
 		}
-	case active == desired && len(launching) == 0 && !susp.Launch && !susp.Terminate:
+	case active == desired && len(launching) == 0 && !susp.Launch && !susp.Terminate && r.cap == nil:
 		// Zones drifted apart (replacements, failures): launch in the
 		// emptiest zone first; once it is ready, the excess drains from
 		// the fullest.

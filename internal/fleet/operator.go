@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
@@ -143,12 +144,26 @@ func (r *Reconciler) get(id string) (model.Instance, error) {
 // instance is held to the new drain timeout, counted from when its drain
 // began. A launch backoff already running keeps its current delays until a
 // launch succeeds. The spec must be for the same group.
-func (r *Reconciler) Update(spec Spec, prov Provider) error {
+func (r *Reconciler) Update(spec Spec, prov any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if spec.Group != r.spec.Group {
 		return fmt.Errorf("update reconciler of group %s with the spec of group %s", r.spec.Group, spec.Group)
 	}
-	r.spec, r.prov = spec, prov
+	switch p := prov.(type) {
+	case provider.Capacity:
+		if r.cap == nil {
+			return fmt.Errorf("group %s: a local provider cannot become a capacity provider while ebb runs; restart ebb with the new config", spec.Group)
+		}
+		r.cap.cap = p
+	case Provider:
+		if r.cap != nil {
+			return fmt.Errorf("group %s: a capacity provider cannot become a local provider while ebb runs; restart ebb with the new config", spec.Group)
+		}
+		r.prov = p
+	default:
+		return fmt.Errorf("group %s: provider %T is neither a capacity nor an instance provider", spec.Group, prov)
+	}
+	r.spec = spec
 	return nil
 }

@@ -68,6 +68,11 @@ type Reconciler struct {
 	checked     map[string]time.Time // last drain check, per instance
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
+
+	// cap is set for a capacity provider (NewCapacity); outside is the
+	// desired count someone else set, seen by the reconcile.
+	cap     *capacityProvider
+	outside *int
 }
 
 // Status summarises a group's fleet after a reconcile.
@@ -78,6 +83,11 @@ type Status struct {
 	Draining    int      `json:"draining"`
 	Terminating int      `json:"terminating"`
 	Conditions  []string `json:"conditions,omitempty"`
+	// Outside is, for a capacity provider, the desired count someone else
+	// set in the system since the last reconcile, less the instances ebb
+	// drains: the caller takes it as the group's capacity instead of
+	// fighting it. Nil when nobody did.
+	Outside *int `json:"-"`
 	// Settled says nothing is in flight: every instance is in service,
 	// as many as desired, with no condition, no failed health check and
 	// no retry pending. A settled group can be reconciled less often.
@@ -129,9 +139,22 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 	if err := r.resume(ctx); err != nil {
 		return Status{}, err
 	}
+	if r.cap != nil {
+		if err := r.observeCapacity(ctx); err != nil {
+			return Status{}, err
+		}
+	}
 	insts, susp, err := r.load()
 	if err != nil {
 		return Status{}, err
+	}
+	if r.outside != nil {
+		// Not fought: the caller takes the new count as the group's
+		// capacity, and the next reconcile scales to it.
+		n := max(0, *r.outside-r.cap.draining(insts))
+		st := r.status(desired, insts)
+		st.Outside, st.Settled = &n, false
+		return st, nil
 	}
 	for i := range insts {
 		if err := r.advance(ctx, &insts[i]); err != nil {

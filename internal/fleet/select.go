@@ -17,6 +17,11 @@ func isGone(err error) bool { return errors.Is(err, provider.ErrGone) }
 // instances left, so scale-in keeps zones balanced; within a zone (or
 // without zones) the selection rule orders them.
 func (r *Reconciler) victims(ctx context.Context, inService []model.Instance, n int) []model.Instance {
+	if r.cap != nil {
+		if pk, ok := r.cap.cap.(provider.Picker); ok {
+			return picked(pk.Pick(r.cap.obs, n), inService)
+		}
+	}
 	cands := slices.DeleteFunc(slices.Clone(inService), func(in model.Instance) bool { return in.Protected })
 	r.order(ctx, cands)
 	var out []model.Instance
@@ -122,4 +127,15 @@ func (r *Reconciler) rebalanceZone(inService []model.Instance) (string, bool) {
 		}
 	}
 	return lo, count[hi]-count[lo] > 1
+}
+
+// picked returns the instances in service a Picker named, in its order.
+func picked(ids []string, inService []model.Instance) []model.Instance {
+	var out []model.Instance
+	for _, id := range ids {
+		if i := slices.IndexFunc(inService, func(in model.Instance) bool { return in.ID == id }); i >= 0 {
+			out = append(out, inService[i])
+		}
+	}
+	return out
 }

@@ -1,0 +1,216 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// NewCapacity returns a reconciler for a group whose provider's system owns
+// the instances (provider.Capacity: a Kubernetes workload, an Auto Scaling
+// group, commands). The lifecycle is the one local instances have — a
+// recorded intent before each action, drains with their busy probe,
+// heartbeat and timeout, health checks, operator actions — with three
+// differences:
+//
+//   - Each reconcile first observes the system and records what it runs:
+//     instances it started are recorded as launching (in service once the
+//     system or the ready probe says so), instances it removed on its own as
+//     terminated.
+//   - Scale-out sets the system's desired count, to ebb's desired plus the
+//     instances still draining (the system counts them until they are
+//     removed); the system launches them.
+//   - An instance ebb stops is removed from the system with the count
+//     lowered by one (Remove), after its drain; a Picker's own victims are
+//     drained instead of the selection rule's.
+//
+// A desired count someone else set is not fought: Status.Outside reports
+// it, for the caller to take as the group's capacity.
+func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *Reconciler {
+	a := &capacityProvider{cap: c, expect: -1}
+	r := New(spec, a, st, opt)
+	r.cap = a
+	return r
+}
+
+// capacityProvider drives a capacity provider through the reconciler's
+// instance provider contract: Terminate removes, Alive reads the
+// reconcile's observation, List observes.
+type capacityProvider struct {
+	cap  provider.Capacity
+	obs  provider.Observed
+	seen map[string]provider.Instance // the observation's instances by ID; nil before the first
+	// expect is the system's desired count as ebb last left it; -1 before
+	// the first observation. A different one was set by someone else.
+	expect int
+}
+
+var errLaunch = errors.New("a capacity provider's system launches its own instances")
+
+func (a *capacityProvider) Launch(context.Context, provider.LaunchRequest) (model.Instance, error) {
+	return model.Instance{}, errLaunch
+}
+
+// Terminate removes the instance, lowering the system's count with it.
+func (a *capacityProvider) Terminate(ctx context.Context, inst model.Instance) error {
+	if err := a.cap.Remove(ctx, []provider.Victim{{ID: inst.ID}}); err != nil {
+		return err
+	}
+	if in, ok := a.seen[inst.ID]; ok && !in.Leaving && a.expect > 0 {
+		a.expect--
+	}
+	delete(a.seen, inst.ID)
+	return nil
+}
+
+// Alive reports whether the last observation holds the instance.
+func (a *capacityProvider) Alive(ctx context.Context, inst model.Instance) (bool, error) {
+	if a.seen == nil {
+		if _, err := a.observe(ctx); err != nil {
+			return false, err
+		}
+	}
+	_, ok := a.seen[inst.ID]
+	return ok, nil
+}
+
+// List observes the system, for Adopt.
+func (a *capacityProvider) List(ctx context.Context, group string) ([]model.Instance, error) {
+	obs, err := a.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Instance, 0, len(obs.Instances))
+	for _, in := range obs.Instances {
+		if !in.Leaving {
+			out = append(out, model.Instance{ID: in.ID, Group: group, Addr: in.Addr, Zone: in.Zone})
+		}
+	}
+	return out, nil
+}
+
+func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, error) {
+	obs, err := a.cap.Observe(ctx)
+	if err != nil {
+		return obs, err
+	}
+	a.obs = obs
+	a.seen = make(map[string]provider.Instance, len(obs.Instances))
+	for _, in := range obs.Instances {
+		a.seen[in.ID] = in
+	}
+	return obs, nil
+}
+
+// draining counts the instances ebb drains that the system still counts.
+func (a *capacityProvider) draining(insts []model.Instance) int {
+	n := 0
+	for _, in := range insts {
+		if s, ok := a.seen[in.ID]; ok && !s.Leaving && in.State == model.Draining {
+			n++
+		}
+	}
+	return n
+}
+
+// observeCapacity observes the system at the start of a reconcile and
+// records what changed there: new instances, addresses assigned, instances
+// the system removed or lost. It reports a desired count someone else set.
+func (r *Reconciler) observeCapacity(ctx context.Context) error {
+	a := r.cap
+	cctx, cancel := r.call(ctx)
+	done := r.observed("observe")
+	obs, err := a.observe(cctx)
+	done(err)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("observe group %s: %w", r.spec.Group, err)
+	}
+	r.outside = nil
+	if a.expect >= 0 && obs.Desired != a.expect {
+		n := obs.Desired
+		r.outside = &n
+		r.opt.Log.Warn("desired count changed outside ebb; taking it as the group's capacity", "from", a.expect, "to", obs.Desired)
+	}
+	a.expect = obs.Desired
+	now := r.opt.Clock.Now()
+	return r.update(func(tx *store.Tx) error {
+		known := map[string]bool{}
+		all, err := tx.Instances(r.spec.Group)
+		if err != nil {
+			return err
+		}
+		for _, rec := range all {
+			known[rec.ID] = true
+			if rec.State.Ended() {
+				continue
+			}
+			in, ok := a.seen[rec.ID]
+			switch {
+			case !ok:
+				end, reason := model.Terminated, "gone from the system"
+				if rec.State == model.Launching || rec.State == model.Pending {
+					end, reason = model.Failed, "gone from the system before it was ready"
+				}
+				r.move(&rec, end, reason)
+			case in.Leaving && rec.State != model.Terminating:
+				r.move(&rec, model.Terminated, "removed by the system")
+			case in.Addr != rec.Addr || in.Zone != rec.Zone:
+				rec.Addr, rec.Zone = in.Addr, in.Zone
+			default:
+				continue
+			}
+			if err := tx.PutInstance(rec); err != nil {
+				return err
+			}
+		}
+		for _, in := range obs.Instances {
+			if known[in.ID] || in.Leaving {
+				continue
+			}
+			launched := in.LaunchedAt
+			if launched.IsZero() {
+				launched = now
+			}
+			rec := model.Instance{ID: in.ID, Group: r.spec.Group, Addr: in.Addr, Zone: in.Zone,
+				State: model.Launching, Protected: r.spec.Protect || in.Protected,
+				LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
+			r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
+			if err := tx.PutInstance(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// scaleOutCapacity raises the system's desired count to ebb's desired plus
+// the instances still draining, within the system's own max.
+func (r *Reconciler) scaleOutCapacity(ctx context.Context, insts []model.Instance, desired int) error {
+	a := r.cap
+	target := desired + a.draining(insts)
+	if a.obs.Max >= 0 && target > a.obs.Max {
+		r.opt.Log.Warn("the system's max bounds desired", "max", a.obs.Max, "wanted", target)
+		target = a.obs.Max
+	}
+	if target <= a.expect {
+		return nil
+	}
+	cctx, cancel := r.call(ctx)
+	done := r.observed("set_desired")
+	err := a.cap.SetDesired(cctx, target)
+	done(err)
+	cancel()
+	if err != nil {
+		r.failedLaunch(fmt.Errorf("set desired %d: %w", target, err))
+		return nil
+	}
+	r.launchRetry = nil
+	r.opt.Log.Info("desired count set", "from", a.expect, "to", target)
+	a.expect = target
+	return nil
+}

@@ -1,0 +1,238 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/provider"
+)
+
+// system is an in-memory system that owns its instances (a stand-in for
+// a Kubernetes ReplicaSet or an Auto Scaling group): converge launches up
+// to desired, ready at once; Remove takes the named instances out and
+// lowers desired. It records every call, in order.
+type system struct {
+	mu      sync.Mutex
+	desired int
+	insts   []provider.Instance
+	next    int
+	calls   []string
+	pick    bool // acts as a Picker: the newest go first
+	now     func() time.Time
+}
+
+func (s *system) Observe(context.Context) (provider.Observed, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return provider.Observed{Desired: s.desired, Instances: slices.Clone(s.insts), Min: -1, Max: -1}, nil
+}
+
+func (s *system) SetDesired(_ context.Context, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, fmt.Sprintf("set %d", n))
+	s.desired = n
+	return nil
+}
+
+func (s *system) Remove(_ context.Context, victims []provider.Victim) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range victims {
+		s.calls = append(s.calls, "remove "+v.ID)
+		if i := slices.IndexFunc(s.insts, func(in provider.Instance) bool { return in.ID == v.ID }); i >= 0 {
+			s.insts = slices.Delete(s.insts, i, i+1)
+			s.desired--
+		}
+	}
+	return nil
+}
+
+// converge is the system's controller.
+func (s *system) converge() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.insts) < s.desired {
+		s.next++
+		s.insts = append(s.insts, provider.Instance{ID: fmt.Sprintf("i-%d", s.next), Addr: "127.0.0.1:1",
+			Ready: true, LaunchedAt: s.now().Add(time.Duration(s.next) * time.Millisecond)})
+	}
+}
+
+func (s *system) callLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.calls)
+	s.calls = nil
+	return out
+}
+
+type pickingSystem struct{ *system }
+
+func (p pickingSystem) Pick(obs provider.Observed, n int) []string {
+	var out []string
+	for i := len(obs.Instances) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, obs.Instances[i].ID)
+	}
+	return out
+}
+
+func newCapacityHarness(t *testing.T, group string, c provider.Capacity) *harness {
+	t.Helper()
+	h := newHarness(t, group)
+	h.r = NewCapacity(h.spec, c, h.st, Options{Clock: h.clock})
+	return h
+}
+
+func states(t *testing.T, h *harness) map[string]model.InstanceState {
+	t.Helper()
+	out := map[string]model.InstanceState{}
+	for _, in := range h.instances() {
+		out[in.ID] = in.State
+	}
+	return out
+}
+
+// Scale-out sets the system's count; the instances it starts are recorded,
+// in service once it says they are ready. Scale-in drains ebb's victims
+// (the oldest) and removes them only once their busy probe says idle, each
+// removal lowering the count with it.
+func TestCapacityScalesThroughTheSystem(t *testing.T) {
+	var mu sync.Mutex
+	busy := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, `{"busy": %v}`, busy[r.URL.Query().Get("id")])
+	}))
+	defer srv.Close()
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, fmt.Sprintf(`name: web
+capacity: {max: 10}
+policies: [{fixed: {desired: 1}}]
+lifecycle:
+  drain: {busy: {http: "%s/?id={{.ID}}", path: busy}, heartbeat: 10s}`, srv.URL), sys)
+
+	h.reconcile(3)
+	if got := sys.callLog(); !slices.Equal(got, []string{"set 3"}) {
+		t.Fatalf("calls for desired 3: %v", got)
+	}
+	sys.converge()
+	if s := h.reconcile(3); s.InService != 3 || !s.Settled {
+		t.Fatalf("after the system launched 3: %+v", s)
+	}
+	if got := sys.callLog(); len(got) != 0 {
+		t.Fatalf("a settled group made calls: %v", got)
+	}
+
+	// Scale in to 1: i-1 and i-2 (the oldest) drain; i-1 is busy.
+	mu.Lock()
+	busy["i-1"] = true
+	mu.Unlock()
+	s := h.reconcile(1)
+	if s.Draining != 2 {
+		t.Fatalf("scale-in to 1: %+v; want 2 draining", s)
+	}
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(1)
+	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-2"}) {
+		t.Fatalf("after a heartbeat with i-1 busy: calls %v; want i-2 removed alone", got)
+	}
+	if st := states(t, h); st["i-1"] != model.Draining || st["i-2"] != model.Terminated || st["i-3"] != model.InService {
+		t.Fatalf("states %v", st)
+	}
+	mu.Lock()
+	busy["i-1"] = false
+	mu.Unlock()
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(1)
+	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-1"}) {
+		t.Fatalf("once i-1 is idle: calls %v", got)
+	}
+	if s := h.reconcile(1); s.InService != 1 || sys.desired != 1 || !s.Settled {
+		t.Fatalf("at 1: %+v, system desired %d", s, sys.desired)
+	}
+	if got := sys.callLog(); len(got) != 0 {
+		t.Fatalf("the removals lowered the count: nothing more to set, yet %v", got)
+	}
+}
+
+// A count someone else set is reported, not fought: no call goes to the
+// system in that reconcile.
+func TestCapacityTakesAnOutsideChange(t *testing.T) {
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
+	h.reconcile(2)
+	sys.converge()
+	h.reconcile(2)
+	sys.callLog()
+
+	sys.mu.Lock()
+	sys.desired = 5 // an operator scaled the workload by hand
+	sys.mu.Unlock()
+	sys.converge()
+	s := h.reconcile(2)
+	if s.Outside == nil || *s.Outside != 5 {
+		t.Fatalf("status %+v; want the outside count 5 reported", s)
+	}
+	if got := sys.callLog(); len(got) != 0 {
+		t.Fatalf("ebb fought the change: %v", got)
+	}
+	// Taken as input: the caller's desired is 5 from now on.
+	if s := h.reconcile(5); s.Outside != nil || s.InService != 5 {
+		t.Fatalf("after taking 5: %+v", s)
+	}
+}
+
+// An instance the system removes or loses on its own is recorded as such;
+// ebb asks nothing of the system for it (the system replaces it itself).
+func TestCapacityRecordsWhatTheSystemDid(t *testing.T) {
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
+	h.reconcile(2)
+	sys.converge()
+	h.reconcile(2)
+	sys.callLog()
+
+	sys.mu.Lock()
+	sys.insts[0].Leaving = true // the system is removing i-1 (a node drained, say)
+	sys.insts = sys.insts[1:]   // and has already lost it
+	sys.mu.Unlock()
+	sys.converge() // and replaces it
+	h.reconcile(2)
+	st := states(t, h)
+	if st["i-1"] != model.Terminated || st["i-3"] == "" {
+		t.Fatalf("states %v; want i-1 terminated, i-3 recorded", st)
+	}
+	if got := sys.callLog(); len(got) != 0 {
+		t.Fatalf("calls for a replacement the system made itself: %v", got)
+	}
+	for _, in := range h.instances() {
+		if in.ID == "i-1" && !strings.Contains(in.Reason, "gone from the system") {
+			t.Errorf("i-1's reason %q", in.Reason)
+		}
+	}
+}
+
+// A system that picks its own victims (a StatefulSet) gets them drained.
+func TestCapacityPickerChoosesTheVictims(t *testing.T) {
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", pickingSystem{sys})
+	h.reconcile(3)
+	sys.converge()
+	h.reconcile(3)
+	sys.callLog()
+	h.reconcile(2)
+	h.reconcile(2)
+	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-3"}) {
+		t.Fatalf("calls %v; want the newest, which the system picks", got)
+	}
+}
