@@ -47,7 +47,15 @@ type capacityProvider struct {
 	// expect is the system's desired count as ebb last left it; -1 before
 	// the first observation. A different one was set by someone else.
 	expect int
+	// hooked are the instances the system is removing on its own and
+	// waits on (provider.Hooked): drained by ebb, then let go.
+	hooked map[string]bool
 }
+
+// reasonHook is the reason of an instance the system removes on its own
+// behind a lifecycle hook: ebb drains it, heartbeating, then completes the
+// hook instead of removing it.
+const reasonHook = "the system is removing it (lifecycle hook): draining first"
 
 var errLaunch = errors.New("a capacity provider's system launches its own instances")
 
@@ -55,8 +63,17 @@ func (a *capacityProvider) Launch(context.Context, provider.LaunchRequest) (mode
 	return model.Instance{}, errLaunch
 }
 
-// Terminate removes the instance, lowering the system's count with it.
+// Terminate removes the instance, lowering the system's count with it; one
+// the system removes itself behind a lifecycle hook is let go (the hook
+// completed with Continue), the count unchanged.
 func (a *capacityProvider) Terminate(ctx context.Context, inst model.Instance) error {
+	if a.hooked[inst.ID] {
+		if err := a.cap.(provider.Hooked).Complete(ctx, inst.ID, provider.Continue); err != nil {
+			return fmt.Errorf("complete the lifecycle hook of %s: %w", inst.ID, err)
+		}
+		delete(a.hooked, inst.ID)
+		return nil
+	}
 	if err := a.cap.Remove(ctx, []provider.Victim{{ID: inst.ID}}); err != nil {
 		return err
 	}
@@ -130,6 +147,20 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("observe group %s: %w", r.spec.Group, err)
 	}
+	a.hooked = map[string]bool{}
+	if h, ok := a.cap.(provider.Hooked); ok {
+		cctx, cancel := r.call(ctx)
+		done := r.observed("hooks")
+		ids, err := h.Pending(cctx)
+		done(err)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("list the lifecycle hooks of group %s: %w", r.spec.Group, err)
+		}
+		for _, id := range ids {
+			a.hooked[id] = true
+		}
+	}
 	r.outside = nil
 	if a.expect >= 0 && obs.Desired != a.expect {
 		n := obs.Desired
@@ -138,6 +169,17 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	}
 	a.expect = obs.Desired
 	now := r.opt.Clock.Now()
+	var letGo []string // hooks on instances ebb has drained and removed already
+	defer func() {
+		for _, id := range letGo {
+			cctx, cancel := r.call(ctx)
+			err := a.cap.(provider.Hooked).Complete(cctx, id, provider.Continue)
+			cancel()
+			if err != nil {
+				r.opt.Log.Warn("complete the lifecycle hook of an instance ebb removed", "instance", id, "err", err)
+			}
+		}
+	}()
 	return r.update(func(tx *store.Tx) error {
 		known := map[string]bool{}
 		all, err := tx.Instances(r.spec.Group)
@@ -147,10 +189,18 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 		for _, rec := range all {
 			known[rec.ID] = true
 			if rec.State.Ended() {
+				if a.hooked[rec.ID] {
+					letGo = append(letGo, rec.ID)
+				}
 				continue
 			}
 			in, ok := a.seen[rec.ID]
 			switch {
+			case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
+				// The system asks before it removes: drained like ebb's own.
+				r.move(&rec, model.Draining, reasonHook)
+			case a.hooked[rec.ID]:
+				continue // already draining or stopping
 			case !ok:
 				end, reason := model.Terminated, "gone from the system"
 				if rec.State == model.Launching || rec.State == model.Pending {
@@ -168,10 +218,19 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 				return err
 			}
 		}
+		var fresh []string
+		defer func() {
+			if r.spec.Protect && len(fresh) > 0 {
+				if err := r.protectInSystem(ctx, fresh, true); err != nil {
+					r.opt.Log.Warn("protect new instances in the system", "err", err)
+				}
+			}
+		}()
 		for _, in := range obs.Instances {
 			if known[in.ID] || in.Leaving {
 				continue
 			}
+			fresh = append(fresh, in.ID)
 			launched := in.LaunchedAt
 			if launched.IsZero() {
 				launched = now
@@ -213,4 +272,18 @@ func (r *Reconciler) scaleOutCapacity(ctx context.Context, insts []model.Instanc
 	r.opt.Log.Info("desired count set", "from", a.expect, "to", target)
 	a.expect = target
 	return nil
+}
+
+// heartbeatHook keeps a lifecycle hook waiting while ebb drains the
+// instance behind it, once per drain check.
+func (r *Reconciler) heartbeatHook(ctx context.Context, inst *model.Instance) error {
+	if r.cap == nil || !r.cap.hooked[inst.ID] {
+		return nil
+	}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	done := r.observed("heartbeat")
+	err := r.cap.cap.(provider.Hooked).Heartbeat(cctx, inst.ID)
+	done(err)
+	return err
 }

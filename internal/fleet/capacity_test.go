@@ -236,3 +236,111 @@ func TestCapacityPickerChoosesTheVictims(t *testing.T) {
 		t.Fatalf("calls %v; want the newest, which the system picks", got)
 	}
 }
+
+// hookedSystem asks before it removes instances on its own (an Auto
+// Scaling group's terminate lifecycle hook).
+type hookedSystem struct {
+	*system
+	pending    []string
+	heartbeats map[string]int
+	completed  []string
+}
+
+func (h *hookedSystem) Pending(context.Context) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.pending), nil
+}
+
+func (h *hookedSystem) Heartbeat(_ context.Context, id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.heartbeats[id]++
+	return nil
+}
+
+func (h *hookedSystem) Complete(_ context.Context, id string, res provider.HookResult) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.completed = append(h.completed, fmt.Sprintf("%s %d", id, res))
+	h.pending = slices.DeleteFunc(h.pending, func(p string) bool { return p == id })
+	return nil
+}
+
+// An instance the system removes on its own behind a lifecycle hook is
+// drained first, the hook heartbeated while its work goes on, then
+// completed with Continue — never removed by ebb (the count stays the
+// system's). A hook on an instance ebb removed itself is completed at once.
+func TestCapacityDrainsBehindALifecycleHook(t *testing.T) {
+	var mu sync.Mutex
+	busy := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, `{"busy": %v}`, busy)
+	}))
+	defer srv.Close()
+	sys := &hookedSystem{system: &system{now: func() time.Time { return t0 }}, heartbeats: map[string]int{}}
+	h := newCapacityHarness(t, fmt.Sprintf(`name: web
+capacity: {max: 10}
+policies: [{fixed: {desired: 1}}]
+lifecycle:
+  drain: {busy: {http: "%s/", path: busy}, heartbeat: 10s}`, srv.URL), sys)
+	h.reconcile(3)
+	sys.converge()
+	h.reconcile(3)
+	sys.callLog()
+
+	sys.mu.Lock()
+	sys.pending = []string{"i-2"} // the system rebalances zones, say
+	sys.insts[1].Leaving = true
+	sys.mu.Unlock()
+	h.reconcile(3)
+	if st := states(t, h); st["i-2"] != model.Draining {
+		t.Fatalf("states %v; want i-2 draining behind its hook", st)
+	}
+	for range 2 {
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(3)
+	}
+	if sys.heartbeats["i-2"] < 2 || len(sys.completed) != 0 {
+		t.Fatalf("heartbeats %v, completed %v; want the hook kept while i-2 is busy", sys.heartbeats, sys.completed)
+	}
+	mu.Lock()
+	busy = false
+	mu.Unlock()
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(3)
+	if !slices.Equal(sys.completed, []string{"i-2 0"}) {
+		t.Fatalf("completed %v; want i-2 let go with Continue once idle", sys.completed)
+	}
+	for _, c := range sys.callLog() {
+		if strings.HasPrefix(c, "remove") {
+			t.Fatalf("ebb removed an instance the system was removing: %v", c)
+		}
+	}
+
+	// ebb's own scale-in fires the hook too: completed at once.
+	sys.mu.Lock()
+	sys.insts = slices.DeleteFunc(sys.insts, func(in provider.Instance) bool { return in.ID == "i-2" })
+	sys.mu.Unlock()
+	h.reconcile(1)
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(1)
+	var removed string
+	for _, c := range sys.callLog() {
+		if strings.HasPrefix(c, "remove ") {
+			removed = strings.TrimPrefix(c, "remove ")
+		}
+	}
+	if removed == "" {
+		t.Fatal("no scale-in to 1")
+	}
+	sys.mu.Lock()
+	sys.pending = append(sys.pending, removed)
+	sys.mu.Unlock()
+	h.reconcile(1)
+	if !slices.Contains(sys.completed, removed+" 0") {
+		t.Fatalf("completed %v; want the hook on %s, which ebb removed, let go", sys.completed, removed)
+	}
+}

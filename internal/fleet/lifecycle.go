@@ -212,6 +212,9 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		return nil
 	}
 	r.checked[inst.ID] = now
+	if err := r.heartbeatHook(ctx, inst); err != nil {
+		r.opt.Log.Warn("lifecycle hook heartbeat failed", "instance", inst.ID, "err", err)
+	}
 	alive, err := r.alive(ctx, *inst)
 	if err != nil {
 		return err

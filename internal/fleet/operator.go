@@ -101,6 +101,27 @@ func (r *Reconciler) Protect(id string) (model.Instance, error) {
 	return r.change(id, func(in *model.Instance) { in.Protected = true })
 }
 
+// protectInSystem sets a capacity provider's own scale-in protection
+// (provider.Protector), so the system does not pick what ebb keeps.
+func (r *Reconciler) protectInSystem(ctx context.Context, ids []string, on bool) error {
+	if r.cap == nil || len(ids) == 0 {
+		return nil
+	}
+	p, ok := r.cap.cap.(provider.Protector)
+	if !ok {
+		return nil
+	}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	done := r.observed("protect")
+	err := p.SetProtected(cctx, ids, on)
+	done(err)
+	if err != nil {
+		return fmt.Errorf("set scale-in protection of %v in the system: %w", ids, err)
+	}
+	return nil
+}
+
 // Unprotect lets scale-in choose the instance again (after an abandoned
 // drain, say).
 func (r *Reconciler) Unprotect(id string) (model.Instance, error) {
@@ -115,7 +136,13 @@ func (r *Reconciler) change(id string, f func(*model.Instance)) (model.Instance,
 	if err != nil {
 		return inst, err
 	}
+	before := inst.Protected
 	f(&inst)
+	if inst.Protected != before {
+		if err := r.protectInSystem(context.Background(), []string{inst.ID}, inst.Protected); err != nil {
+			return inst, err
+		}
+	}
 	return inst, r.put(inst)
 }
 
