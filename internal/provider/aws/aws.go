@@ -146,7 +146,7 @@ func leaving(s types.LifecycleState) bool {
 }
 
 func (p *Provider) describe(ctx context.Context) (types.AutoScalingGroup, error) {
-	out, err := doASG(ctx, p, "describe auto scaling group "+p.group,
+	out, err := do(ctx, p, "describe auto scaling group "+p.group,
 		func(ctx context.Context) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
 			return p.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
 				AutoScalingGroupNames: []string{p.group},
@@ -166,7 +166,7 @@ func (p *Provider) describe(ctx context.Context) (types.AutoScalingGroup, error)
 // SetDesired sets the group's desired capacity, cooldowns ignored: ebb
 // keeps its own.
 func (p *Provider) SetDesired(ctx context.Context, n int) error {
-	_, err := doASG(ctx, p, fmt.Sprintf("set desired capacity of %s to %d", p.group, n),
+	_, err := do(ctx, p, fmt.Sprintf("set desired capacity of %s to %d", p.group, n),
 		func(ctx context.Context) (*autoscaling.SetDesiredCapacityOutput, error) {
 			return p.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
 				AutoScalingGroupName: awssdk.String(p.group),
@@ -198,7 +198,7 @@ func (p *Provider) Remove(ctx context.Context, victims []provider.Victim) error 
 		if !live[v.ID] {
 			continue
 		}
-		_, err := doASG(ctx, p, fmt.Sprintf("terminate instance %s of %s", v.ID, p.group),
+		_, err := do(ctx, p, fmt.Sprintf("terminate instance %s of %s", v.ID, p.group),
 			func(ctx context.Context) (*autoscaling.TerminateInstanceInAutoScalingGroupOutput, error) {
 				return p.asg.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 					InstanceId:                     awssdk.String(v.ID),
@@ -229,7 +229,7 @@ func notFound(err error) bool {
 // SetProtected sets scale-in protection on the instances, 50 a call.
 func (p *Provider) SetProtected(ctx context.Context, ids []string, protected bool) error {
 	for batch := range slices.Chunk(ids, protectBatch) {
-		_, err := doASG(ctx, p, fmt.Sprintf("set scale-in protection of %d instances of %s to %v", len(batch), p.group, protected),
+		_, err := do(ctx, p, fmt.Sprintf("set scale-in protection of %d instances of %s to %v", len(batch), p.group, protected),
 			func(ctx context.Context) (*autoscaling.SetInstanceProtectionOutput, error) {
 				return p.asg.SetInstanceProtection(ctx, &autoscaling.SetInstanceProtectionInput{
 					AutoScalingGroupName: awssdk.String(p.group),
@@ -244,7 +244,7 @@ func (p *Provider) SetProtected(ctx context.Context, ids []string, protected boo
 	return nil
 }
 
-// doASG makes one call under the provider's limits.
-func doASG[T any](ctx context.Context, p *Provider, what string, call func(ctx context.Context) (T, error)) (T, error) {
+// do makes one call under the provider's limits.
+func do[T any](ctx context.Context, p *Provider, what string, call func(ctx context.Context) (T, error)) (T, error) {
 	return awsconn.Do(ctx, p.calls, what, call)
 }

@@ -23,7 +23,7 @@ func (p *Provider) DrainContainerInstance(ctx context.Context, id string) error 
 	if err != nil || arn == "" {
 		return err
 	}
-	out, err := doASG(ctx, p, fmt.Sprintf("drain container instance of %s in cluster %s", id, p.cluster),
+	out, err := do(ctx, p, fmt.Sprintf("drain container instance of %s in cluster %s", id, p.cluster),
 		func(ctx context.Context) (*ecs.UpdateContainerInstancesStateOutput, error) {
 			return p.ecs.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{
 				Cluster:            awssdk.String(p.cluster),
@@ -48,7 +48,7 @@ func (p *Provider) Busy(ctx context.Context, id string) (bool, error) {
 	if err != nil || arn == "" {
 		return false, err
 	}
-	out, err := doASG(ctx, p, fmt.Sprintf("describe container instance of %s in cluster %s", id, p.cluster),
+	out, err := do(ctx, p, fmt.Sprintf("describe container instance of %s in cluster %s", id, p.cluster),
 		func(ctx context.Context) (*ecs.DescribeContainerInstancesOutput, error) {
 			return p.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{
 				Cluster:            awssdk.String(p.cluster),
@@ -82,7 +82,7 @@ func (p *Provider) containerInstance(ctx context.Context, id string) (string, er
 	if ok {
 		return arn, nil
 	}
-	out, err := doASG(ctx, p, fmt.Sprintf("find the container instance of %s in cluster %s", id, p.cluster),
+	out, err := do(ctx, p, fmt.Sprintf("find the container instance of %s in cluster %s", id, p.cluster),
 		func(ctx context.Context) (*ecs.ListContainerInstancesOutput, error) {
 			return p.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{
 				Cluster: awssdk.String(p.cluster),

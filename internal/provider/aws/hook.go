@@ -52,7 +52,7 @@ func (p *Provider) ensureHook(ctx context.Context) (hookInfo, error) {
 	if h != nil {
 		return *h, nil
 	}
-	out, err := doASG(ctx, p, fmt.Sprintf("describe lifecycle hook %s of %s", p.hook.Name, p.group),
+	out, err := do(ctx, p, fmt.Sprintf("describe lifecycle hook %s of %s", p.hook.Name, p.group),
 		func(ctx context.Context) (*autoscaling.DescribeLifecycleHooksOutput, error) {
 			return p.asg.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{
 				AutoScalingGroupName: awssdk.String(p.group),
@@ -77,7 +77,7 @@ func (p *Provider) ensureHook(ctx context.Context) (hookInfo, error) {
 			return hookInfo{}, fmt.Errorf("lifecycle hook %s of %s (set create: true to let ebb make it): %w", p.hook.Name, p.group, ErrNoHook)
 		}
 		hb := p.hook.HeartbeatTimeout.D()
-		_, err := doASG(ctx, p, fmt.Sprintf("create lifecycle hook %s of %s", p.hook.Name, p.group),
+		_, err := do(ctx, p, fmt.Sprintf("create lifecycle hook %s of %s", p.hook.Name, p.group),
 			func(ctx context.Context) (*autoscaling.PutLifecycleHookOutput, error) {
 				return p.asg.PutLifecycleHook(ctx, &autoscaling.PutLifecycleHookInput{
 					AutoScalingGroupName: awssdk.String(p.group),
@@ -193,7 +193,7 @@ func (p *Provider) Heartbeat(ctx context.Context, id string) error {
 	if p.hook == nil {
 		return errNotHooked
 	}
-	_, err := doASG(ctx, p, fmt.Sprintf("heartbeat lifecycle hook %s of instance %s", p.hook.Name, id),
+	_, err := do(ctx, p, fmt.Sprintf("heartbeat lifecycle hook %s of instance %s", p.hook.Name, id),
 		func(ctx context.Context) (*autoscaling.RecordLifecycleActionHeartbeatOutput, error) {
 			return p.asg.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
 				AutoScalingGroupName: awssdk.String(p.group),
@@ -218,7 +218,7 @@ func (p *Provider) Complete(ctx context.Context, id string, result provider.Hook
 	if result == provider.Abandon {
 		res = "ABANDON"
 	}
-	_, err := doASG(ctx, p, fmt.Sprintf("complete lifecycle hook %s of instance %s with %s", p.hook.Name, id, res),
+	_, err := do(ctx, p, fmt.Sprintf("complete lifecycle hook %s of instance %s with %s", p.hook.Name, id, res),
 		func(ctx context.Context) (*autoscaling.CompleteLifecycleActionOutput, error) {
 			return p.asg.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
 				AutoScalingGroupName:  awssdk.String(p.group),

@@ -260,3 +260,24 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestHungAndFailingCalls(t *testing.T) {
+	srv := fake(t)
+	running(t, srv, 1)
+	c := cfg(t, srv)
+	c.Timeout, c.Tries = config.Duration(50*time.Millisecond), 3
+	p, n := openP(t, c)
+	srv.Hang("DescribeServices", true)
+	_, err := p.Observe(context.Background())
+	srv.Hang("DescribeServices", false)
+	if !errors.Is(err, context.DeadlineExceeded) || n.get() != 3 {
+		t.Fatalf("hung: err = %v after %d calls; want a deadline after 3", err, n.get())
+	}
+	srv.Fail("DescribeServices", 2)
+	if obs, err := p.Observe(context.Background()); err != nil || obs.Desired != 1 {
+		t.Fatalf("after two 500s: %+v, %v", obs, err)
+	}
+	if got := n.get(); got != 3+3+2 { // 3 hung; 2 failed + 1 describe, list, describe tasks
+		t.Fatalf("%d calls, want 8", got)
+	}
+}
