@@ -41,7 +41,6 @@ type Provider struct {
 	seen    map[string]time.Time // instance → when first observed: its LaunchedAt
 	hooked  *hookInfo            // the hook as the group has it, once checked
 	waiting map[string]time.Time // instance → when first seen in Terminating:Wait
-	removed map[string]bool      // instances ebb terminated, drained already
 	arns    map[string]string    // EC2 instance ID → container instance ARN
 }
 
@@ -76,7 +75,6 @@ func open(c *Config, deps provider.Deps) (*Provider, error) {
 		hook:    c.LifecycleHook,
 		seen:    map[string]time.Time{},
 		waiting: map[string]time.Time{},
-		removed: map[string]bool{},
 		arns:    map[string]string{},
 	}
 	if p.clock == nil {
@@ -211,9 +209,6 @@ func (p *Provider) Remove(ctx context.Context, victims []provider.Victim) error 
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.removed[v.ID] = true
-		p.mu.Unlock()
 	}
 	return nil
 }

@@ -45,6 +45,6 @@
 //	        ecs_cluster: prod
 //
 // The package is stateless but for what it learns while running (first
-// sight times, when a hook action was first seen, container-instance ARNs,
-// the victims it terminated): a fresh provider relearns them.
+// sight times, when a hook action was first seen, container-instance
+// ARNs): a fresh provider relearns them.
 package aws

@@ -101,11 +101,10 @@ func (p *Provider) ensureHook(ctx context.Context) (hookInfo, error) {
 	return info, nil
 }
 
-// Pending lists the instances waiting in Terminating:Wait for ebb: those
-// the group is terminating on its own. It checks (or creates) the hook on
-// its first call. Instances ebb removed itself were drained before it
-// terminated them: Pending completes their action with CONTINUE at once
-// and leaves them out.
+// Pending lists every instance waiting in Terminating:Wait: those the
+// group terminates on its own, and those ebb removed (drained already: the
+// caller lets them go with Continue). It checks (or creates) the hook on
+// its first call; otherwise it only reads.
 func (p *Provider) Pending(ctx context.Context) ([]string, error) {
 	if _, err := p.ensureHook(ctx); err != nil {
 		return nil, err
@@ -115,17 +114,13 @@ func (p *Provider) Pending(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	now := p.clock.Now()
-	var out, done []string
+	var out []string
 	present := map[string]bool{}
 	p.mu.Lock()
 	for _, in := range g.Instances {
 		id := awssdk.ToString(in.InstanceId)
 		present[id] = true
 		if in.LifecycleState != types.LifecycleStateTerminatingWait {
-			continue
-		}
-		if p.removed[id] {
-			done = append(done, id)
 			continue
 		}
 		if _, ok := p.waiting[id]; !ok {
@@ -140,22 +135,12 @@ func (p *Provider) Pending(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	for id := range p.removed {
-		if !present[id] {
-			delete(p.removed, id)
-		}
-	}
 	for id := range p.arns {
 		if !present[id] {
 			delete(p.arns, id)
 		}
 	}
 	p.mu.Unlock()
-	for _, id := range done {
-		if err := p.Complete(ctx, id, provider.Continue); err != nil {
-			return nil, err
-		}
-	}
 	slices.Sort(out)
 	return out, nil
 }
