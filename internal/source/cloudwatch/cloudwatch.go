@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/ebb-autoscaler/ebb/internal/awsconn"
 	"github.com/ebb-autoscaler/ebb/internal/clock"
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
-	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
 )
 
 // Conn is the cloudwatch source's connection config.
@@ -234,7 +234,7 @@ func (b *backend) chunk(ctx context.Context, start, end time.Time, ms []metric, 
 	for {
 		out, err := b.client.GetMetricData(ctx, in)
 		if err != nil {
-			return awsconn.Classify(fmt.Errorf("get metric data (%d statistics): %w", len(ms), err))
+			return classify(fmt.Errorf("get metric data (%d statistics): %w", len(ms), err))
 		}
 		for _, r := range out.MetricDataResults {
 			i, err := strconv.Atoi(strings.TrimPrefix(aws.ToString(r.Id), "q"))
@@ -272,4 +272,12 @@ func (b *backend) chunk(ctx context.Context, start, end time.Time, ms []metric, 
 		}
 	}
 	return nil
+}
+
+// classify marks err retryable when the SDK's rules say a retry may cure it.
+func classify(err error) error {
+	if awsconn.Transient(err) {
+		return source.Retryable(err)
+	}
+	return err
 }

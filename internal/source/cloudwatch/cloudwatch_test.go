@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebb-autoscaler/ebb/internal/awsconn"
 	"github.com/ebb-autoscaler/ebb/internal/clock"
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
-	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
 	"github.com/ebb-autoscaler/ebb/internal/testserver"
 )
 

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ebb-autoscaler/ebb/internal/awsconn"
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
-	"github.com/ebb-autoscaler/ebb/internal/source/awsconn"
 )
 
 // Conn is the sqs source's connection config.
@@ -125,7 +125,7 @@ func (b *backend) Call(ctx context.Context, reads []source.Read[Query]) ([]sourc
 		return noValues(len(reads), "queue %s", queue), nil
 	}
 	if err != nil {
-		return nil, awsconn.Classify(fmt.Errorf("get attributes of queue %s: %w", queue, err))
+		return nil, classify(fmt.Errorf("get attributes of queue %s: %w", queue, err))
 	}
 	vals := make([]source.Value, len(reads))
 	for i, r := range reads {
@@ -169,7 +169,7 @@ func (b *backend) url(ctx context.Context, queue string) (string, error) {
 		return "", errNoQueue
 	}
 	if err != nil {
-		return "", awsconn.Classify(fmt.Errorf("get the URL of queue %s: %w", queue, err))
+		return "", classify(fmt.Errorf("get the URL of queue %s: %w", queue, err))
 	}
 	u = aws.ToString(out.QueueUrl)
 	b.mu.Lock()
@@ -203,4 +203,12 @@ func noValues(n int, format string, args ...any) []source.Value {
 		vals[i] = source.NoValue(format, args...)
 	}
 	return vals
+}
+
+// classify marks err retryable when the SDK's rules say a retry may cure it.
+func classify(err error) error {
+	if awsconn.Transient(err) {
+		return source.Retryable(err)
+	}
+	return err
 }

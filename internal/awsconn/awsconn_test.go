@@ -11,10 +11,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
-	"github.com/ebb-autoscaler/ebb/internal/source"
 )
 
-func TestClassify(t *testing.T) {
+func TestTransient(t *testing.T) {
 	tests := []struct {
 		name  string
 		err   error
@@ -28,9 +27,8 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Classify(fmt.Errorf("get: %w", tt.err))
-			if got := source.Transient(err); got != tt.retry {
-				t.Fatalf("Transient(Classify(%v)) = %v, want %v", tt.err, got, tt.retry)
+			if got := Transient(fmt.Errorf("get: %w", tt.err)); got != tt.retry {
+				t.Fatalf("Transient(%v) = %v, want %v", tt.err, got, tt.retry)
 			}
 		})
 	}

@@ -1,7 +1,7 @@
-// Package awsconn is the connection config the AWS source kinds (sqs,
-// cloudwatch) share: region, endpoint and credentials, and how their SDK
-// errors map to the source framework's retries. It keeps the AWS SDK in
-// the leaf packages that need it.
+// Package awsconn is the connection config the AWS kinds share (the sqs
+// and cloudwatch sources, the aws and ecs providers): region, endpoint and
+// credentials, and which SDK errors a retry may cure. It keeps the AWS SDK
+// in the leaf packages that need it.
 package awsconn
 
 import (
@@ -15,7 +15,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
-	"github.com/ebb-autoscaler/ebb/internal/source"
 )
 
 // AWS is where an AWS API is and who calls it. Kinds embed it inline.
@@ -49,9 +48,9 @@ func (a *AWS) Validate() error {
 
 // Config is the SDK config for a: the default credential chain unless keys
 // are given, which are then revealed at each request, never kept. The SDK
-// makes one attempt per call: the source framework owns the retries (with
-// its own backoff, bounded by the source's tries and timeout), so the two
-// do not multiply.
+// makes one attempt per call: the caller owns the retries (the source
+// framework, a provider, with their own backoff bounded by their tries and
+// timeout), so the two do not multiply.
 func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(a.Region),
@@ -93,15 +92,12 @@ func (a *AWS) EndpointURL() *string {
 	return aws.String(a.Endpoint)
 }
 
-// Classify marks err retryable when the SDK's own rules say a retry may
-// succeed: throttling, 5xx, connection errors, timeouts.
-func Classify(err error) error {
+// Transient reports whether the SDK's own rules say a retry may cure err:
+// throttling, 5xx, connection errors, timeouts. A canceled call is not.
+func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
-		return err
+		return false
 	}
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool() ||
-		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool() {
-		return source.Retryable(err)
-	}
-	return err
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool() ||
+		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool()
 }
