@@ -3,6 +3,8 @@ package cli
 import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/provider/aws"
+	"github.com/ebb-autoscaler/ebb/internal/provider/ecs"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/cloudwatch"
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
@@ -39,7 +41,10 @@ func sourceKinds() []source.Kind {
 // providerKinds is every provider kind this ebb is built with beside
 // local: the one place they are registered.
 func providerKinds() []provider.Kind {
-	return []provider.Kind{}
+	return []provider.Kind{
+		aws.Kind(),
+		ecs.Kind(),
+	}
 }
 
 // configKinds is the registry as the config package sees it.
