@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,7 +157,10 @@ func (p *Picking) Pick(obs provider.Observed, n int) []string {
 // command would print the same again.
 func (p *Provider) call(ctx context.Context, req request, check func(out []byte) error) error {
 	argv := p.argv[req.Op]
-	name := fmt.Sprintf("%s command %s", req.Op, argv[0])
+	// The program, and its first argument when there is one: "kubectl
+	// patch", "sh scale.sh". Arguments come from the config, never from
+	// secrets.
+	name := fmt.Sprintf("%s command %s", req.Op, strings.Join(argv[:min(2, len(argv))], " "))
 	// An ended context must not act: not even the first run starts.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: not run: %w", name, err)

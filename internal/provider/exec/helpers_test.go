@@ -38,7 +38,9 @@ func testConfig(t testing.TB, script string, env map[string]string) *Config {
 		Env: map[string]config.Secret{},
 	}
 	for k, v := range env {
-		c.Env[k] = config.Secret{Value: v}
+		if v != "" { // an empty value cannot be written: leave it unset
+			c.Env[k] = config.Secret{Value: v}
+		}
 	}
 	return c
 }
