@@ -176,7 +176,7 @@ func parseObserved(out []byte) (provider.Observed, error) {
 		var launched time.Time
 		if in.LaunchedAt == "" {
 			errs = append(errs, fmt.Errorf("%s.launched_at: missing", at))
-		} else if t, err := time.Parse(time.RFC3339, in.LaunchedAt); err != nil {
+		} else if t, err := time.Parse(time.RFC3339, in.LaunchedAt); err != nil || t.IsZero() {
 			errs = append(errs, fmt.Errorf("%s.launched_at: %q is not an RFC 3339 time", at, in.LaunchedAt))
 		} else {
 			launched = t
