@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -212,7 +213,7 @@ func (p *Provider) jitter(ceiling time.Duration) time.Duration {
 // configured ones, sorted so every run gets the same, and the secret values
 // to keep out of errors.
 func (p *Provider) environ(o op) ([]string, []string, error) {
-	env := append(environ(), envGroup+"="+p.group, envOp+"="+string(o))
+	env := append(os.Environ(), envGroup+"="+p.group, envOp+"="+string(o))
 	var secrets []string
 	for _, k := range slices.Sorted(maps.Keys(p.env)) {
 		s := p.env[k]

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	osexec "os/exec"
 	"strings"
 	"sync"
@@ -27,10 +26,6 @@ const (
 	// group and kept them open must not hold the call.
 	waitDelay = time.Second
 )
-
-// environ is the environment ebb passes on; a function so tests can see
-// what a run adds to it.
-func environ() []string { return os.Environ() }
 
 // runner runs one command once.
 type runner struct {
