@@ -70,17 +70,23 @@ func TestScenarios(t *testing.T) {
 // the README's first command among them.
 func TestExamples(t *testing.T) {
 	configs, err := filepath.Glob("../../examples/*.yaml")
+	more, _ := filepath.Glob("../../examples/*/*.yaml")
+	configs = append(configs, more...)
 	if err != nil || len(configs) < 4 {
 		t.Fatalf("want at least 4 examples, found %d (%v)", len(configs), err)
 	}
 	for _, c := range configs {
 		name := strings.TrimSuffix(filepath.Base(c), ".yaml")
+		dir := filepath.Dir(c)
+		if sub := filepath.Base(dir); sub != "examples" {
+			name = sub + "-" + name // examples/exec/flink.yaml is exec-flink
+		}
 		t.Run(name, func(t *testing.T) {
 			code, out, errs := run(t, "validate", "-c", c)
 			if code != 0 || !strings.Contains(out, "valid") {
 				t.Fatalf("validate: exit %d\n%s%s", code, out, errs)
 			}
-			csvs, _ := filepath.Glob(filepath.Join("../../examples", name+"*.csv"))
+			csvs, _ := filepath.Glob(filepath.Join(dir, strings.TrimSuffix(filepath.Base(c), ".yaml")+"*.csv"))
 			switch len(csvs) {
 			case 0: // a config for ebb run only
 				return

@@ -5,6 +5,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/provider/aws"
 	"github.com/ebb-autoscaler/ebb/internal/provider/ecs"
+	pexec "github.com/ebb-autoscaler/ebb/internal/provider/exec"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/cloudwatch"
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
@@ -44,6 +45,7 @@ func providerKinds() []provider.Kind {
 	return []provider.Kind{
 		aws.Kind(),
 		ecs.Kind(),
+		pexec.Kind(),
 	}
 }
 

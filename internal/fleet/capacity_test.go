@@ -235,6 +235,13 @@ func TestCapacityPickerChoosesTheVictims(t *testing.T) {
 	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-3"}) {
 		t.Fatalf("calls %v; want the newest, which the system picks", got)
 	}
+	// No drain configured: nothing to send (a capacity provider cannot
+	// signal), and nothing shows as failing.
+	for _, in := range h.instances() {
+		if in.Condition != "" {
+			t.Errorf("instance %s: condition %q", in.ID, in.Condition)
+		}
+	}
 }
 
 // hookedSystem asks before it removes instances on its own (an Auto

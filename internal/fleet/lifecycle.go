@@ -449,6 +449,11 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 // sent again with backoff (the intent stays open), and the instance shows
 // the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
+	if _, graceful := r.spec.GracefulStop(); graceful && r.cap != nil {
+		// No drain configured: the system stops the instance gracefully
+		// itself once it is removed (a Pod's termination grace).
+		return r.finish(in, inst, "no drain action: the system stops it gracefully when removed")
+	}
 	err := r.spec.drain.send(ctx, r.opt.HTTP, r.signaler(), inst)
 	if err != nil && !isGone(err) {
 		return r.failed(r.drainRetry, inst, "drain request", err)
