@@ -287,3 +287,13 @@ func (r *Reconciler) heartbeatHook(ctx context.Context, inst *model.Instance) er
 	done(err)
 	return err
 }
+
+// systemDrainer returns the capacity provider's own drain, when its system
+// drains instances (provider.Drainer).
+func (r *Reconciler) systemDrainer() (provider.Drainer, bool) {
+	if r.cap == nil {
+		return nil, false
+	}
+	d, ok := r.cap.cap.(provider.Drainer)
+	return d, ok && d.Drains()
+}

@@ -351,3 +351,53 @@ lifecycle:
 		t.Fatalf("completed %v; want the hook on %s, which ebb removed, let go", sys.completed, removed)
 	}
 }
+
+// drainingSystem drains instances itself (ECS container instances).
+type drainingSystem struct {
+	*system
+	drained []string
+	busy    map[string]bool
+}
+
+func (d *drainingSystem) Drains() bool { return true }
+
+func (d *drainingSystem) Drain(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.drained = append(d.drained, id)
+	return nil
+}
+
+func (d *drainingSystem) Busy(_ context.Context, id string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.busy[id], nil
+}
+
+// A system that drains instances itself is asked to, and the victim is
+// removed only once the system says its work has moved off.
+func TestCapacityUsesTheSystemsDrain(t *testing.T) {
+	sys := &drainingSystem{system: &system{now: func() time.Time { return t0 }}, busy: map[string]bool{}}
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]\nlifecycle: {drain: {heartbeat: 10s}}", sys)
+	h.reconcile(2)
+	sys.converge()
+	h.reconcile(2)
+	sys.callLog()
+	sys.mu.Lock()
+	sys.busy["i-1"] = true
+	sys.mu.Unlock()
+	h.reconcile(1)
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(1)
+	if !slices.Equal(sys.drained, []string{"i-1"}) || len(sys.callLog()) != 0 {
+		t.Fatalf("drained %v; want i-1 drained by the system and not removed while busy", sys.drained)
+	}
+	sys.mu.Lock()
+	sys.busy["i-1"] = false
+	sys.mu.Unlock()
+	h.clock.Advance(10 * time.Second)
+	h.reconcile(1)
+	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-1"}) {
+		t.Fatalf("calls %v; want i-1 removed once the system says it is idle", got)
+	}
+}

@@ -245,6 +245,17 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 			busy = b
 		}
 	}
+	if d, ok := r.systemDrainer(); ok && !busy {
+		// The system's own drain (tasks moving off an ECS container
+		// instance) must be done too.
+		cctx, cancel := r.call(ctx)
+		b, err := d.Busy(cctx, inst.ID)
+		cancel()
+		if err != nil {
+			r.opt.Log.Warn("the system's drain check failed; still waiting", "instance", inst.ID, "err", err)
+		}
+		busy = b || err != nil
+	}
 	switch {
 	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit && r.spec.abandonLate:
 		// Kept, and protected: scaling in would only pick it again and
@@ -449,6 +460,16 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 // sent again with backoff (the intent stays open), and the instance shows
 // the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
+	if d, ok := r.systemDrainer(); ok {
+		cctx, cancel := r.call(ctx)
+		done := r.observed("drain")
+		err := d.Drain(cctx, inst.ID)
+		done(err)
+		cancel()
+		if err != nil {
+			return r.failed(r.drainRetry, inst, "drain in the system", err)
+		}
+	}
 	if _, graceful := r.spec.GracefulStop(); graceful && r.cap != nil {
 		// No drain configured: the system stops the instance gracefully
 		// itself once it is removed (a Pod's termination grace).

@@ -96,3 +96,13 @@ const (
 type Picker interface {
 	Pick(obs Observed, n int) []string
 }
+
+// Drainer is a capacity provider whose system drains instances itself (ECS
+// container instances set to DRAINING move their tasks elsewhere): when
+// Drains says so, the fleet asks it to drain each victim beside the
+// group's own drain action, and waits while Busy says work remains there.
+type Drainer interface {
+	Drains() bool
+	Drain(ctx context.Context, id string) error
+	Busy(ctx context.Context, id string) (bool, error)
+}

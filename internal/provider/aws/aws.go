@@ -48,6 +48,7 @@ var (
 	_ provider.Capacity  = (*Provider)(nil)
 	_ provider.Protector = (*Provider)(nil)
 	_ provider.Hooked    = (*Provider)(nil)
+	_ provider.Drainer   = (*Provider)(nil)
 )
 
 func open(c *Config, deps provider.Deps) (*Provider, error) {

@@ -101,3 +101,12 @@ func (p *Provider) containerInstance(ctx context.Context, id string) (string, er
 	p.mu.Unlock()
 	return arn, nil
 }
+
+// Drains reports whether the group's instances are ECS container
+// instances, which the fleet drains through Drain and Busy.
+func (p *Provider) Drains() bool { return p.ecs != nil }
+
+// Drain sets the container instance on EC2 instance id to DRAINING.
+func (p *Provider) Drain(ctx context.Context, id string) error {
+	return p.DrainContainerInstance(ctx, id)
+}
