@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
@@ -296,4 +297,21 @@ func (r *Reconciler) systemDrainer() (provider.Drainer, bool) {
 	}
 	d, ok := r.cap.cap.(provider.Drainer)
 	return d, ok && d.Drains()
+}
+
+// hooked reports whether the system waits on a lifecycle hook for id.
+func (r *Reconciler) hooked(id string) bool { return r.cap != nil && r.cap.hooked[id] }
+
+// hookExpiring reports whether the lifecycle hook the system waits on for
+// id ends within a drain check from now (provider.Deadliner).
+func (r *Reconciler) hookExpiring(id string, now time.Time) bool {
+	if !r.hooked(id) {
+		return false
+	}
+	d, ok := r.cap.cap.(provider.Deadliner)
+	if !ok {
+		return false
+	}
+	end := d.Deadline(id)
+	return !end.IsZero() && !now.Before(end.Add(-r.spec.checkEvery()))
 }

@@ -401,3 +401,43 @@ func TestCapacityUsesTheSystemsDrain(t *testing.T) {
 		t.Fatalf("calls %v; want i-1 removed once the system says it is idle", got)
 	}
 }
+
+type deadlineSystem struct {
+	*hookedSystem
+	deadline time.Time
+}
+
+func (d *deadlineSystem) Deadline(string) time.Time { return d.deadline }
+
+// A hooked drain ends before the system's own wait would: the instance is
+// let go within a drain check of the hook's deadline, busy or not, even
+// with a longer drain timeout.
+func TestCapacityLetsGoBeforeTheHookExpires(t *testing.T) {
+	hs := &hookedSystem{system: &system{now: func() time.Time { return t0 }}, heartbeats: map[string]int{}}
+	sys := &deadlineSystem{hookedSystem: hs, deadline: t0.Add(35 * time.Second)}
+	h := newCapacityHarness(t, `name: web
+capacity: {max: 10}
+policies: [{fixed: {desired: 1}}]
+lifecycle:
+  drain: {busy: {command: ["true"]}, heartbeat: 10s, timeout: 1h}`, sys)
+	h.reconcile(2)
+	hs.converge()
+	h.reconcile(2)
+	hs.mu.Lock()
+	hs.pending = []string{"i-1"}
+	hs.insts[0].Leaving = true
+	hs.mu.Unlock()
+	h.reconcile(2)
+	for range 2 { // t0+10s, t0+20s: still within the hook's time
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(2)
+	}
+	if len(hs.completed) != 0 {
+		t.Fatalf("completed %v before the deadline came near", hs.completed)
+	}
+	h.clock.Advance(10 * time.Second) // t0+30s: within a check of t0+35s
+	h.reconcile(2)
+	if !slices.Equal(hs.completed, []string{"i-1 0"}) {
+		t.Fatalf("completed %v; want i-1 let go before its hook expires", hs.completed)
+	}
+}

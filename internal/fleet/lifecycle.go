@@ -256,15 +256,21 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		}
 		busy = b || err != nil
 	}
+	late := now.Sub(inst.StateSince) >= r.spec.drainLimit
+	if r.hookExpiring(inst.ID, now) {
+		// The system's own wait ends soon (an Auto Scaling hook's global
+		// timeout): let the instance go before the hook's default does.
+		late = true
+	}
 	switch {
-	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit && r.spec.abandonLate:
+	case busy && late && r.spec.abandonLate && !r.hooked(inst.ID):
 		// Kept, and protected: scaling in would only pick it again and
 		// wait another timeout. Unprotect it to let scale-in choose it.
 		r.drainEnded(inst, drainAbandoned)
 		inst.Protected = true
 		r.move(inst, model.InService, "drain timed out after "+model.FormatDuration(r.spec.drainLimit)+"; abandoned: back in service, protected from scale-in")
 		return r.put(*inst)
-	case busy && now.Sub(inst.StateSince) >= r.spec.drainLimit:
+	case busy && late:
 		r.drainEnded(inst, drainTimeout)
 		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
 		return r.stop(ctx, inst)

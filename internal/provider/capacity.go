@@ -106,3 +106,11 @@ type Drainer interface {
 	Drain(ctx context.Context, id string) error
 	Busy(ctx context.Context, id string) (bool, error)
 }
+
+// Deadliner is a Hooked provider whose system gives up waiting on a hook at
+// a time of its own (an Auto Scaling hook's global timeout: min(48 h,
+// 100 × its heartbeat timeout)): the fleet lets the instance go before
+// then, whatever the group's drain timeout.
+type Deadliner interface {
+	Deadline(id string) time.Time
+}

@@ -49,6 +49,7 @@ var (
 	_ provider.Protector = (*Provider)(nil)
 	_ provider.Hooked    = (*Provider)(nil)
 	_ provider.Drainer   = (*Provider)(nil)
+	_ provider.Deadliner = (*Provider)(nil)
 )
 
 func open(c *Config, deps provider.Deps) (*Provider, error) {
