@@ -234,6 +234,10 @@ func (h *retryHint) get() time.Duration {
 // would multiply with the provider's bounded, jittered retries.
 type retryAfterTransport struct{ next http.RoundTripper }
 
+// WrappedRoundTripper lets client-go reach the transport beneath, to
+// cancel a request that timed out.
+func (t retryAfterTransport) WrappedRoundTripper() http.RoundTripper { return t.next }
+
 func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) {

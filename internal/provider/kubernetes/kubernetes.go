@@ -380,10 +380,29 @@ func (p *Provider) mark(ctx context.Context, pod *corev1.Pod) (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
-	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
-		return false, nil // gone, or a new Pod under its name (the UID precondition)
+	case apierrors.IsNotFound(err) || uidChanged(err):
+		return false, nil // gone, or a new Pod under its name
 	}
 	return false, err
+}
+
+// uidChanged reports whether a patch carrying metadata.uid was refused
+// because the object's UID differs: the API server calls it an invalid
+// change of an immutable field; a conflict is taken the same way.
+func uidChanged(err error) bool {
+	if apierrors.IsConflict(err) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }
 
 // errNotHighest is wrapped by a StatefulSet's Remove given victims that are
