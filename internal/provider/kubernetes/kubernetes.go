@@ -130,8 +130,9 @@ func (p *Provider) getScale(ctx context.Context) (*autoscalingv1.Scale, error) {
 }
 
 // updateScale writes sc (with its resourceVersion, so a concurrent write
-// conflicts). applied reports, with a conflict, whether an earlier
-// attempt of this call may have been the write it conflicts with.
+// conflicts). ambiguous reports whether more than one attempt was made:
+// then a conflict may be with an earlier attempt's own write, whose answer
+// was lost.
 func (p *Provider) updateScale(ctx context.Context, sc *autoscalingv1.Scale) (ambiguous bool, err error) {
 	tries := 0
 	err = p.call(ctx, fmt.Sprintf("set the replicas of %s to %d", p.workload(), sc.Spec.Replicas), func(ctx context.Context) error {
