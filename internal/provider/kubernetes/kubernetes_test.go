@@ -291,6 +291,21 @@ func TestStatefulSetRemovesHighestOrdinals(t *testing.T) {
 	if n, err := w.replicas(ctx); err != nil || n != 10 {
 		t.Errorf("replicas %d (%v), want 10", n, err)
 	}
+	// One victim at a time, as ebb's drains finish: the lower one waits
+	// for the higher; the higher, removed but not yet deleted, is beyond
+	// the replicas and no longer counts.
+	w.converge(t)
+	if err := p.Remove(ctx, []provider.Victim{{ID: "db-8"}}); !errors.Is(err, errNotHighest) {
+		t.Errorf("remove db-8 before db-9: %v; want errNotHighest", err)
+	}
+	for _, v := range []string{"db-9", "db-8", "db-9"} {
+		if err := p.Remove(ctx, []provider.Victim{{ID: v}}); err != nil {
+			t.Errorf("remove %s: %v", v, err)
+		}
+	}
+	if n, err := w.replicas(ctx); err != nil || n != 8 {
+		t.Errorf("replicas %d (%v), want 8", n, err)
+	}
 }
 
 // The client-side rate limit holds over all of a group's requests: a burst
