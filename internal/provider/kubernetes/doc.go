@@ -43,6 +43,9 @@
 //	        burst: 10
 //	        timeout: 10s
 //
+// Elect is leader election over a coordination.k8s.io Lease (client-go's
+// leaderelection), for several replicas of ebb of which one acts.
+//
 // The service account needs get and update on the resource's scale
 // subresource (deployments/scale), list and patch on pods, get on the
 // resource for a StatefulSet, and get on nodes unless zone_label is "".
