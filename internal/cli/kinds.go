@@ -6,6 +6,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/provider/aws"
 	"github.com/ebb-autoscaler/ebb/internal/provider/ecs"
 	pexec "github.com/ebb-autoscaler/ebb/internal/provider/exec"
+	"github.com/ebb-autoscaler/ebb/internal/provider/kubernetes"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/source/cloudwatch"
 	"github.com/ebb-autoscaler/ebb/internal/source/exec"
@@ -43,6 +44,7 @@ func sourceKinds() []source.Kind {
 // local: the one place they are registered.
 func providerKinds() []provider.Kind {
 	return []provider.Kind{
+		kubernetes.Kind(),
 		aws.Kind(),
 		ecs.Kind(),
 		pexec.Kind(),

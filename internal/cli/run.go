@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
 	"github.com/ebb-autoscaler/ebb/internal/server"
@@ -61,6 +62,9 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	if opt.Providers == nil {
 		opt.Providers = providerKinds()
 	}
+	// client-go logs through klog, to stderr unless told otherwise: its
+	// lines go to ebb's log instead.
+	klog.SetSlogLogger(opt.Log.With("component", "client-go"))
 	d, err := daemon.New(opt)
 	if err != nil {
 		return err
