@@ -181,7 +181,11 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 			}
 		}
 	}()
-	return r.update(func(tx *store.Tx) error {
+	// What changed is worked out in a read-only transaction, and written
+	// only when something did: a settled group's reconcile writes nothing.
+	var puts []model.Instance
+	var fresh []string
+	err = r.st.View(func(tx *store.Tx) error {
 		known := map[string]bool{}
 		all, err := tx.Instances(r.spec.Group)
 		if err != nil {
@@ -215,18 +219,8 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 			default:
 				continue
 			}
-			if err := tx.PutInstance(rec); err != nil {
-				return err
-			}
+			puts = append(puts, rec)
 		}
-		var fresh []string
-		defer func() {
-			if r.spec.Protect && len(fresh) > 0 {
-				if err := r.protectInSystem(ctx, fresh, true); err != nil {
-					r.opt.Log.Warn("protect new instances in the system", "err", err)
-				}
-			}
-		}()
 		for _, in := range obs.Instances {
 			if known[in.ID] || in.Leaving {
 				continue
@@ -240,12 +234,32 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 				State: model.Launching, Protected: r.spec.Protect || in.Protected,
 				LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
 			r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
-			if err := tx.PutInstance(rec); err != nil {
-				return err
-			}
+			puts = append(puts, rec)
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("read instances of %s: %w", r.spec.Group, err)
+	}
+	if len(puts) > 0 {
+		err := r.update(func(tx *store.Tx) error {
+			for _, rec := range puts {
+				if err := tx.PutInstance(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("record what the system of %s did: %w", r.spec.Group, err)
+		}
+	}
+	if r.spec.Protect {
+		if err := r.protectInSystem(ctx, fresh, true); err != nil {
+			r.opt.Log.Warn("protect new instances in the system", "err", err)
+		}
+	}
+	return nil
 }
 
 // scaleOutCapacity raises the system's desired count to ebb's desired plus

@@ -132,6 +132,10 @@ lifecycle:
 	if got := sys.callLog(); len(got) != 0 {
 		t.Fatalf("a settled group made calls: %v", got)
 	}
+	w := h.st.Writes()
+	if s := h.reconcile(3); !s.Settled || h.st.Writes() != w {
+		t.Fatalf("a settled group's reconcile wrote %d transactions", h.st.Writes()-w)
+	}
 
 	// Scale in to 1: i-1 and i-2 (the oldest) drain; i-1 is busy.
 	mu.Lock()
