@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,14 +8,11 @@ import (
 	"maps"
 	"math"
 	"os"
-	osexec "os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 
+	"github.com/ebb-autoscaler/ebb/internal/command"
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 )
@@ -209,81 +205,15 @@ func (b *backend) run(ctx context.Context, argv []string) ([]byte, error) {
 		}
 		env = append(env, k+"="+v)
 	}
-	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = b.conn.Dir, env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A child that keeps stdout open after the kill must not hold Wait.
-	cmd.WaitDelay = time.Second
-	stdout := &capped{max: maxOutput}
-	stderr := &tail{max: 4096}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("run %s: killed: %w", argv[0], ctx.Err())
+	out, err := command.Cmd{Argv: argv, Dir: b.conn.Dir, Env: env, MaxOut: maxOutput}.Run(ctx)
+	var ee *command.ExitError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ee) && ee.TempFail():
+		return nil, source.Retryable(fmt.Errorf("run %s: %w", argv[0], err))
 	}
-	if err != nil {
-		var ee *osexec.ExitError
-		if errors.As(err, &ee) {
-			msg := fmt.Errorf("run %s: exit status %d%s", argv[0], ee.ExitCode(), stderr.lastLine())
-			if ee.ExitCode() == exTempFail {
-				return nil, source.Retryable(msg)
-			}
-			return nil, msg
-		}
-		return nil, fmt.Errorf("run %s: %w", argv[0], err)
-	}
-	if stdout.over {
-		return nil, fmt.Errorf("run %s: output over %d bytes", argv[0], maxOutput)
-	}
-	return stdout.b.Bytes(), nil
-}
-
-// capped keeps the first max bytes written and notes whether there was
-// more; it never fails a write, so the command is not killed by SIGPIPE.
-type capped struct {
-	b    bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	room := c.max - c.b.Len()
-	if len(p) > room {
-		c.over = true
-		c.b.Write(p[:max(0, room)])
-		return len(p), nil
-	}
-	return c.b.Write(p)
-}
-
-// tail keeps the last max bytes written.
-type tail struct {
-	mu  sync.Mutex
-	b   []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-// lastLine is ": " and the last non-empty line of stderr, or nothing.
-func (t *tail) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
-	last := strings.TrimSpace(lines[len(lines)-1])
-	if last == "" {
-		return ""
-	}
-	return ": " + clip(last)
+	return nil, fmt.Errorf("run %s: %w", argv[0], err)
 }
 
 func clip(s string) string {
