@@ -3,6 +3,10 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +56,23 @@ func TestRun(t *testing.T) {
 func TestRunKillsTheProcessGroup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	// Were the child left running, Run would wait its 30 s (and the
-	// test's own timeout would catch a Run that never returns).
-	_, err := Cmd{Argv: []string{"sh", "-c", "sleep 30 & sleep 30"}}.Run(ctx)
+	pidFile := filepath.Join(t.TempDir(), "child")
+	_, err := Cmd{Argv: []string{"sh", "-c", `sleep 30 & echo $! > "$0"; wait`, pidFile}}.Run(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("err = %v; want killed at the deadline", err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child was killed with its group: it is gone, or a zombie
+	// awaiting its reaper (init), never still sleeping.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Fatalf("the shell's child %d still runs: %s", pid, stat)
 	}
 }
