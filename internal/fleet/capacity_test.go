@@ -445,3 +445,35 @@ lifecycle:
 		t.Fatalf("completed %v; want i-1 let go before its hook expires", hs.completed)
 	}
 }
+
+// A busy probe that cannot be answered is not an idle instance: the victim
+// stays until the probe says so or the drain times out.
+func TestCapacityUnansweredBusyProbeWaits(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, fmt.Sprintf(`name: web
+capacity: {max: 10}
+policies: [{fixed: {desired: 1}}]
+lifecycle:
+  drain: {busy: {http: "%s/", path: busy}, heartbeat: 10s, timeout: 30s}`, srv.URL), sys)
+	h.reconcile(2)
+	sys.converge()
+	h.reconcile(2)
+	sys.callLog()
+	h.reconcile(1)
+	for range 2 {
+		h.clock.Advance(10 * time.Second)
+		h.reconcile(1)
+		if got := sys.callLog(); len(got) != 0 {
+			t.Fatalf("removed while its busy probe fails: %v", got)
+		}
+	}
+	h.clock.Advance(10 * time.Second) // the 30s drain timeout
+	h.reconcile(1)
+	if got := sys.callLog(); len(got) != 1 || !strings.HasPrefix(got[0], "remove") {
+		t.Fatalf("calls %v; want the victim removed at the drain timeout", got)
+	}
+}

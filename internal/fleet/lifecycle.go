@@ -240,10 +240,12 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	if r.spec.busyProbe.set() {
 		b, err := r.spec.busyProbe.ask(ctx, r.opt.HTTP, *inst)
 		if err != nil {
+			// Unanswered is not idle: the instance keeps its work until
+			// the probe says so or the drain times out.
 			r.opt.Log.Warn("busy probe failed; still waiting", "instance", inst.ID, "err", err)
-		} else {
-			busy = b
+			b = true
 		}
+		busy = b
 	}
 	if d, ok := r.systemDrainer(); ok && !busy {
 		// The system's own drain (tasks moving off an ECS container

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"bytes"
 	"os"
 	"regexp"
 	"strings"
@@ -20,17 +21,21 @@ func kinds() *config.Kinds {
 	return k
 }
 
-// The examples of docs/fragments/provider-kubernetes.md, through the
+// The examples of docs/providers.md's kubernetes section, through the
 // config decoder: the kind's config decodes strictly, takes its defaults
 // and validates with positions; the reference covers it.
 func TestDecode(t *testing.T) {
-	doc, err := os.ReadFile("../../../docs/fragments/provider-kubernetes.md")
+	all, err := os.ReadFile("../../../docs/providers.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	doc := all[bytes.Index(all, []byte("\n## kubernetes\n")):]
+	if end := bytes.Index(doc[1:], []byte("\n## ")); end >= 0 {
+		doc = doc[:end+1]
+	}
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
 	if len(blocks) != 2 {
-		t.Fatalf("%d yaml blocks in the fragment, want 2", len(blocks))
+		t.Fatalf("%d yaml blocks in the kubernetes section, want 2", len(blocks))
 	}
 	f, err := kinds().Parse("ebb.yaml", blocks[0][1])
 	if err != nil {

@@ -114,11 +114,25 @@ func TestSixHundredGroupsTwoRequests(t *testing.T) {
 			t.Fatalf("%s = %v, %v; want %d", groups[i], v.V, v.Err, i)
 		}
 	}
-	if got := s.requests(); len(got) != 2 || got[0] != 500 || got[1] != 100 {
-		t.Fatalf("requests (statistics each) = %v, want [500 100]", got)
+	// One call: a request of 500 statistics and one of 100. Under load the
+	// SDK now and then loses a response on a reused loopback connection
+	// (aws-sdk-go-v2#2737) and the source tries the call again: each
+	// attempt must still be [500 100], cut short only where it failed.
+	got, h := s.requests(), src.Health()
+	i := 0
+	for attempt := range int(h.Calls) {
+		if i >= len(got) || got[i] != 500 {
+			t.Fatalf("requests (statistics each) = %v over %d attempts; want [500 100] each", got, h.Calls)
+		}
+		i++
+		if i < len(got) && got[i] == 100 {
+			i++
+		} else if attempt == int(h.Calls)-1 {
+			t.Fatalf("requests = %v: the last attempt lacks its 100", got)
+		}
 	}
-	if h := src.Health(); h.Calls != 1 || h.Failing {
-		t.Fatalf("health = %+v, want one call", h)
+	if i != len(got) || h.Failing || h.Calls-h.Failures != 1 {
+		t.Fatalf("requests = %v, health %+v; want one successful call of [500 100]", got, h)
 	}
 }
 
