@@ -12,6 +12,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
 
@@ -31,6 +32,8 @@ const protectBatch = 50
 type Provider struct {
 	asg     *autoscaling.Client
 	ecs     *ecs.Client // nil without ecs_cluster
+	ec2     *ec2.Client // nil without port
+	port    int
 	calls   *awsconn.Caller
 	clock   clock.Clock
 	group   string // the Auto Scaling group's name
@@ -74,6 +77,7 @@ func open(c *Config, deps provider.Deps) (*Provider, error) {
 		clock:   deps.Clock,
 		group:   name,
 		cluster: c.ECSCluster,
+		port:    c.Port,
 		hook:    c.LifecycleHook,
 		seen:    map[string]time.Time{},
 		waiting: map[string]time.Time{},
@@ -92,17 +96,39 @@ func open(c *Config, deps provider.Deps) (*Provider, error) {
 			o.RetryMaxAttempts = 1
 		})
 	}
+	if c.Port > 0 {
+		ep := c.EndpointURL()
+		if c.EC2Endpoint != "" {
+			ep = awssdk.String(c.EC2Endpoint)
+		}
+		p.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+			o.BaseEndpoint = ep
+			o.RetryMaxAttempts = 1
+		})
+	}
 	return p, nil
 }
 
 // Calls reports every attempt to f (tests count them).
 func (p *Provider) Calls(f func(what string)) { p.calls.OnCall = f }
 
-// Observe reads the group: one DescribeAutoScalingGroups call.
+// Observe reads the group: one DescribeAutoScalingGroups call; with port,
+// then DescribeInstances for the instances' addresses and launch times,
+// 1000 a call.
 func (p *Provider) Observe(ctx context.Context) (provider.Observed, error) {
 	g, err := p.describe(ctx)
 	if err != nil {
 		return provider.Observed{}, err
+	}
+	var info map[string]ec2Info
+	if p.ec2 != nil && len(g.Instances) > 0 {
+		ids := make([]string, 0, len(g.Instances))
+		for _, in := range g.Instances {
+			ids = append(ids, awssdk.ToString(in.InstanceId))
+		}
+		if info, err = p.describeInstances(ctx, ids); err != nil {
+			return provider.Observed{}, err
+		}
 	}
 	obs := provider.Observed{
 		Desired: int(awssdk.ToInt32(g.DesiredCapacity)),
@@ -121,8 +147,14 @@ func (p *Provider) Observe(ctx context.Context) (provider.Observed, error) {
 			first = now
 			p.seen[id] = now
 		}
+		// EC2's launch time when it has the instance; else first sight.
+		e := info[id]
+		if !e.launchedAt.IsZero() {
+			first = e.launchedAt
+		}
 		obs.Instances = append(obs.Instances, provider.Instance{
 			ID:         id,
+			Addr:       e.addr,
 			Zone:       awssdk.ToString(in.AvailabilityZone),
 			Ready:      in.LifecycleState == types.LifecycleStateInService,
 			Leaving:    leaving(in.LifecycleState),

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/awsconn"
@@ -17,6 +18,8 @@ type Config struct {
 	LifecycleHook    *Hook  `yaml:"lifecycle_hook" doc:"A terminate lifecycle hook ebb answers: instances the group terminates on its own (AZ rebalance, a user's terminate) wait in Terminating:Wait while ebb drains them. Absent: no hook."`
 	ECSCluster       string `yaml:"ecs_cluster" doc:"The ECS cluster the instances are container instances of: a drain sets them DRAINING and waits until their tasks are gone. Empty: not ECS."`
 	ECSEndpoint      string `yaml:"ecs_endpoint" doc:"The ECS API's URL, with ecs_cluster, for an emulator or a VPC endpoint; endpoint when empty (endpoint names the Auto Scaling API)."`
+	Port             int    `yaml:"port" default:"0" doc:"The instance port ebb's probes and drains reach, as PRIVATE_IP:PORT; each observe then also reads the instances from EC2 (DescribeInstances) for their private IP and launch time. 0: instances have no address and no EC2 call is made."`
+	EC2Endpoint      string `yaml:"ec2_endpoint" doc:"The EC2 API's URL, with port, for an emulator or a VPC endpoint; endpoint when empty."`
 }
 
 // Hook is the terminate lifecycle hook ebb answers.
@@ -36,18 +39,34 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Problem("auto_scaling_group", "%v", err))
 	}
 	if c.ECSEndpoint != "" {
-		ep := awsconn.AWS{Region: c.Region, Endpoint: c.ECSEndpoint}
-		if err := ep.Validate(); err != nil {
+		if !httpURL(c.ECSEndpoint) {
 			errs = append(errs, config.Problem("ecs_endpoint", "%q is not an http(s) URL", c.ECSEndpoint))
 		}
 		if c.ECSCluster == "" {
 			errs = append(errs, config.Problem("ecs_endpoint", "applies only with ecs_cluster"))
 		}
 	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, config.Problem("port", "must be 0 to 65535, not %d", c.Port))
+	}
+	if c.EC2Endpoint != "" {
+		if !httpURL(c.EC2Endpoint) {
+			errs = append(errs, config.Problem("ec2_endpoint", "%q is not an http(s) URL", c.EC2Endpoint))
+		}
+		if c.Port == 0 {
+			errs = append(errs, config.Problem("ec2_endpoint", "applies only with port"))
+		}
+	}
 	if h := c.LifecycleHook; h != nil {
 		errs = append(errs, config.Under("lifecycle_hook", h.Validate()))
 	}
 	return errors.Join(errs...)
+}
+
+// httpURL reports whether s is an http(s) URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // Validate checks the hook's settings against what Auto Scaling accepts.

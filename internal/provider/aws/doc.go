@@ -8,9 +8,16 @@
 //
 //   - Observe: DescribeAutoScalingGroups, one call. Ready is InService;
 //     Leaving is Terminating* or Detaching*. Zone is the instance's
-//     availability zone, Protected its scale-in protection. Addr is empty
-//     (no EC2 call is made), and LaunchedAt is when this provider first
-//     saw the instance (a restarted ebb sees them all anew).
+//     availability zone, Protected its scale-in protection. With port > 0
+//     it then calls EC2's DescribeInstances for the group's instance IDs,
+//     1000 a call: Addr is PrivateIpAddress:port and LaunchedAt is
+//     LaunchTime. EC2's reads lag a launch: an ID it does not know yet
+//     (InvalidInstanceID.NotFound, which fails the whole call) is dropped
+//     and the call made again without it, so that instance has no Addr
+//     until a later observe. Without port no EC2 call is made: Addr is
+//     empty and LaunchedAt is when this provider first saw the instance (a
+//     restarted ebb sees them all anew). An EC2 error that outlasts the
+//     tries fails the observe, as a DescribeAutoScalingGroups error does.
 //   - SetDesired: SetDesiredCapacity, HonorCooldown false.
 //   - Remove: DescribeAutoScalingGroups, then per victim
 //     TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity
@@ -43,6 +50,10 @@
 //	        auto_scaling_group: "ecs-{{.Group}}"
 //	        lifecycle_hook: {create: true, heartbeat_timeout: 300s}
 //	        ecs_cluster: prod
+//
+// The EC2 client is made only with port; ec2_endpoint points it elsewhere
+// than endpoint (an emulator, a VPC endpoint). Its calls share the
+// group's rate limiter and tries with the Auto Scaling ones.
 //
 // The package is stateless but for what it learns while running (first
 // sight times, when a hook action was first seen, container-instance

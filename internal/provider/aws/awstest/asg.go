@@ -31,6 +31,10 @@ type Instance struct {
 	State      string // Pending, InService, Terminating, Terminating:Wait, Terminating:Proceed
 	Protected  bool
 	LaunchedAt time.Time
+	PrivateIP  string
+	// Unlisted keeps EC2's DescribeInstances from knowing the instance yet
+	// (EC2's reads lag a launch): naming it is InvalidInstanceID.NotFound.
+	Unlisted bool
 	// Heartbeats and Result are the lifecycle action's: heartbeats
 	// recorded, and how it was completed ("" while waiting).
 	Heartbeats int
@@ -121,8 +125,9 @@ func (s *Server) ConvergeGroup(name string) {
 	for ; n < g.Desired; n++ {
 		zone := g.Zones[g.launched%len(g.Zones)]
 		g.launched++
-		g.Instances = append(g.Instances, &Instance{ID: s.id("i-"), Zone: zone, State: "InService",
-			Protected: g.ProtectNew, LaunchedAt: s.now})
+		id := s.id("i-")
+		g.Instances = append(g.Instances, &Instance{ID: id, Zone: zone, State: "InService",
+			Protected: g.ProtectNew, LaunchedAt: s.now, PrivateIP: fmt.Sprintf("10.1.%d.%d", s.next/250, s.next%250+1)})
 	}
 	for i := len(g.Instances) - 1; i >= 0 && n > g.Desired; i-- {
 		if in := g.Instances[i]; counted(in) && !in.Protected {
@@ -145,7 +150,7 @@ func members(form url.Values, key string) []string {
 
 func (s *Server) serveASG(w http.ResponseWriter, r *http.Request, form url.Values) {
 	action := form.Get("Action")
-	e, ok := s.fault(r, Call{Action: action, Params: form}, "Throttling")
+	e, ok := s.fault(r, Call{Action: action, Params: form}, apiError{status: 400, code: "Throttling", msg: "Rate exceeded"})
 	if !ok && e == nil {
 		return // hung up
 	}

@@ -160,7 +160,7 @@ func (s *Server) serveECS(w http.ResponseWriter, r *http.Request, action string,
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	e, ok := s.fault(r, Call{Action: action, JSON: in}, "ThrottlingException")
+	e, ok := s.fault(r, Call{Action: action, JSON: in}, apiError{status: 400, code: "ThrottlingException", msg: "Rate exceeded"})
 	if !ok && e == nil {
 		return
 	}

@@ -1,12 +1,14 @@
-// Package awstest is a small, stateful stand-in for the AWS Auto Scaling
-// and ECS APIs, for tests: an HTTP server on loopback speaking their wire
-// protocols (Auto Scaling's query protocol with XML answers, ECS's JSON
-// 1.1) for the calls ebb makes, so the real aws-sdk-go-v2 clients talk to
-// it. No AWS emulator covers those services here.
+// Package awstest is a small, stateful stand-in for the AWS Auto Scaling,
+// EC2 and ECS APIs, for tests: an HTTP server on loopback speaking their
+// wire protocols (Auto Scaling's query protocol with XML answers, EC2's
+// own query protocol, ECS's JSON 1.1) for the calls ebb makes, so the real
+// aws-sdk-go-v2 clients talk to it. No AWS emulator covers those services
+// here.
 //
 // It holds Auto Scaling groups (instances with lifecycle states and
 // scale-in protection, desired/min/max, terminate lifecycle hooks and their
-// waiting actions) and ECS clusters (container instances with task counts,
+// waiting actions; EC2's DescribeInstances reads the same instances, with
+// a private IP and launch time each) and ECS clusters (container instances with task counts,
 // services with a desired count and tasks). It does nothing on its own:
 // Converge plays the controllers (launch up to desired, finish
 // terminations). Faults are injected per action: Throttle answers the next
@@ -28,11 +30,11 @@ import (
 // Call is one request the server answered (or refused).
 type Call struct {
 	Action string
-	Params url.Values     // Auto Scaling: the form body
+	Params url.Values     // Auto Scaling and EC2: the form body
 	JSON   map[string]any // ECS: the decoded body
 }
 
-// Server is the fake AWS endpoint. Both APIs share its URL.
+// Server is the fake AWS endpoint. All three APIs share its URL.
 type Server struct {
 	srv *httptest.Server
 
@@ -68,7 +70,8 @@ func (s *Server) URL() string { return s.srv.URL }
 func (s *Server) Stop() { s.srv.Close() }
 
 // Throttle makes the next n calls of action fail with the API's
-// throttling error (HTTP 400).
+// throttling error: HTTP 400 Throttling (Auto Scaling),
+// ThrottlingException (ECS); HTTP 503 RequestLimitExceeded (EC2).
 func (s *Server) Throttle(action string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,17 +146,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, err := url.ParseQuery(string(body))
-	if err != nil || r.Method != http.MethodPost || form.Get("Version") != "2011-01-01" {
-		http.Error(w, "not an Auto Scaling query request", 400)
+	if err != nil || r.Method != http.MethodPost {
+		http.Error(w, "not a query request", 400)
 		return
 	}
-	s.serveASG(w, r, form)
+	switch form.Get("Version") {
+	case "2011-01-01":
+		s.serveASG(w, r, form)
+	case ec2Version:
+		s.serveEC2(w, r, form)
+	default:
+		http.Error(w, "not an Auto Scaling or EC2 query request", 400)
+	}
 }
 
-// fault applies an injected fault to action, logging the call: the status
-// and error to answer with, or ok to go on. A hung call returns when the
+// fault applies an injected fault to action, logging the call: the error
+// to answer with (throttle, the API's own, when throttled), or ok to go on. A hung call returns when the
 // client gives up.
-func (s *Server) fault(r *http.Request, c Call, throttleCode string) (*apiError, bool) {
+func (s *Server) fault(r *http.Request, c Call, throttle apiError) (*apiError, bool) {
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
 	hang := s.hang[c.Action]
@@ -161,7 +171,7 @@ func (s *Server) fault(r *http.Request, c Call, throttleCode string) (*apiError,
 	switch {
 	case s.throttle[c.Action] > 0:
 		s.throttle[c.Action]--
-		e = &apiError{status: 400, code: throttleCode, msg: "Rate exceeded"}
+		e = &throttle
 	case s.fail[c.Action] > 0:
 		s.fail[c.Action]--
 		e = &apiError{status: 500, code: "InternalFailure", msg: "internal failure"}
