@@ -446,13 +446,11 @@ lifecycle:
 	}
 }
 
-// A busy probe that cannot be answered is not an idle instance: the victim
+// A busy probe that gets no answer is not an idle instance: the victim
 // stays until the probe says so or the drain times out.
 func TestCapacityUnansweredBusyProbeWaits(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // refused from now on
 	sys := &system{now: func() time.Time { return t0 }}
 	h := newCapacityHarness(t, fmt.Sprintf(`name: web
 capacity: {max: 10}

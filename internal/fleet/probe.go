@@ -89,9 +89,7 @@ func (p probe) ask(ctx context.Context, client *http.Client, inst model.Instance
 			return false, fmt.Errorf("probe %s: read answer: %w", url, err)
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			// No: a ready or health probe fails; a busy probe is not
-			// answered, and the instance counts as still busy.
-			return false, fmt.Errorf("probe %s: %s", url, resp.Status)
+			return false, nil
 		}
 		if p.path == "" {
 			return true, nil
