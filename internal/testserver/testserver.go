@@ -195,6 +195,22 @@ func Shared[S Stoppable](tb testing.TB, p *Pool, key string, start func() (S, er
 	return e.srv.(S)
 }
 
+// Own starts a server for tb alone (one a test stops or breaks on
+// purpose), with Shared's rule for a missing binary, and stops it when tb
+// ends.
+func Own[S Stoppable](tb testing.TB, start func() (S, error)) S {
+	tb.Helper()
+	s, err := start()
+	if err != nil {
+		if errors.Is(err, ErrMissing) && os.Getenv("CI") != "true" {
+			tb.Skip(err)
+		}
+		tb.Fatalf("start a server: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
 // Stop stops every server the pool started. Call it from TestMain after
 // m.Run.
 func (p *Pool) Stop() {

@@ -323,12 +323,7 @@ func TestServerThatNeverAnswers(t *testing.T) {
 }
 
 func TestServerStopped(t *testing.T) {
-	srv, err := testserver.NATS()
-	if errors.Is(err, testserver.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	must(t, err)
-	defer srv.Stop()
+	srv := testserver.Own(t, testserver.NATS)
 	nc, err := nats.Connect(srv.URL)
 	must(t, err)
 	js, err := jetstream.New(nc)

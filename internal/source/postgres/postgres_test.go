@@ -421,14 +421,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestServerGoesAway(t *testing.T) {
-	srv, err := testserver.Postgres()
-	if errors.Is(err, testserver.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := testserver.Own(t, testserver.Postgres)
 	c := conn(srv.DSN("postgres"))
 	c.Timeout = config.Duration(500 * time.Millisecond)
 	src := openSource(t, c, nil)

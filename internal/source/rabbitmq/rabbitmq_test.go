@@ -338,14 +338,7 @@ func TestServerGoesAway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker of its own")
 	}
-	srv, err := testserver.RabbitMQ()
-	if errors.Is(err, testserver.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := testserver.Own(t, testserver.RabbitMQ)
 	c := conn(srv.Management)
 	c.Timeout = config.Duration(500 * time.Millisecond)
 	src, _ := openSource(t, c)

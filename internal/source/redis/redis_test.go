@@ -372,12 +372,7 @@ func TestServerThatNeverAnswers(t *testing.T) {
 }
 
 func TestServerStopped(t *testing.T) {
-	srv, err := testserver.Redis()
-	if errors.Is(err, testserver.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	must(t, err)
-	defer srv.Stop()
+	srv := testserver.Own(t, testserver.Redis)
 	src := openSource(t, fast(srv.Addr))
 	req := []source.Request{{Group: "g", Query: &Query{List: "jobs"}}}
 	if v := src.Read(t.Context(), req)[0]; v.Err != nil || v.V != 0 {
@@ -457,12 +452,7 @@ func items(n int) []any {
 }
 
 func TestBusyServer(t *testing.T) {
-	srv, err := testserver.RedisWith("--busy-reply-threshold", "10")
-	if errors.Is(err, testserver.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	must(t, err)
-	defer srv.Stop()
+	srv := testserver.Own(t, func() (*testserver.RedisServer, error) { return testserver.RedisWith("--busy-reply-threshold", "10") })
 	src := openSource(t, fast(srv.Addr))
 	req := []source.Request{{Group: "g", Query: &Query{List: "jobs"}}}
 	if v := src.Read(t.Context(), req)[0]; v.Err != nil {
