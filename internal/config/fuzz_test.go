@@ -72,7 +72,7 @@ func checkInvariants(t *testing.T, f *File) {
 	names := map[string]bool{}
 	for _, g := range f.Groups {
 		c := g.Capacity
-		if names[g.Name] || c.Max < 1 || c.Min < 0 || c.Min > c.Max {
+		if names[g.Name] || c.Max < 0 || c.Min < 0 || c.Min > c.Max {
 			t.Fatalf("group %q: duplicate name or bad capacity %+v", g.Name, c)
 		}
 		names[g.Name] = true
