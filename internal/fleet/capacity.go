@@ -32,7 +32,7 @@ import (
 // A desired count someone else set is not fought: Status.Outside reports
 // it, for the caller to take as the group's capacity.
 func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *Reconciler {
-	a := &capacityProvider{cap: c, expect: -1}
+	a := &capacityProvider{cap: c, expect: -1, saved: -1}
 	r := New(spec, a, st, opt)
 	r.cap = a
 	return r
@@ -47,7 +47,8 @@ type capacityProvider struct {
 	seen map[string]provider.Instance // the observation's instances by ID; nil before the first
 	// expect is the system's desired count as ebb last left it; -1 before
 	// the first observation. A different one was set by someone else.
-	expect int
+	// saved is the one recorded in the group's state (-1: none read yet).
+	expect, saved int
 	// hooked are the instances the system is removing on its own and
 	// waits on (provider.Hooked): drained by ebb, then let go.
 	hooked map[string]bool
@@ -163,6 +164,18 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 		}
 	}
 	r.outside = nil
+	if a.expect < 0 {
+		// A restart: the count ebb left the system at, if it knows it.
+		if err := r.st.View(func(tx *store.Tx) error {
+			gs, _, err := tx.GroupState(r.spec.Group)
+			if gs.System != nil {
+				a.expect, a.saved = *gs.System, *gs.System
+			}
+			return err
+		}); err != nil {
+			return fmt.Errorf("read the state of %s: %w", r.spec.Group, err)
+		}
+	}
 	if a.expect >= 0 && obs.Desired != a.expect {
 		n := obs.Desired
 		r.outside = &n
@@ -328,4 +341,27 @@ func (r *Reconciler) hookExpiring(id string, now time.Time) bool {
 	}
 	end := d.Deadline(id)
 	return !end.IsZero() && !now.Before(end.Add(-r.spec.checkEvery()))
+}
+
+// saveExpect records the count ebb left the system at when it changed, so
+// a restart tells a count set meanwhile by someone else from ebb's own.
+func (r *Reconciler) saveExpect() error {
+	a := r.cap
+	if a == nil || a.expect < 0 || a.expect == a.saved {
+		return nil
+	}
+	n := a.expect
+	err := r.update(func(tx *store.Tx) error {
+		gs, _, err := tx.GroupState(r.spec.Group)
+		if err != nil {
+			return err
+		}
+		gs.System = &n
+		return tx.PutGroupState(r.spec.Group, gs)
+	})
+	if err != nil {
+		return fmt.Errorf("record the system's count of %s: %w", r.spec.Group, err)
+	}
+	a.saved = n
+	return nil
 }

@@ -475,3 +475,26 @@ lifecycle:
 		t.Fatalf("calls %v; want the victim removed at the drain timeout", got)
 	}
 }
+
+// A count set while ebb was down is told from ebb's own after a restart:
+// the count ebb left the system at is kept with the group's state.
+func TestCapacityRestartSeesAChangeMadeWhileDown(t *testing.T) {
+	sys := &system{now: func() time.Time { return t0 }}
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
+	h.reconcile(3)
+	sys.converge()
+	h.reconcile(3)
+
+	sys.mu.Lock()
+	sys.desired = 6 // while ebb is down
+	sys.mu.Unlock()
+	sys.converge()
+	h.r = NewCapacity(h.spec, sys, h.st, Options{Clock: h.clock}) // ebb starts again
+	s := h.reconcile(3)
+	if s.Outside == nil || *s.Outside != 6 {
+		t.Fatalf("status after the restart %+v; want the count set while down reported", s)
+	}
+	if got := sys.callLog(); !slices.Equal(got, []string{"set 3"}) {
+		t.Fatalf("calls %v; want only the first start's set", got)
+	}
+}

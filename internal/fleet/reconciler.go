@@ -154,7 +154,7 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 		n := max(0, *r.outside-r.cap.draining(insts))
 		st := r.status(desired, insts)
 		st.Outside, st.Settled = &n, false
-		return st, nil
+		return st, r.saveExpect()
 	}
 	for i := range insts {
 		if err := r.advance(ctx, &insts[i]); err != nil {
@@ -164,6 +164,9 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
 	wrote := r.writes
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
+		return Status{}, err
+	}
+	if err := r.saveExpect(); err != nil {
 		return Status{}, err
 	}
 	if r.writes != wrote { // scale launched, stopped or drained: read back what it recorded

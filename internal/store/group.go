@@ -21,6 +21,10 @@ type GroupState struct {
 	// Engine holds the engine's own memory (opaque JSON), so a restart keeps
 	// stabilization windows.
 	Engine json.RawMessage `json:"engine,omitempty"`
+	// System is, for a group on a capacity provider, the desired count ebb
+	// last left the system at, so a restarted ebb tells a count set while
+	// it was down from its own.
+	System *int `json:"system,omitempty"`
 }
 
 // Suspended says which of a group's actions an operator has paused.
