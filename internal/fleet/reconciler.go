@@ -136,13 +136,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired func() int) (Status,
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error) {
-	if err := r.resume(ctx); err != nil {
-		return Status{}, err
-	}
 	if r.cap != nil {
+		// Observed first: an intent a crash left open is resumed knowing
+		// what the system runs and which of its removals wait on a hook.
 		if err := r.observeCapacity(ctx); err != nil {
 			return Status{}, err
 		}
+	}
+	if err := r.resume(ctx); err != nil {
+		return Status{}, err
 	}
 	insts, susp, err := r.load()
 	if err != nil {
