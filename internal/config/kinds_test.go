@@ -229,6 +229,7 @@ func TestProviderKinds(t *testing.T) {
 		{"{cap: {}, local: {command: [x]}}", "groups[0].provider.cap: one provider: local or cap, not both"},
 		{"{kap: {}}", `groups[0].provider: unknown key "kap"; did you mean "cap"?`},
 		{"{cap: {nope: 1}}", `groups[0].provider.cap: unknown key "nope" (valid keys: target, zones)`},
+		{"{cap: {}}\n    lifecycle: {drain: {signal: SIGTERM}}", "groups[0].lifecycle.drain.signal: a cap group's instances are not ebb's processes and cannot be signalled"},
 	} {
 		_, err := providerKinds.Parse("ebb.yaml", group(tt.provider))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -179,6 +179,10 @@ func (v *validator) group(g *Group, p string) {
 	v.provider(&g.Provider, join(p, "provider"))
 	v.providerKind(&g.Provider, join(p, "provider"))
 	v.lifecycle(&g.Lifecycle, join(p, "lifecycle"))
+	if g.Provider.Kind.IsSet() && g.Lifecycle.Drain.Signal != "" {
+		v.errf(join(join(join(p, "lifecycle"), "drain"), "signal"),
+			"a %s group's instances are not ebb's processes and cannot be signalled: ask them to finish with drain.http or drain.command", g.Provider.Kind.Kind)
+	}
 }
 
 func (v *validator) capacity(c *Capacity, p string) {
