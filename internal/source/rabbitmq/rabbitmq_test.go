@@ -335,9 +335,6 @@ func TestFaults(t *testing.T) {
 }
 
 func TestServerGoesAway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a broker of its own")
-	}
 	srv := testserver.Own(t, testserver.RabbitMQ)
 	c := conn(srv.Management)
 	c.Timeout = config.Duration(500 * time.Millisecond)
