@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -218,4 +219,24 @@ func (t *TLS) Config() (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// Problems lists the problems in err — what a plugged-in config's Validate
+// returns — as "key: message" (the message alone for one about the whole
+// config), sorted: the form a kind's tests compare.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range flatten(err) {
+		var ke *KeyError
+		if errors.As(e, &ke) {
+			out = append(out, ke.Error())
+			continue
+		}
+		out = append(out, e.Error())
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,8 +1,6 @@
 package kubernetes
 
 import (
-	"errors"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,32 +10,6 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 )
-
-// problems lists err's problems as "key: message", sorted.
-func problems(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ke *config.KeyError
-		if errors.As(err, &ke) {
-			out = append(out, ke.Error())
-			return
-		}
-		out = append(out, err.Error())
-	}
-	walk(err)
-	sort.Strings(out)
-	return out
-}
 
 func defaults(t *testing.T) *Config {
 	t.Helper()
@@ -104,7 +76,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := defaults(t)
 			tt.edit(c)
-			if diff := cmp.Diff(tt.want, problems(c.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(c.Validate())); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})

@@ -1,38 +1,13 @@
 package httpjson
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
-
-// problems lists the "key: message" of every problem in err.
-func problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var ke *config.KeyError
-		if errors.As(e, &ke) {
-			out = append(out, ke.Key+": "+ke.Msg)
-			return
-		}
-		out = append(out, e.Error())
-	}
-	walk(err)
-	return out
-}
 
 func TestConnValidate(t *testing.T) {
 	tests := []struct {
@@ -69,7 +44,7 @@ func TestConnValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := defaults()
 			tt.edit(&c)
-			if diff := cmp.Diff(tt.want, problems(c.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(c.Validate()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -98,7 +73,7 @@ func TestQueryValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, problems(tt.q.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(tt.q.Validate()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

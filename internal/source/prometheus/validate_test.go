@@ -1,35 +1,16 @@
 package prometheus
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
-
-// problems lists the "key: message" of each problem in err.
-func problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, problems(e)...)
-		}
-		return out
-	}
-	var ke *config.KeyError
-	if !errors.As(err, &ke) {
-		return []string{"not a config.Problem: " + err.Error()}
-	}
-	return []string{ke.Error()}
-}
 
 func TestConnValidate(t *testing.T) {
 	tests := []struct {
@@ -84,7 +65,7 @@ func TestConnValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testConn("http://prometheus:9090")
 			tt.edit(c)
-			if diff := cmp.Diff(tt.want, problems(c.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(c.Validate()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
@@ -122,11 +103,11 @@ func TestQueryValidate(t *testing.T) {
 		{name: "bad value", q: Query{Query: "sum by (job) (x)", Label: "job", Value: "{{.Group"},
 			want: []string{"value: invalid template: template: value:1: unclosed action"}},
 		{name: "all at once", q: Query{Query: "", Label: "1job", Value: ""},
-			want: []string{"query: required", `label: "1job"`, "value: may not be empty"}},
+			want: []string{`label: "1job"`, "query: required", "value: may not be empty"}}, // sorted
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := problems(tt.q.Validate())
+			got := config.Problems(tt.q.Validate())
 			if len(got) != len(tt.want) {
 				t.Fatalf("problems = %q, want %d: %q", got, len(tt.want), tt.want)
 			}

@@ -1,35 +1,13 @@
 package rabbitmq
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
-
-// problems lists the key and message of each problem in err.
-func problems(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ke *config.KeyError
-		if errors.As(err, &ke) {
-			out = append(out, ke.Key+": "+ke.Msg)
-		} else if err != nil {
-			out = append(out, err.Error())
-		}
-	}
-	walk(err)
-	return out
-}
 
 func TestConnValidate(t *testing.T) {
 	tests := []struct {
@@ -73,7 +51,7 @@ func TestConnValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := conn("http://127.0.0.1:15672")
 			tt.edit(c)
-			if diff := cmp.Diff(tt.want, problems(c.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(c.Validate()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
@@ -96,7 +74,7 @@ func TestQueryValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, problems(tt.q.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(tt.q.Validate()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})

@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"errors"
-	"sort"
 	"testing"
 	"time"
 
@@ -10,33 +8,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
-
-// problems lists err's problems as "key: message" (the message alone
-// for the whole config's), sorted.
-func problems(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ke *config.KeyError
-		if errors.As(err, &ke) {
-			out = append(out, ke.Error())
-			return
-		}
-		out = append(out, err.Error()) // a problem of the whole config
-	}
-	walk(err)
-	sort.Strings(out)
-	return out
-}
 
 func TestConnValidate(t *testing.T) {
 	good := func(edit func(c *Conn)) *Conn {
@@ -70,7 +41,7 @@ func TestConnValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, problems(tt.conn.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(tt.conn.Validate())); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
@@ -102,7 +73,7 @@ func TestQueryValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, problems(tt.query.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(tt.query.Validate())); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})

@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -9,30 +8,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
-
-func problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var ke *config.KeyError
-		if errors.As(e, &ke) {
-			out = append(out, ke.Key+": "+ke.Msg)
-			return
-		}
-		out = append(out, e.Error())
-	}
-	walk(err)
-	return out
-}
 
 func TestValidate(t *testing.T) {
 	conns := []struct {
@@ -54,7 +29,7 @@ func TestValidate(t *testing.T) {
 		t.Run("conn/"+tt.name, func(t *testing.T) {
 			c := defaults()
 			tt.edit(&c)
-			if diff := cmp.Diff(tt.want, problems(c.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(c.Validate())); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -73,7 +48,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range queries {
 		t.Run("query/"+tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, problems(tt.q.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, config.Problems(tt.q.Validate())); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
