@@ -1,30 +1,19 @@
 package daemon
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/provider/capacitytest"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
-// memSystem is an in-memory system owning its instances, registered as the
-// provider kind "mem" for the daemon's tests; converge is its controller.
-type memSystem struct {
-	mu      sync.Mutex
-	desired int
-	insts   []provider.Instance
-	next    int
-	calls   []string
-}
-
+// memConfig is the config of the provider kind "mem", an in-memory system
+// owning its instances, for the daemon's tests.
 type memConfig struct {
 	Workload string `yaml:"workload" default:"'{{.Group}}'" doc:"The workload."`
 }
@@ -36,45 +25,9 @@ func (c *memConfig) Validate() error {
 	return nil
 }
 
-func (s *memSystem) Observe(context.Context) (provider.Observed, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return provider.Observed{Desired: s.desired, Instances: slices.Clone(s.insts), Min: -1, Max: -1}, nil
-}
-
-func (s *memSystem) SetDesired(_ context.Context, n int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, fmt.Sprintf("set %d", n))
-	s.desired = n
-	return nil
-}
-
-func (s *memSystem) Remove(_ context.Context, victims []provider.Victim) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range victims {
-		s.calls = append(s.calls, "remove "+v.ID)
-		if i := slices.IndexFunc(s.insts, func(in provider.Instance) bool { return in.ID == v.ID }); i >= 0 {
-			s.insts = slices.Delete(s.insts, i, i+1)
-			s.desired--
-		}
-	}
-	return nil
-}
-
-func (s *memSystem) converge(at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.insts) < s.desired {
-		s.next++
-		s.insts = append(s.insts, provider.Instance{ID: fmt.Sprintf("pod-%d", s.next), Ready: true, LaunchedAt: at})
-	}
-}
-
 // memKind registers sys as the provider kind "mem".
-func memKind(sys *memSystem) provider.Kind {
-	return provider.NewKind[memConfig, *memSystem]("mem", "An in-memory system.", func(*memConfig, provider.Deps) (*memSystem, error) {
+func memKind(sys *capacitytest.Memory) provider.Kind {
+	return provider.NewKind[memConfig, *capacitytest.Memory]("mem", "An in-memory system.", func(*memConfig, provider.Deps) (*capacitytest.Memory, error) {
 		return sys, nil
 	})
 }
@@ -83,7 +36,7 @@ func memKind(sys *memSystem) provider.Kind {
 // becomes the system's desired count, its instances are ebb's, and a count
 // someone else set is taken as the group's capacity and logged.
 func TestGroupOnACapacityProvider(t *testing.T) {
-	sys := &memSystem{}
+	sys := &capacitytest.Memory{Prefix: "pod-"}
 	group := `
   - name: web
     capacity: {min: 1, max: 10}
@@ -94,6 +47,7 @@ func TestGroupOnACapacityProvider(t *testing.T) {
     provider: {mem: {}}
 `
 	h := newHarnessWith(t, patient, group, Options{Providers: []provider.Kind{memKind(sys)}})
+	sys.Now = h.clock.Now // launches stamped on the harness's clock
 	reconcile := func() {
 		t.Helper()
 		h.d.mu.Lock()
@@ -106,19 +60,17 @@ func TestGroupOnACapacityProvider(t *testing.T) {
 	h.push("web", 30)
 	h.tick(0)
 	reconcile()
-	sys.converge(h.clock.Now())
+	sys.Converge()
 	reconcile()
-	if got := sys.calls; !slices.Equal(got, []string{"set 3"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"set 3"}) {
 		t.Fatalf("calls %v; want the decision of 3 set in the system", got)
 	}
 	if n := len(h.instances("web")); n != 3 {
 		t.Fatalf("%d instances recorded; want the system's 3", n)
 	}
 
-	sys.mu.Lock()
-	sys.desired = 6 // kubectl scale, by hand
-	sys.mu.Unlock()
-	sys.converge(h.clock.Now())
+	sys.Edit(func(d *int, _ *[]provider.Instance) { *d = 6 }) // kubectl scale, by hand
+	sys.Converge()
 	reconcile()
 	h.d.mu.Lock()
 	desired := h.d.eng.States[h.d.groups["web"].index].Desired
@@ -137,11 +89,11 @@ func TestGroupOnACapacityProvider(t *testing.T) {
 	if len(events) != 1 || events[0].Action != "outside" || !strings.Contains(events[0].Detail, "desired 3 → 6: set to 6 in the group's system, outside ebb") {
 		t.Fatalf("events %+v; want the outside change logged", events)
 	}
-	if got := sys.calls; len(got) != 1 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("ebb fought the change: calls %v", got)
 	}
 	reconcile() // the instances the system added become ebb's, in service
-	if got := sys.calls; len(got) != 1 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("ebb fought the change: calls %v", got)
 	}
 	for _, in := range h.instances("web") {

@@ -13,69 +13,16 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
+	"github.com/ebb-autoscaler/ebb/internal/provider/capacitytest"
 )
 
-// system is an in-memory system that owns its instances (a stand-in for
-// a Kubernetes ReplicaSet or an Auto Scaling group): converge launches up
-// to desired, ready at once; Remove takes the named instances out and
-// lowers desired. It records every call, in order.
-type system struct {
-	mu      sync.Mutex
-	desired int
-	insts   []provider.Instance
-	next    int
-	calls   []string
-	pick    bool // acts as a Picker: the newest go first
-	now     func() time.Time
+// newSystem is an in-memory system owning its instances, launching them at
+// t0.
+func newSystem() *capacitytest.Memory {
+	return &capacitytest.Memory{Now: func() time.Time { return t0 }}
 }
 
-func (s *system) Observe(context.Context) (provider.Observed, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return provider.Observed{Desired: s.desired, Instances: slices.Clone(s.insts), Min: -1, Max: -1}, nil
-}
-
-func (s *system) SetDesired(_ context.Context, n int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, fmt.Sprintf("set %d", n))
-	s.desired = n
-	return nil
-}
-
-func (s *system) Remove(_ context.Context, victims []provider.Victim) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range victims {
-		s.calls = append(s.calls, "remove "+v.ID)
-		if i := slices.IndexFunc(s.insts, func(in provider.Instance) bool { return in.ID == v.ID }); i >= 0 {
-			s.insts = slices.Delete(s.insts, i, i+1)
-			s.desired--
-		}
-	}
-	return nil
-}
-
-// converge is the system's controller.
-func (s *system) converge() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.insts) < s.desired {
-		s.next++
-		s.insts = append(s.insts, provider.Instance{ID: fmt.Sprintf("i-%d", s.next), Addr: "127.0.0.1:1",
-			Ready: true, LaunchedAt: s.now().Add(time.Duration(s.next) * time.Millisecond)})
-	}
-}
-
-func (s *system) callLog() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := slices.Clone(s.calls)
-	s.calls = nil
-	return out
-}
-
-type pickingSystem struct{ *system }
+type pickingSystem struct{ *capacitytest.Memory }
 
 func (p pickingSystem) Pick(obs provider.Observed, n int) []string {
 	var out []string
@@ -114,7 +61,7 @@ func TestCapacityScalesThroughTheSystem(t *testing.T) {
 		fmt.Fprintf(w, `{"busy": %v}`, busy[r.URL.Query().Get("id")])
 	}))
 	defer srv.Close()
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, fmt.Sprintf(`name: web
 capacity: {max: 10}
 policies: [{fixed: {desired: 1}}]
@@ -122,14 +69,14 @@ lifecycle:
   drain: {busy: {http: "%s/?id={{.ID}}", path: busy}, heartbeat: 10s}`, srv.URL), sys)
 
 	h.reconcile(3)
-	if got := sys.callLog(); !slices.Equal(got, []string{"set 3"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"set 3"}) {
 		t.Fatalf("calls for desired 3: %v", got)
 	}
-	sys.converge()
+	sys.Converge()
 	if s := h.reconcile(3); s.InService != 3 || !s.Settled {
 		t.Fatalf("after the system launched 3: %+v", s)
 	}
-	if got := sys.callLog(); len(got) != 0 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("a settled group made calls: %v", got)
 	}
 	w := h.st.Writes()
@@ -147,7 +94,7 @@ lifecycle:
 	}
 	h.clock.Advance(10 * time.Second)
 	h.reconcile(1)
-	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-2"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"remove i-2"}) {
 		t.Fatalf("after a heartbeat with i-1 busy: calls %v; want i-2 removed alone", got)
 	}
 	if st := states(t, h); st["i-1"] != model.Draining || st["i-2"] != model.Terminated || st["i-3"] != model.InService {
@@ -158,13 +105,13 @@ lifecycle:
 	mu.Unlock()
 	h.clock.Advance(10 * time.Second)
 	h.reconcile(1)
-	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-1"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"remove i-1"}) {
 		t.Fatalf("once i-1 is idle: calls %v", got)
 	}
-	if s := h.reconcile(1); s.InService != 1 || sys.desired != 1 || !s.Settled {
-		t.Fatalf("at 1: %+v, system desired %d", s, sys.desired)
+	if s := h.reconcile(1); s.InService != 1 || sys.Desired() != 1 || !s.Settled {
+		t.Fatalf("at 1: %+v, system desired %d", s, sys.Desired())
 	}
-	if got := sys.callLog(); len(got) != 0 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("the removals lowered the count: nothing more to set, yet %v", got)
 	}
 }
@@ -172,22 +119,20 @@ lifecycle:
 // A count someone else set is reported, not fought: no call goes to the
 // system in that reconcile.
 func TestCapacityTakesAnOutsideChange(t *testing.T) {
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
 	h.reconcile(2)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(2)
-	sys.callLog()
+	sys.Calls()
 
-	sys.mu.Lock()
-	sys.desired = 5 // an operator scaled the workload by hand
-	sys.mu.Unlock()
-	sys.converge()
+	sys.Edit(func(d *int, _ *[]provider.Instance) { *d = 5 }) // an operator scaled the workload by hand
+	sys.Converge()
 	s := h.reconcile(2)
 	if s.Outside == nil || *s.Outside != 5 {
 		t.Fatalf("status %+v; want the outside count 5 reported", s)
 	}
-	if got := sys.callLog(); len(got) != 0 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("ebb fought the change: %v", got)
 	}
 	// Taken as input: the caller's desired is 5 from now on.
@@ -199,24 +144,24 @@ func TestCapacityTakesAnOutsideChange(t *testing.T) {
 // An instance the system removes or loses on its own is recorded as such;
 // ebb asks nothing of the system for it (the system replaces it itself).
 func TestCapacityRecordsWhatTheSystemDid(t *testing.T) {
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
 	h.reconcile(2)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(2)
-	sys.callLog()
+	sys.Calls()
 
-	sys.mu.Lock()
-	sys.insts[0].Leaving = true // the system is removing i-1 (a node drained, say)
-	sys.insts = sys.insts[1:]   // and has already lost it
-	sys.mu.Unlock()
-	sys.converge() // and replaces it
+	sys.Edit(func(_ *int, insts *[]provider.Instance) {
+		(*insts)[0].Leaving = true // the system is removing i-1 (a node drained, say)
+		*insts = (*insts)[1:]      // and has already lost it
+	})
+	sys.Converge() // and replaces it
 	h.reconcile(2)
 	st := states(t, h)
 	if st["i-1"] != model.Terminated || st["i-3"] == "" {
 		t.Fatalf("states %v; want i-1 terminated, i-3 recorded", st)
 	}
-	if got := sys.callLog(); len(got) != 0 {
+	if got := sys.Calls(); len(got) != 0 {
 		t.Fatalf("calls for a replacement the system made itself: %v", got)
 	}
 	for _, in := range h.instances() {
@@ -228,15 +173,15 @@ func TestCapacityRecordsWhatTheSystemDid(t *testing.T) {
 
 // A system that picks its own victims (a StatefulSet) gets them drained.
 func TestCapacityPickerChoosesTheVictims(t *testing.T) {
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", pickingSystem{sys})
 	h.reconcile(3)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(3)
-	sys.callLog()
+	sys.Calls()
 	h.reconcile(2)
 	h.reconcile(2)
-	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-3"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"remove i-3"}) {
 		t.Fatalf("calls %v; want the newest, which the system picks", got)
 	}
 	// No drain configured: nothing to send (a capacity provider cannot
@@ -251,7 +196,8 @@ func TestCapacityPickerChoosesTheVictims(t *testing.T) {
 // hookedSystem asks before it removes instances on its own (an Auto
 // Scaling group's terminate lifecycle hook).
 type hookedSystem struct {
-	*system
+	*capacitytest.Memory
+	mu         sync.Mutex
 	pending    []string
 	heartbeats map[string]int
 	completed  []string
@@ -291,21 +237,21 @@ func TestCapacityDrainsBehindALifecycleHook(t *testing.T) {
 		fmt.Fprintf(w, `{"busy": %v}`, busy)
 	}))
 	defer srv.Close()
-	sys := &hookedSystem{system: &system{now: func() time.Time { return t0 }}, heartbeats: map[string]int{}}
+	sys := &hookedSystem{Memory: newSystem(), heartbeats: map[string]int{}}
 	h := newCapacityHarness(t, fmt.Sprintf(`name: web
 capacity: {max: 10}
 policies: [{fixed: {desired: 1}}]
 lifecycle:
   drain: {busy: {http: "%s/", path: busy}, heartbeat: 10s}`, srv.URL), sys)
 	h.reconcile(3)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(3)
-	sys.callLog()
+	sys.Calls()
 
 	sys.mu.Lock()
 	sys.pending = []string{"i-2"} // the system rebalances zones, say
-	sys.insts[1].Leaving = true
 	sys.mu.Unlock()
+	sys.Edit(func(_ *int, insts *[]provider.Instance) { (*insts)[1].Leaving = true })
 	h.reconcile(3)
 	if st := states(t, h); st["i-2"] != model.Draining {
 		t.Fatalf("states %v; want i-2 draining behind its hook", st)
@@ -325,21 +271,21 @@ lifecycle:
 	if !slices.Equal(sys.completed, []string{"i-2 0"}) {
 		t.Fatalf("completed %v; want i-2 let go with Continue once idle", sys.completed)
 	}
-	for _, c := range sys.callLog() {
+	for _, c := range sys.Calls() {
 		if strings.HasPrefix(c, "remove") {
 			t.Fatalf("ebb removed an instance the system was removing: %v", c)
 		}
 	}
 
 	// ebb's own scale-in fires the hook too: completed at once.
-	sys.mu.Lock()
-	sys.insts = slices.DeleteFunc(sys.insts, func(in provider.Instance) bool { return in.ID == "i-2" })
-	sys.mu.Unlock()
+	sys.Edit(func(_ *int, insts *[]provider.Instance) {
+		*insts = slices.DeleteFunc(*insts, func(in provider.Instance) bool { return in.ID == "i-2" })
+	})
 	h.reconcile(1)
 	h.clock.Advance(10 * time.Second)
 	h.reconcile(1)
 	var removed string
-	for _, c := range sys.callLog() {
+	for _, c := range sys.Calls() {
 		if strings.HasPrefix(c, "remove ") {
 			removed = strings.TrimPrefix(c, "remove ")
 		}
@@ -358,7 +304,8 @@ lifecycle:
 
 // drainingSystem drains instances itself (ECS container instances).
 type drainingSystem struct {
-	*system
+	*capacitytest.Memory
+	mu      sync.Mutex
 	drained []string
 	busy    map[string]bool
 }
@@ -381,19 +328,19 @@ func (d *drainingSystem) Busy(_ context.Context, id string) (bool, error) {
 // A system that drains instances itself is asked to, and the victim is
 // removed only once the system says its work has moved off.
 func TestCapacityUsesTheSystemsDrain(t *testing.T) {
-	sys := &drainingSystem{system: &system{now: func() time.Time { return t0 }}, busy: map[string]bool{}}
+	sys := &drainingSystem{Memory: newSystem(), busy: map[string]bool{}}
 	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]\nlifecycle: {drain: {heartbeat: 10s}}", sys)
 	h.reconcile(2)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(2)
-	sys.callLog()
+	sys.Calls()
 	sys.mu.Lock()
 	sys.busy["i-1"] = true
 	sys.mu.Unlock()
 	h.reconcile(1)
 	h.clock.Advance(10 * time.Second)
 	h.reconcile(1)
-	if !slices.Equal(sys.drained, []string{"i-1"}) || len(sys.callLog()) != 0 {
+	if !slices.Equal(sys.drained, []string{"i-1"}) || len(sys.Calls()) != 0 {
 		t.Fatalf("drained %v; want i-1 drained by the system and not removed while busy", sys.drained)
 	}
 	sys.mu.Lock()
@@ -401,7 +348,7 @@ func TestCapacityUsesTheSystemsDrain(t *testing.T) {
 	sys.mu.Unlock()
 	h.clock.Advance(10 * time.Second)
 	h.reconcile(1)
-	if got := sys.callLog(); !slices.Equal(got, []string{"remove i-1"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"remove i-1"}) {
 		t.Fatalf("calls %v; want i-1 removed once the system says it is idle", got)
 	}
 }
@@ -417,7 +364,7 @@ func (d *deadlineSystem) Deadline(string) time.Time { return d.deadline }
 // let go within a drain check of the hook's deadline, busy or not, even
 // with a longer drain timeout.
 func TestCapacityLetsGoBeforeTheHookExpires(t *testing.T) {
-	hs := &hookedSystem{system: &system{now: func() time.Time { return t0 }}, heartbeats: map[string]int{}}
+	hs := &hookedSystem{Memory: newSystem(), heartbeats: map[string]int{}}
 	sys := &deadlineSystem{hookedSystem: hs, deadline: t0.Add(35 * time.Second)}
 	h := newCapacityHarness(t, `name: web
 capacity: {max: 10}
@@ -425,12 +372,12 @@ policies: [{fixed: {desired: 1}}]
 lifecycle:
   drain: {busy: {command: ["true"]}, heartbeat: 10s, timeout: 1h}`, sys)
 	h.reconcile(2)
-	hs.converge()
+	hs.Converge()
 	h.reconcile(2)
 	hs.mu.Lock()
 	hs.pending = []string{"i-1"}
-	hs.insts[0].Leaving = true
 	hs.mu.Unlock()
+	hs.Edit(func(_ *int, insts *[]provider.Instance) { (*insts)[0].Leaving = true })
 	h.reconcile(2)
 	for range 2 { // t0+10s, t0+20s: still within the hook's time
 		h.clock.Advance(10 * time.Second)
@@ -451,27 +398,27 @@ lifecycle:
 func TestCapacityUnansweredBusyProbeWaits(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close() // refused from now on
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, fmt.Sprintf(`name: web
 capacity: {max: 10}
 policies: [{fixed: {desired: 1}}]
 lifecycle:
   drain: {busy: {http: "%s/", path: busy}, heartbeat: 10s, timeout: 30s}`, srv.URL), sys)
 	h.reconcile(2)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(2)
-	sys.callLog()
+	sys.Calls()
 	h.reconcile(1)
 	for range 2 {
 		h.clock.Advance(10 * time.Second)
 		h.reconcile(1)
-		if got := sys.callLog(); len(got) != 0 {
+		if got := sys.Calls(); len(got) != 0 {
 			t.Fatalf("removed while its busy probe fails: %v", got)
 		}
 	}
 	h.clock.Advance(10 * time.Second) // the 30s drain timeout
 	h.reconcile(1)
-	if got := sys.callLog(); len(got) != 1 || !strings.HasPrefix(got[0], "remove") {
+	if got := sys.Calls(); len(got) != 1 || !strings.HasPrefix(got[0], "remove") {
 		t.Fatalf("calls %v; want the victim removed at the drain timeout", got)
 	}
 }
@@ -479,22 +426,20 @@ lifecycle:
 // A count set while ebb was down is told from ebb's own after a restart:
 // the count ebb left the system at is kept with the group's state.
 func TestCapacityRestartSeesAChangeMadeWhileDown(t *testing.T) {
-	sys := &system{now: func() time.Time { return t0 }}
+	sys := newSystem()
 	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
 	h.reconcile(3)
-	sys.converge()
+	sys.Converge()
 	h.reconcile(3)
 
-	sys.mu.Lock()
-	sys.desired = 6 // while ebb is down
-	sys.mu.Unlock()
-	sys.converge()
+	sys.Edit(func(d *int, _ *[]provider.Instance) { *d = 6 }) // while ebb is down
+	sys.Converge()
 	h.r = NewCapacity(h.spec, sys, h.st, Options{Clock: h.clock}) // ebb starts again
 	s := h.reconcile(3)
 	if s.Outside == nil || *s.Outside != 6 {
 		t.Fatalf("status after the restart %+v; want the count set while down reported", s)
 	}
-	if got := sys.callLog(); !slices.Equal(got, []string{"set 3"}) {
+	if got := sys.Calls(); !slices.Equal(got, []string{"set 3"}) {
 		t.Fatalf("calls %v; want only the first start's set", got)
 	}
 }

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,36 +350,8 @@ func TestStatementTimeout(t *testing.T) {
 	}
 }
 
-// hang listens on loopback, accepts connections, reads and never answers;
-// it counts the connections.
-func hang(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	var conns sync.WaitGroup
-	done := make(chan struct{})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			conns.Go(func() {
-				go func() { <-done; c.Close() }()
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	}()
-	t.Cleanup(func() { l.Close(); close(done); conns.Wait() })
-	return l.Addr().String(), &n
-}
-
 func TestFaults(t *testing.T) {
-	hung, accepted := hang(t)
+	hung, accepted := testserver.Blackhole(t)
 	closed, err := testserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +370,7 @@ func TestFaults(t *testing.T) {
 			c.Timeout = config.Duration(200 * time.Millisecond)
 			src := openSource(t, c, nil)
 			start := time.Now()
-			accepted.Store(0)
+			before := accepted()
 			v := src.Read(context.Background(), []source.Request{{Group: "a", Query: query("SELECT 1")}})[0]
 			if v.Err == nil || !strings.Contains(v.Err.Error(), tt.wantErr) {
 				t.Fatalf("= %v, %v; want %q", v.V, v.Err, tt.wantErr)
@@ -413,8 +382,8 @@ func TestFaults(t *testing.T) {
 			if h.Calls != 3 || h.Failures != 3 || !h.Failing || !strings.Contains(h.LastError, tt.wantErr) {
 				t.Fatalf("health = %+v; want 3 failed tries", h)
 			}
-			if tt.name == "hang" && accepted.Load() != 3 {
-				t.Fatalf("%d connections to the hung server, want 3", accepted.Load())
+			if n := accepted() - before; tt.name == "hang" && n != 3 {
+				t.Fatalf("%d connections to the hung server, want 3", n)
 			}
 		})
 	}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,34 +236,6 @@ func filepathFor(t *testing.T, password string) string {
 	return f.Name()
 }
 
-// hang listens on loopback, accepts connections and never answers; it
-// counts the connections.
-func hang(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	var conns sync.WaitGroup
-	done := make(chan struct{})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			conns.Go(func() {
-				go func() { <-done; c.Close() }()
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	}()
-	t.Cleanup(func() { l.Close(); close(done); conns.Wait() })
-	return "http://" + l.Addr().String(), &n
-}
-
 func TestFaults(t *testing.T) {
 	var hits atomic.Int64
 	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +254,7 @@ func TestFaults(t *testing.T) {
 		w.Write([]byte(`<html>not the API</html>`))
 	}))
 	defer garbage.Close()
-	hung, accepted := hang(t)
+	hung, accepted := testserver.Blackhole(t)
 	closed, err := testserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +268,7 @@ func TestFaults(t *testing.T) {
 	}{
 		{name: "503", url: busy.URL, count: hits.Load, tries: 3, wantErr: "503 Service Unavailable"},
 		{name: "429", url: throttle.URL, count: throttled.Load, tries: 3, wantErr: "429 Too Many Requests"},
-		{name: "hang", url: hung, count: accepted.Load, tries: 3, wantErr: "context deadline exceeded"},
+		{name: "hang", url: "http://" + hung, count: func() int64 { return int64(accepted()) }, tries: 3, wantErr: "context deadline exceeded"},
 		{name: "closed port", url: fmt.Sprintf("http://127.0.0.1:%d", closed), tries: 3, wantErr: "connection refused"},
 		{name: "not the API", url: garbage.URL, tries: 1, wantErr: "decode the queues of vhost"},
 	}
