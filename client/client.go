@@ -173,6 +173,13 @@ func (c *Client) Sources(ctx context.Context, out any) error {
 	return c.do(ctx, http.MethodGet, "/v1/sources", nil, out)
 }
 
+// Leader says which ebb replica leads (GET /v1/leader): {"id", "addr",
+// "epoch", "since", "self", "expired"}. A daemon on a state file always
+// answers self.
+func (c *Client) Leader(ctx context.Context, out any) error {
+	return c.do(ctx, http.MethodGet, "/v1/leader", nil, out)
+}
+
 // Group shows one group.
 func (c *Client) Group(ctx context.Context, group string, out any) error {
 	return c.do(ctx, http.MethodGet, groupPath(group), nil, out)

@@ -31,6 +31,8 @@ type fakeBackend struct {
 	pushedAt   time.Time
 }
 
+func (*fakeBackend) Leader() store.Leader { return store.Leader{Self: true} }
+
 var _ server.Backend = (*fakeBackend)(nil)
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

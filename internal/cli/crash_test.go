@@ -149,12 +149,34 @@ func TestCrashSafety(t *testing.T) {
 	if gs.Desired != final {
 		t.Errorf("desired %d, want %d", gs.Desired, final)
 	}
+	checkStoppedOnce(t, dir, group, insts)
+	drained := 0
+	for _, in := range insts {
+		if in.Reason == "exited after draining" {
+			drained++
+		}
+	}
+	t.Logf("%d instances over the run, %d drained; %d in service at the end", len(insts), drained, final)
+	if len(insts) < 8 || drained < 2 {
+		t.Errorf("too little happened to test crash safety: %d instances, %d drains", len(insts), drained)
+	}
+}
+
+// checkStoppedOnce checks a group's instances against their processes and
+// logs (of crashScript or haScript): each started once and stopped at
+// most once, a drained one terminated, an instance in service running and
+// an ended one not, and no process of the group unknown to ebb.
+func checkStoppedOnce(t *testing.T, dir, group string, insts []model.Instance) {
+	t.Helper()
 	running := markedProcesses(group)
 	known := map[int]bool{}
 	for _, in := range insts {
 		log, _ := os.ReadFile(filepath.Join(dir, "logs", group, in.ID+".log"))
 		text := string(log)
 		terms, drains := strings.Count(text, "term\n"), strings.Count(text, "drained\n")
+		if starts := strings.Count(text, "started\n"); starts > 1 {
+			t.Errorf("%s started %d times: %q", in.ID, starts, text)
+		}
 		if terms > 1 || drains > 1 || terms+drains > 1 {
 			t.Errorf("%s stopped more than once: %q", in.ID, text)
 		}
@@ -181,15 +203,15 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("process %d of group %s runs but ebb does not know it: an orphan", pid, group)
 		}
 	}
-	drained := 0
+	recorded := map[string]bool{}
 	for _, in := range insts {
-		if in.Reason == "exited after draining" {
-			drained++
-		}
+		recorded[in.ID+".log"] = true
 	}
-	t.Logf("%d instances over the run, %d drained; %d in service at the end", len(insts), drained, final)
-	if len(insts) < 8 || drained < 2 {
-		t.Errorf("too little happened to test crash safety: %d instances, %d drains", len(insts), drained)
+	logs, _ := os.ReadDir(filepath.Join(dir, "logs", group))
+	for _, l := range logs {
+		if !recorded[l.Name()] {
+			t.Errorf("%s: an instance launched that ebb did not record", l.Name())
+		}
 	}
 }
 

@@ -52,9 +52,12 @@ func providerKinds() []provider.Kind {
 }
 
 // configKinds is the registry as the config package sees it.
-func configKinds() *config.Kinds {
-	k := source.Registry(sourceKinds())
-	for _, p := range providerKinds() {
+func configKinds() *config.Kinds { return kindsOf(sourceKinds(), providerKinds()) }
+
+// kindsOf is a registry of the given kinds as the config package sees it.
+func kindsOf(sources []source.Kind, providers []provider.Kind) *config.Kinds {
+	k := source.Registry(sources)
+	for _, p := range providers {
 		k.Providers = append(k.Providers, p.Kind)
 	}
 	return k

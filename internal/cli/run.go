@@ -65,17 +65,40 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	// client-go logs through klog, to stderr unless told otherwise: its
 	// lines go to ebb's log instead.
 	klog.SetSlogLogger(opt.Log.With("component", "client-go"))
-	d, err := daemon.New(opt)
-	if err != nil {
-		return err
-	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
 	go func() {
 		for {
 			select {
 			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if opt.Store == nil {
+		cfg, err := kindsOf(opt.Sources, opt.Providers).Load(opt.ConfigPath)
+		if err != nil {
+			return err
+		}
+		if cfg.Store.Postgres != nil {
+			return serveReplica(ctx, opt, cfg, reload)
+		}
+	}
+	d, err := daemon.New(opt)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			select {
+			case <-reload:
 				d.Reload()
 			case <-ctx.Done():
 				return

@@ -20,13 +20,24 @@ type File struct {
 	Budgets []Budget           `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
 }
 
-// Store is ebb's embedded state file.
+// Store is where ebb keeps its state: an embedded file, or a PostgreSQL
+// database shared by several replicas.
 type Store struct {
-	Path       string   `yaml:"path" default:"ebb.db" doc:"The state file (bbolt); relative paths are relative to the working directory."`
+	Path       string    `yaml:"path" default:"ebb.db" doc:"The state file (bbolt); relative paths are relative to the working directory. Not used with postgres."`
+	Postgres   *Postgres `yaml:"postgres" doc:"Keep the state in PostgreSQL instead of a file, shared by several ebb run replicas of which one leads and the others serve reads: see docs/ha.md."`
 	JournalMax int      `yaml:"journal_max" default:"1000" doc:"Decisions kept per group in the journal."`
 	JournalAge Duration `yaml:"journal_age" default:"168h" doc:"Decisions older than this are dropped from the journal."`
 	SignalAge  Duration `yaml:"signal_age" default:"6h" doc:"How much signal history is kept."`
 	SignalMax  int      `yaml:"signal_max" default:"240" doc:"Samples kept per signal of a group, at most: one per signal_age ÷ signal_max (90s by default), however often the group is evaluated."`
+}
+
+// Postgres is a store in a PostgreSQL database, with leader election.
+type Postgres struct {
+	DSN       Secret   `yaml:"dsn" doc:"The connection string (postgres://user@host:5432/db?sslmode=verify-full), usually from env or file since it may hold the password; read again for each new connection. Required."`
+	Lease     Duration `yaml:"lease" default:"10s" doc:"How long the lead lasts unless renewed (every third of it): a leader that dies is replaced within about this long."`
+	Advertise string   `yaml:"advertise" doc:"The URL other replicas reach this one's API at (http://10.0.0.5:7070), recorded while it leads, so that they forward mutations and pushes to it; default http:// and api.listen."`
+	ID        string   `yaml:"id" doc:"This replica's name in the lease; default host name and process ID."`
+	Timeout   Duration `yaml:"timeout" default:"10s" doc:"How long each call to the database may take."`
 }
 
 // API is ebb's HTTP API.

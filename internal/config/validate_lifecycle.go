@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,23 @@ func (v *validator) runtime(f *File) {
 	v.check(f.Store.JournalAge > 0, "store.journal_age", "must be > 0")
 	v.check(f.Store.SignalAge > 0, "store.signal_age", "must be > 0")
 	v.check(f.Store.SignalMax >= 1, "store.signal_max", "must be ≥ 1")
+	if pg := f.Store.Postgres; pg != nil {
+		var ke *KeyError
+		if !pg.DSN.IsSet() {
+			v.errf("store.postgres.dsn", "required: the database's connection string (from env or file)")
+		} else if err := pg.DSN.Validate(); errors.As(err, &ke) {
+			v.errf("store.postgres.dsn", "%s", ke.Msg)
+		}
+		v.check(pg.Lease >= Duration(3*time.Second), "store.postgres.lease", "must be ≥ 3s (it is renewed every third of it)")
+		if pg.Timeout <= 0 || pg.Timeout > pg.Lease {
+			v.errf("store.postgres.timeout", "must be > 0 and ≤ the lease (%s), not %s", pg.Lease, pg.Timeout)
+		}
+		if a := pg.Advertise; a != "" {
+			u, err := url.Parse(a)
+			v.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/"),
+				"store.postgres.advertise", "must be an http or https URL of the API, such as http://10.0.0.5:7070, not %q", a)
+		}
+	}
 	if _, _, err := net.SplitHostPort(f.API.Listen); err != nil {
 		v.errf("api.listen", "must be host:port, such as 127.0.0.1:7070, not %q", f.API.Listen)
 	}

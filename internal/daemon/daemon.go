@@ -55,6 +55,13 @@ type Options struct {
 	Sources []source.Kind
 	// Providers are the provider kinds groups may use beside local.
 	Providers []provider.Kind
+	// Store, when set, is the store to use instead of the config's
+	// store.path (a PostgreSQL store shared by replicas); the caller
+	// closes it.
+	Store *store.Store
+	// Follow makes a daemon for a replica that does not lead: it builds
+	// no reconcilers, writes nothing, and is run with Follow, not Run.
+	Follow bool
 
 	// readFile replaces os.ReadFile for the config and token files, so
 	// tests can make a read fail.
@@ -140,20 +147,36 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := l.cfg.Store.Path
-	fi, err := os.Stat(path)
-	d.freshStore = errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
-	if d.st, err = store.Open(path, store.Options{
-		JournalMax: l.cfg.Store.JournalMax, JournalAge: l.cfg.Store.JournalAge.D(),
-		SignalAge: l.cfg.Store.SignalAge.D(), SignalMax: l.cfg.Store.SignalMax,
-	}); err != nil {
-		return nil, err
+	if d.st = opt.Store; d.st == nil {
+		path := l.cfg.Store.Path
+		fi, err := os.Stat(path)
+		d.freshStore = errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
+		if d.st, err = store.Open(path, StoreOptions(l.cfg.Store)); err != nil {
+			closeSources(l.fresh)
+			return nil, err
+		}
 	}
 	if _, err := d.install(l); err != nil {
-		d.st.Close()
+		d.closeStore()
 		return nil, err
 	}
 	return d, nil
+}
+
+// StoreOptions are the store's retention settings from the config.
+func StoreOptions(c config.Store) store.Options {
+	return store.Options{
+		JournalMax: c.JournalMax, JournalAge: c.JournalAge.D(),
+		SignalAge: c.SignalAge.D(), SignalMax: c.SignalMax,
+	}
+}
+
+// closeStore closes the store the daemon opened; one it was given is the
+// caller's.
+func (d *Daemon) closeStore() {
+	if d.opt.Store == nil {
+		d.st.Close()
+	}
 }
 
 // loaded is a configuration read from its file, with what reading it
@@ -284,7 +307,7 @@ func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 				updates = append(updates, recUpdate{rec: old.rec, spec: spec, prov: prov})
 			}
 		}
-		if hasProvider(gc) && g.rec == nil {
+		if hasProvider(gc) && g.rec == nil && !d.opt.Follow {
 			rec, err := d.reconciler(gc)
 			if err != nil {
 				return nil, err
@@ -336,7 +359,9 @@ func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 	maps.DeleteFunc(d.health, func(name string, _ map[string]signalHealth) bool { return gone(name) })
 	maps.DeleteFunc(d.last, func(name string, _ model.Decision) bool { return gone(name) })
 	maps.DeleteFunc(d.decided, func(name string, _ time.Time) bool { return gone(name) })
-	d.journalClamps(clamped)
+	if !d.opt.Follow {
+		d.journalClamps(clamped)
+	}
 	return updates, nil
 }
 
@@ -473,7 +498,10 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 // Run runs the loops until ctx is done. It then returns without touching
 // instances: they keep running, and the next ebb adopts them.
 func (d *Daemon) Run(ctx context.Context, api http.Handler, listen func(http.Handler) error) error {
-	defer d.st.Close()
+	if d.opt.Follow {
+		return errors.New("a following daemon is run with Follow")
+	}
+	defer d.closeStore()
 	defer d.closeSources()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)

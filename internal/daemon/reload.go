@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
 	"sync"
 )
 
@@ -53,8 +54,8 @@ func (d *Daemon) reloadNow(ctx context.Context, wg *sync.WaitGroup) {
 	l, err := d.load()
 	if err == nil {
 		d.mu.Lock()
-		if l.cfg.Store.Path != d.cfg.Store.Path || l.cfg.API.Listen != d.cfg.API.Listen {
-			d.opt.Log.Warn("store.path and api.listen changes take effect at the next start")
+		if l.cfg.Store.Path != d.cfg.Store.Path || !reflect.DeepEqual(l.cfg.Store.Postgres, d.cfg.Store.Postgres) || l.cfg.API.Listen != d.cfg.API.Listen {
+			d.opt.Log.Warn("store and api.listen changes take effect at the next start")
 		}
 		tokenChanged := l.token != d.token
 		var updates []recUpdate

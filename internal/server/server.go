@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +43,9 @@ type Backend interface {
 	Metrics() http.Handler
 	Ready() error
 	Token() string
+	// Leader says who leads the replicas sharing the store (Self for a
+	// daemon on a file).
+	Leader() store.Leader
 }
 
 var _ Backend = (*daemon.Daemon)(nil)
@@ -73,7 +78,56 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/groups/{group}/instances/{id}/unprotect", s.auth(s.protect(s.b.Unprotect)))
 	mux.HandleFunc("POST /v1/groups/{group}/signals", s.auth(s.push))
 	mux.HandleFunc("POST /v1/signals", s.auth(s.pushMany))
-	return mux
+	mux.HandleFunc("GET /v1/leader", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Leader()) })
+	return s.leading(mux)
+}
+
+// Headers of a replicated ebb's answers.
+const (
+	// LeaderHeader names the replica that leads, on every answer.
+	LeaderHeader = "Ebb-Leader"
+	// forwardedHeader marks a request a follower sent on to the leader, so
+	// that it is never sent on twice.
+	forwardedHeader = "Ebb-Forwarded-By"
+)
+
+// leading marks every answer with who leads and sends every request that
+// changes something (scale, suspend, drain, push, …: every POST) to the
+// leader when this ebb follows; reads are answered here, from the state
+// the leader wrote.
+func (s *server) leading(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := s.b.Leader()
+		if l.ID != "" {
+			w.Header().Set(LeaderHeader, l.ID)
+		}
+		if l.Self || r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if by := r.Header.Get(forwardedHeader); by != "" {
+			fail(w, http.StatusServiceUnavailable, "forwarded by %s to this ebb, which does not lead (it follows %q): retry", by, l.ID)
+			return
+		}
+		target, err := url.Parse(l.Addr)
+		if l.Addr == "" || l.Expired || err != nil {
+			w.Header().Set("Retry-After", "1")
+			fail(w, http.StatusServiceUnavailable, "this ebb follows and no leader is reachable now (last known: %q at %q): retry shortly", l.ID, l.Addr)
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.SetXForwarded()
+				pr.Out.Header.Set(forwardedHeader, "follower")
+			},
+			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+				w.Header().Set("Retry-After", "1")
+				fail(w, http.StatusBadGateway, "this ebb follows; the leader %s at %s did not answer: %v", l.ID, l.Addr, err)
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 type server struct{ b Backend }

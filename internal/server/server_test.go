@@ -29,6 +29,8 @@ type fakeBackend struct {
 	protected  map[string]bool
 }
 
+func (*fakeBackend) Leader() store.Leader { return store.Leader{Self: true} }
+
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
 func (f *fakeBackend) Group(name string) (daemon.GroupView, error) {
 	if name != "web" {

@@ -73,7 +73,7 @@ func (tx *Tx) PutGroupState(group string, st GroupState) error {
 // least one instance. Groups with only a journal or signals are left out:
 // they are not being managed, only remembered.
 func (tx *Tx) Groups() ([]string, error) {
-	groups := tx.btx.Bucket(bucketGroups)
+	groups := tx.root(bucketGroups)
 	if groups == nil {
 		return nil, nil
 	}

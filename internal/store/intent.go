@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // IntentKind is the action an intent records.
@@ -67,7 +65,7 @@ func (tx *Tx) AddIntent(in Intent) (Intent, error) {
 		return Intent{}, fmt.Errorf("add %s intent for %s/%s: %w", in.Kind, in.Group, in.Instance, err)
 	}
 
-	index := tx.btx.Bucket(bucketIntentGroups)
+	index := tx.root(bucketIntentGroups)
 	if index == nil {
 		return Intent{}, fmt.Errorf("bucket %s is missing", bucketIntentGroups)
 	}
@@ -99,7 +97,7 @@ func (tx *Tx) FinishIntent(seq uint64, now time.Time, result string) error {
 	if now.IsZero() {
 		return fmt.Errorf("finish intent %d: finish time is zero", seq)
 	}
-	index := tx.btx.Bucket(bucketIntentGroups)
+	index := tx.root(bucketIntentGroups)
 	if index == nil {
 		return fmt.Errorf("bucket %s is missing", bucketIntentGroups)
 	}
@@ -136,7 +134,7 @@ func (tx *Tx) FinishIntent(seq uint64, now time.Time, result string) error {
 
 // pruneDone drops the oldest done intents of a group beyond keep. Open ones
 // stay whatever their age: they are work not yet accounted for.
-func pruneDone(intents, open, index *bolt.Bucket, keep int) error {
+func pruneDone(intents, open, index *bucket, keep int) error {
 	var done [][]byte
 	c := intents.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -197,7 +195,7 @@ func (tx *Tx) Intents(group string, limit int) ([]Intent, error) {
 	return out, nil
 }
 
-func putIntent(b *bolt.Bucket, in Intent) error {
+func putIntent(b *bucket, in Intent) error {
 	v, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encode intent %d: %w", in.Seq, err)
@@ -208,7 +206,7 @@ func putIntent(b *bolt.Bucket, in Intent) error {
 	return nil
 }
 
-func getIntent(b *bolt.Bucket, key []byte) (Intent, error) {
+func getIntent(b *bucket, key []byte) (Intent, error) {
 	v := b.Get(key)
 	if v == nil {
 		return Intent{}, fmt.Errorf("intent %d is indexed but missing", binary.BigEndian.Uint64(key))

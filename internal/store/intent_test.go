@@ -303,7 +303,7 @@ func TestIntentRetention(t *testing.T) {
 					t.Errorf("open (-want +got):\n%s", diff)
 				}
 				// Pruned intents leave the seq index too.
-				if n := countKeys(tx.btx.Bucket(bucketIntentGroups)); n != len(tt.wantSeqs) {
+				if n := countKeys(tx.root(bucketIntentGroups)); n != len(tt.wantSeqs) {
 					t.Errorf("index holds %d seqs, want %d", n, len(tt.wantSeqs))
 				}
 				return nil

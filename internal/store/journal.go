@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Entry is one decision in a group's journal. Holds that repeat its
@@ -98,7 +96,7 @@ func (tx *Tx) RepeatDecision(group string, t time.Time, decision json.RawMessage
 // walk stops at the first recent entry: entries are appended in time order,
 // so the rest are recent too (after the clock steps back, a few old ones may
 // wait until the count bound takes them).
-func pruneJournal(b *bolt.Bucket, keep int, cutoff time.Time) error {
+func pruneJournal(b *bucket, keep int, cutoff time.Time) error {
 	if n := countKeys(b); n > keep {
 		if err := deleteKeys(b, oldestKeys(b, n-keep)); err != nil {
 			return err

@@ -9,8 +9,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Sample is one value of a signal at a time.
@@ -81,7 +79,7 @@ func (tx *Tx) AppendSamples(group string, t time.Time, values map[string]float64
 // pruneSamples drops samples before cutoff from every signal, and the
 // signals left with none, so a signal removed from the config does not stay
 // in the file forever.
-func pruneSamples(signals *bolt.Bucket, cutoff time.Time) error {
+func pruneSamples(signals *bucket, cutoff time.Time) error {
 	if !inKeyRange(cutoff) {
 		return nil // before 1678: nothing can be older
 	}

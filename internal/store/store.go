@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,7 @@ type Store struct {
 	path   string
 	opt    Options
 	writes atomic.Uint64
+	repl   *replica // on PostgreSQL: the link; nil for a file
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -138,13 +140,25 @@ func Open(path string, opt Options) (*Store, error) {
 
 // Close releases the file and its lock.
 func (s *Store) Close() error {
+	if r := s.repl; r != nil {
+		r.resign()
+		r.pool.Close()
+		err := s.db.Close()
+		if r.tmpDir != "" {
+			os.RemoveAll(r.tmpDir)
+		}
+		if err != nil {
+			return fmt.Errorf("close the local copy of store %s: %w", s.path, err)
+		}
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// Path returns the file the store was opened from.
+// Path returns the file the store was opened from, or the database.
 func (s *Store) Path() string { return s.path }
 
 // View runs fn in a read-only transaction that sees one consistent snapshot.
@@ -159,6 +173,9 @@ func (s *Store) View(fn func(*Tx) error) error {
 // returns.
 func (s *Store) Update(fn func(*Tx) error) error {
 	s.writes.Add(1)
+	if s.repl != nil {
+		return s.repl.update(s, fn)
+	}
 	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
 }
 
@@ -171,6 +188,7 @@ func (s *Store) Writes() uint64 { return s.writes.Load() }
 type Tx struct {
 	btx *bolt.Tx
 	opt Options
+	ch  *changes // recorded writes, when the store keeps a copy elsewhere
 }
 
 // Root bucket and key names; see doc.go for the layout.
@@ -261,8 +279,8 @@ var (
 
 // readGroup returns the group's bucket, or nil when nothing was ever written
 // for it: readers treat that as empty.
-func (tx *Tx) readGroup(group string) *bolt.Bucket {
-	groups := tx.btx.Bucket(bucketGroups)
+func (tx *Tx) readGroup(group string) *bucket {
+	groups := tx.root(bucketGroups)
 	if groups == nil || group == "" {
 		return nil
 	}
@@ -270,7 +288,7 @@ func (tx *Tx) readGroup(group string) *bolt.Bucket {
 }
 
 // readSub returns a sub-bucket of the group's, or nil.
-func (tx *Tx) readSub(group string, name []byte) *bolt.Bucket {
+func (tx *Tx) readSub(group string, name []byte) *bucket {
 	g := tx.readGroup(group)
 	if g == nil {
 		return nil
@@ -280,11 +298,11 @@ func (tx *Tx) readSub(group string, name []byte) *bolt.Bucket {
 
 // writeGroup returns the group's bucket with all its sub-buckets, creating
 // what is missing, so writers need no existence checks.
-func (tx *Tx) writeGroup(group string) (*bolt.Bucket, error) {
+func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	if group == "" {
 		return nil, errEmptyGroupName
 	}
-	groups := tx.btx.Bucket(bucketGroups)
+	groups := tx.root(bucketGroups)
 	if groups == nil {
 		return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
 	}
@@ -303,7 +321,7 @@ func (tx *Tx) writeGroup(group string) (*bolt.Bucket, error) {
 // oldestKeys returns up to n keys of b from the first, in order. Keys are
 // collected before deleting because a bbolt cursor skips an entry after a
 // delete.
-func oldestKeys(b *bolt.Bucket, n int) [][]byte {
+func oldestKeys(b *bucket, n int) [][]byte {
 	var keys [][]byte
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && len(keys) < n; k, _ = c.Next() {
@@ -312,7 +330,7 @@ func oldestKeys(b *bolt.Bucket, n int) [][]byte {
 	return keys
 }
 
-func countKeys(b *bolt.Bucket) int {
+func countKeys(b *bucket) int {
 	n := 0
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -321,7 +339,7 @@ func countKeys(b *bolt.Bucket) int {
 	return n
 }
 
-func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+func deleteKeys(b *bucket, keys [][]byte) error {
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
 			return err

@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ebb-autoscaler/ebb/client"
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+	"github.com/ebb-autoscaler/ebb/internal/testserver"
+)
+
+// haScript is an instance that drains for 4 s after SIGUSR1, long enough
+// for a leader to die mid-drain and another to finish it.
+const haScript = `trap 'sleep 4; echo drained; exit 0' USR1; trap 'echo term; exit 0' TERM; echo started; i=0; while [ $i -lt 1800 ]; do sleep 0.1; i=$((i+1)); done`
+
+func haConfig(dir, dsn, id string, port int) string {
+	return fmt.Sprintf(`store:
+  postgres: {dsn: {value: %[2]q}, lease: 3s, timeout: 3s, id: %[3]s}
+api: {listen: "127.0.0.1:%[4]d"}
+groups:
+  - name: ha
+    capacity: {min: 0, max: 6}
+    interval: 1s
+    signals: {want: {stale: 1h}}
+    policies: [{queue: {signal: want, per_instance: 1}}]
+    behavior: {up: {limits: []}, down: {window: 0s, limits: []}}
+    provider:
+      local: {command: [/bin/sh, -c, %[5]q], log_dir: %[1]s/logs, grace: 10s}
+    lifecycle:
+      drain: {signal: SIGUSR1, heartbeat: 1s, timeout: 60s}
+`, dir, dsn, id, port, haScript)
+}
+
+// replicaProc is one `ebb run` process of the test.
+type replicaProc struct {
+	id   string
+	cmd  *exec.Cmd
+	c    *client.Client
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{} // closed when the process has exited, with err set
+	err  error
+}
+
+func (r *replicaProc) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.Write(p)
+}
+
+func (r *replicaProc) log() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
+}
+
+func startReplica(t *testing.T, dir, dsn, id string) *replicaProc {
+	t.Helper()
+	port := freeTCPPort(t)
+	cfg := filepath.Join(dir, id+".yaml")
+	if err := os.WriteFile(cfg, []byte(haConfig(dir, dsn, id, port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &replicaProc{id: id, c: client.New(fmt.Sprintf("http://127.0.0.1:%d", port), "tok"), done: make(chan struct{})}
+	r.cmd = exec.Command(os.Args[0], "run", "-c", cfg, "--log-level", "info")
+	r.cmd.Env = append(os.Environ(), asEbb+"=1", "EBB_TOKEN=tok")
+	r.cmd.Stderr = r
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		r.cmd.Process.Signal(syscall.SIGCONT)
+		r.cmd.Process.Kill()
+		<-r.done
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", id, r.log())
+		}
+	})
+	return r
+}
+
+// leaderOf asks r who leads.
+func leaderOf(r *replicaProc) (store.Leader, error) {
+	var l store.Leader
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := r.c.Leader(ctx, &l)
+	return l, err
+}
+
+// waitLeader waits until one of rs says it leads and every other one of
+// rs names it, and returns it.
+func waitLeader(t *testing.T, within time.Duration, rs ...*replicaProc) *replicaProc {
+	t.Helper()
+	var lead *replicaProc
+	eventually(t, within, "one replica to lead and the others to know it", func() bool {
+		lead = nil
+		ids := map[string]bool{}
+		for _, r := range rs {
+			l, err := leaderOf(r)
+			if err != nil || l.Expired {
+				return false
+			}
+			ids[l.ID] = true
+			if l.Self {
+				lead = r
+			}
+		}
+		return lead != nil && len(ids) == 1 && ids[lead.id]
+	})
+	return lead
+}
+
+// instancesVia lists the group's instances as r serves them.
+func instancesVia(r *replicaProc) ([]model.Instance, error) {
+	var insts []model.Instance
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := r.c.Instances(ctx, "ha", false, &insts)
+	return insts, err
+}
+
+func settledAt(r *replicaProc, n int) bool {
+	insts, err := instancesVia(r)
+	if err != nil || len(insts) != n {
+		return false
+	}
+	for _, in := range insts {
+		if in.State != model.InService {
+			return false
+		}
+	}
+	return true
+}
+
+func draining(r *replicaProc) bool {
+	insts, _ := instancesVia(r)
+	for _, in := range insts {
+		if in.State == model.Draining {
+			return true
+		}
+	}
+	return false
+}
+
+func pushWant(t *testing.T, r *replicaProc, want int) {
+	t.Helper()
+	eventually(t, 15*time.Second, fmt.Sprintf("%s to take a push of %d", r.id, want), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return r.c.Push(ctx, "ha", time.Time{}, map[string]float64{"want": float64(want)}) == nil
+	})
+}
+
+// Three `ebb run` replicas on one PostgreSQL. The leader is killed with
+// SIGKILL in the middle of a drain: another takes over and finishes the
+// drain. The next leader is paused (SIGSTOP) mid-drain: the third takes
+// over, and the paused one, resumed, acts on nothing and exits. No
+// instance is launched or stopped twice, none is orphaned, and the
+// followers serve reads and forward pushes all along.
+func TestHAFailover(t *testing.T) {
+	pg := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
+	conn, err := pgx.Connect(t.Context(), pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE ha"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	dsn := pg.DSN("ha")
+	dir := t.TempDir()
+	t.Cleanup(func() { killMarked("ha") })
+
+	rs := []*replicaProc{startReplica(t, dir, dsn, "r1"), startReplica(t, dir, dsn, "r2"), startReplica(t, dir, dsn, "r3")}
+	first := waitLeader(t, 30*time.Second, rs...)
+	var rest []*replicaProc
+	for _, r := range rs {
+		if r != first {
+			rest = append(rest, r)
+		}
+	}
+	follower := rest[0]
+
+	// A push to a follower reaches the leader; the follower's reads show
+	// what the leader did.
+	pushWant(t, follower, 3)
+	eventually(t, 30*time.Second, "3 in service, as a follower shows", func() bool { return settledAt(follower, 3) })
+
+	// Kill the leader while it drains.
+	pushWant(t, follower, 1)
+	eventually(t, 15*time.Second, "a drain to start", func() bool { return draining(first) })
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.done
+	killed := time.Now()
+	second := waitLeader(t, 15*time.Second, rest...)
+	t.Logf("%s killed mid-drain; %s leads %.1fs later", first.id, second.id, time.Since(killed).Seconds())
+	eventually(t, 30*time.Second, "the drains to finish under the new leader, 1 in service", func() bool { return settledAt(second, 1) })
+
+	// Pause the next leader mid-drain; the last replica takes over.
+	var third *replicaProc
+	for _, r := range rest {
+		if r != second {
+			third = r
+		}
+	}
+	pushWant(t, third, 3)
+	eventually(t, 30*time.Second, "3 in service", func() bool { return settledAt(third, 3) })
+	pushWant(t, third, 1)
+	eventually(t, 15*time.Second, "a drain to start", func() bool { return draining(second) })
+	second.cmd.Process.Signal(syscall.SIGSTOP)
+	paused := time.Now()
+	eventually(t, 15*time.Second, fmt.Sprintf("%s to lead while %s is paused", third.id, second.id), func() bool {
+		l, err := leaderOf(third)
+		return err == nil && l.Self
+	})
+	t.Logf("%s paused mid-drain; %s leads %.1fs later", second.id, third.id, time.Since(paused).Seconds())
+	eventually(t, 30*time.Second, "the drains to finish under the third leader, 1 in service", func() bool { return settledAt(third, 1) })
+
+	// Resumed, the old leader finds it was deposed: it acts on nothing
+	// and exits.
+	second.cmd.Process.Signal(syscall.SIGCONT)
+	select {
+	case <-second.done:
+		if err := second.err; err == nil || !strings.Contains(second.log(), "lost the lead") {
+			t.Errorf("the resumed old leader exited with %v; want an error saying it lost the lead", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the resumed old leader %s did not exit", second.id)
+	}
+	pushWant(t, third, 2)
+	eventually(t, 30*time.Second, "2 in service", func() bool { return settledAt(third, 2) })
+
+	// What the database holds: nothing open, every instance stopped at
+	// most once, every running instance known.
+	third.cmd.Process.Signal(syscall.SIGTERM)
+	<-third.done
+	st, err := store.OpenPostgres(t.Context(), store.PostgresOptions{DSN: func() (string, error) { return dsn, nil }, ID: "check"}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var insts []model.Instance
+	var open []store.Intent
+	st.View(func(tx *store.Tx) error {
+		insts, _ = tx.Instances("ha")
+		open, _ = tx.OpenIntents("ha")
+		return nil
+	})
+	if len(open) != 0 {
+		t.Errorf("open intents after settling: %+v", open)
+	}
+	checkStoppedOnce(t, dir, "ha", insts)
+	drained := 0
+	for _, in := range insts {
+		if in.Reason == "exited after draining" {
+			drained++
+		}
+	}
+	if len(insts) != 6 || drained != 4 {
+		t.Errorf("%d instances launched, %d drained; want 6 launched (3, 2 more, 1 more) and 4 drained", len(insts), drained)
+	}
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/server"
+	"github.com/ebb-autoscaler/ebb/internal/store"
+)
+
+// errLostLead is returned by ebb run when this replica led and lost the
+// lead: it exits, so that whatever runs it starts it again as a follower
+// with nothing of the old term in memory.
+var errLostLead = errors.New("lost the lead (another ebb took over, or the lease could not be renewed in time): " +
+	"exiting; restarted, this ebb follows the new leader")
+
+// serveReplica runs one replica of ebb on a PostgreSQL store: it serves
+// the API at once, follows until it wins the lease, then leads until ctx
+// ends (it hands the lease over) or it loses the lead (errLostLead).
+func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, reload <-chan struct{}) error {
+	pg := cfg.Store.Postgres
+	srv, ln, err := server.Listen(cfg.API)
+	if err != nil {
+		return err
+	}
+	addr := pg.Advertise
+	if addr == "" {
+		addr = "http://" + ln.Addr().String()
+	}
+	log := opt.Log
+	st, err := store.OpenPostgres(ctx, store.PostgresOptions{
+		DSN: pg.DSN.Reveal, ID: pg.ID, Addr: addr,
+		Lease: pg.Lease.D(), Timeout: pg.Timeout.D(), Log: log,
+	}, daemon.StoreOptions(cfg.Store))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close() // gives the lease up if it leads
+
+	var api atomic.Pointer[http.Handler]
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*api.Load()).ServeHTTP(w, r) })
+	var current atomic.Pointer[daemon.Daemon]
+	go func() {
+		for {
+			select {
+			case <-reload:
+				if d := current.Load(); d != nil {
+					d.Reload()
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	// Follow.
+	fopt := opt
+	fopt.Store, fopt.Follow = st, true
+	f, err := daemon.New(fopt)
+	if err != nil {
+		return err
+	}
+	h := server.Handler(f)
+	api.Store(&h)
+	current.Store(f)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Info("ebb following", "api", ln.Addr().String(), "advertise", addr, "store", st.Path(), "config", opt.ConfigPath)
+	fctx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { defer close(followed); f.Follow(fctx) }()
+	campaign := make(chan error, 1)
+	go func() { campaign <- st.Campaign(ctx) }()
+	select {
+	case err = <-campaign:
+	case err = <-served:
+		err = fmt.Errorf("api: %w", err)
+	}
+	stopFollowing()
+	<-followed
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	// Lead.
+	l := st.Leader()
+	log.Info("ebb leading", "epoch", l.Epoch, "advertise", addr)
+	opt.Store = st
+	d, err := daemon.New(opt)
+	if err != nil {
+		return err
+	}
+	h = server.Handler(d)
+	api.Store(&h)
+	current.Store(d)
+	if d.Token() == "" {
+		log.Warn("no API token configured (api.token_file or EBB_TOKEN): mutations are refused with 403")
+	}
+	lctx, stopLeading := context.WithCancel(ctx)
+	defer stopLeading()
+	var lost atomic.Bool
+	go func() {
+		select {
+		case <-st.Lost():
+			lost.Store(true)
+			log.Error("lost the lead; stopping every action", "epoch", l.Epoch)
+			stopLeading()
+		case err := <-served:
+			log.Error("api stopped", "err", err)
+			stopLeading()
+		case <-lctx.Done():
+		}
+	}()
+	err = d.Run(lctx, nil, nil)
+	if lost.Load() {
+		return errLostLead
+	}
+	return err
+}

@@ -1,0 +1,358 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+	"github.com/ebb-autoscaler/ebb/internal/testserver"
+)
+
+var servers testserver.Pool
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	servers.Stop()
+	os.Exit(code)
+}
+
+var databases atomic.Int64
+
+// database makes an empty database on the package's PostgreSQL and returns
+// its connection string.
+func database(t *testing.T) string {
+	t.Helper()
+	srv := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
+	name := fmt.Sprintf("store_%d", databases.Add(1))
+	conn, err := pgx.Connect(t.Context(), srv.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	return srv.DSN(name)
+}
+
+// replicaOn opens a replica of the store in database dsn.
+func replicaOn(t *testing.T, dsn, id string, tune ...func(*PostgresOptions)) *Store {
+	t.Helper()
+	po := PostgresOptions{DSN: func() (string, error) { return dsn, nil }, ID: id, Addr: "http://" + id, Lease: 5 * time.Second}
+	for _, f := range tune {
+		f(&po)
+	}
+	s, err := OpenPostgres(t.Context(), po, Options{})
+	if err != nil {
+		t.Fatalf("OpenPostgres %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close %s: %v", id, err)
+		}
+	})
+	return s
+}
+
+// lead makes s the leader, which it must be able to become at once.
+func lead(t *testing.T, s *Store) {
+	t.Helper()
+	ok, err := s.repl.try(t.Context(), s)
+	if err != nil || !ok {
+		t.Fatalf("%s did not take the lead: %v (leader %+v)", s.repl.opt.ID, err, s.Leader())
+	}
+}
+
+// follow brings a follower's copy up to date, as one campaign tick does.
+func follow(t *testing.T, s *Store) {
+	t.Helper()
+	if ok, err := s.repl.try(t.Context(), s); err != nil || ok {
+		t.Fatalf("%s follow: took the lead %v, err %v", s.repl.opt.ID, ok, err)
+	}
+}
+
+// dump lists every bucket (with its sequence) and value of a store's
+// local copy, meta left out, one line each.
+func dump(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	var walk func(path string, b *bolt.Bucket)
+	walk = func(path string, b *bolt.Bucket) {
+		out = append(out, fmt.Sprintf("%s/ seq=%d", path, b.Sequence()))
+		b.ForEach(func(k, v []byte) error {
+			if v == nil && b.Bucket(k) != nil {
+				walk(path+"/"+string(k), b.Bucket(k))
+				return nil
+			}
+			out = append(out, fmt.Sprintf("%s/%q=%q", path, k, v))
+			return nil
+		})
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if string(name) != string(bucketMeta) {
+				walk(string(name), b)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameCopies(t *testing.T, what string, a, b *Store) {
+	t.Helper()
+	da, db := dump(t, a), dump(t, b)
+	if !slices.Equal(da, db) {
+		for i := range max(len(da), len(db)) {
+			var x, y string
+			if i < len(da) {
+				x = da[i]
+			}
+			if i < len(db) {
+				y = db[i]
+			}
+			if x != y {
+				t.Fatalf("%s: copies differ at line %d of %d/%d:\n  %s: %s\n  %s: %s", what, i, len(da), len(db),
+					a.repl.opt.ID, x, b.repl.opt.ID, y)
+			}
+		}
+	}
+}
+
+// randomWrites makes n seeded random changes of every kind the daemon
+// makes, in transactions of one to five, pruning included (a small
+// journal, a short signal history), so buckets are created, emptied and
+// dropped.
+func randomWrites(t *testing.T, s *Store, rng *rand.Rand, n int, now *time.Time) {
+	t.Helper()
+	groups := []string{"web", "workers", "trino"}
+	for i := 0; i < n; {
+		err := s.Update(func(tx *Tx) error {
+			for range 1 + rng.IntN(5) {
+				i++
+				g := groups[rng.IntN(len(groups))]
+				*now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+				var err error
+				switch rng.IntN(7) {
+				case 0:
+					err = tx.PutGroupState(g, GroupState{Desired: rng.IntN(10), LastScale: *now})
+				case 1:
+					err = tx.PutInstance(model.Instance{Group: g, ID: fmt.Sprintf("i-%d", rng.IntN(6)), LaunchedAt: *now})
+				case 2:
+					err = tx.DeleteInstance(g, fmt.Sprintf("i-%d", rng.IntN(6)))
+				case 3:
+					_, err = tx.AddIntent(Intent{Group: g, Instance: fmt.Sprintf("i-%d", rng.IntN(6)), Kind: IntentDrain, Created: *now})
+				case 4:
+					open, oerr := tx.OpenIntents(g)
+					if oerr != nil || len(open) == 0 {
+						return oerr
+					}
+					err = tx.FinishIntent(open[rng.IntN(len(open))].Seq, *now, "done")
+				case 5:
+					_, err = tx.AppendDecision(g, *now, json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)))
+				case 6:
+					err = tx.AppendSamples(g, *now, map[string]float64{fmt.Sprintf("s%d", rng.IntN(3)): rng.Float64()})
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+}
+
+// A follower's copy, applied change by change from the log, and a copy
+// loaded afresh from the tables both equal the leader's, byte for byte,
+// through a few hundred random writes.
+func TestPostgresCopiesAgree(t *testing.T) {
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.LogKeep = 1000 })
+	follower := replicaOn(t, dsn, "b")
+	lead(t, leader)
+	opt := Options{JournalMax: 5, SignalAge: 10 * time.Minute, SignalMax: 5}
+	leader.opt, follower.opt = opt, opt
+	rng := rand.New(rand.NewPCG(7, 7))
+	now := t0
+	for round := range 8 {
+		randomWrites(t, leader, rng, 60, &now)
+		follow(t, follower)
+		sameCopies(t, fmt.Sprintf("round %d, follower", round), leader, follower)
+	}
+	fresh := replicaOn(t, dsn, "c")
+	sameCopies(t, "fresh load", leader, fresh)
+	if got := follower.Leader(); got.ID != "a" || got.Addr != "http://a" || got.Self || got.Epoch != 1 {
+		t.Errorf("follower sees leader %+v; want a at http://a, epoch 1", got)
+	}
+	if got := leader.Leader(); !got.Self || got.Epoch != 1 {
+		t.Errorf("leader sees %+v; want itself, epoch 1", got)
+	}
+}
+
+// A follower that fell further behind than the log reaches loads the
+// whole state again.
+func TestPostgresFollowerBehindTheLogReloads(t *testing.T) {
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.LogKeep = 3 })
+	follower := replicaOn(t, dsn, "b")
+	lead(t, leader)
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := t0
+	randomWrites(t, leader, rng, 100, &now)
+	var kept int
+	if err := leader.repl.pool.QueryRow(t.Context(), `SELECT count(*) FROM ebb_log`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept > 3+100 || follower.repl.applied != 0 {
+		t.Fatalf("log holds %d changes, follower applied %d; want the log pruned and the follower behind it", kept, follower.repl.applied)
+	}
+	follow(t, follower)
+	sameCopies(t, "after reload", leader, follower)
+	if follower.repl.applied != leader.repl.applied {
+		t.Errorf("follower at version %d, leader at %d", follower.repl.applied, leader.repl.applied)
+	}
+}
+
+// Only the leader writes; a replica whose lease another has taken is
+// fenced: its write changes nothing, in the database or its copy, and it
+// has lost the lead for good.
+func TestPostgresFencing(t *testing.T) {
+	dsn := database(t)
+	a := replicaOn(t, dsn, "a")
+	b := replicaOn(t, dsn, "b")
+	put := func(s *Store, n int) error {
+		return s.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: n}) })
+	}
+	if err := put(b, 1); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a follower's write: %v; want ErrNotLeader", err)
+	}
+	lead(t, a)
+	follow(t, b) // a leads: b cannot take the lease
+	if err := put(a, 2); err != nil {
+		t.Fatal(err)
+	}
+	// a is paused past its lease (the database's clock moves; a's own
+	// check of its lease is what a resumed process would also fail, so it
+	// is kept valid here to show the fence alone refuses the write).
+	if _, err := a.repl.pool.Exec(t.Context(), `UPDATE ebb_leader SET expires = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	lead(t, b)
+	if got := b.Leader(); got.Epoch != 2 || got.ID != "b" {
+		t.Fatalf("b leads with %+v; want epoch 2", got)
+	}
+	err := put(a, 99)
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("the deposed leader's write: %v; want ErrFenced", err)
+	}
+	select {
+	case <-a.Lost():
+	default:
+		t.Fatal("a's Lost is not closed after its write was fenced")
+	}
+	if err := put(a, 100); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a writes again: %v; want ErrNotLeader", err)
+	}
+	var st GroupState
+	mustView(t, a, func(tx *Tx) error { st, _, err = tx.GroupState("web"); return err })
+	if st.Desired != 2 {
+		t.Errorf("a's copy holds desired %d after the fenced write; want 2", st.Desired)
+	}
+	if err := put(b, 3); err != nil {
+		t.Fatalf("the new leader's write: %v", err)
+	}
+	fresh := replicaOn(t, dsn, "c")
+	mustView(t, fresh, func(tx *Tx) error { st, _, err = tx.GroupState("web"); return err })
+	if st.Desired != 3 {
+		t.Errorf("the database holds desired %d; want 3", st.Desired)
+	}
+}
+
+// A leader that could not renew its lease in time writes nothing, even
+// before anyone else takes it over.
+func TestPostgresExpiredLeaseRefusesWrites(t *testing.T) {
+	a := replicaOn(t, database(t), "a")
+	lead(t, a)
+	a.repl.mu.Lock()
+	a.repl.valid = time.Now().Add(-time.Millisecond)
+	a.repl.mu.Unlock()
+	err := a.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 1}) })
+	if !errors.Is(err, ErrNotLeader) || !strings.Contains(err.Error(), "not renewed in time") {
+		t.Fatalf("write past the lease: %v; want ErrNotLeader, not renewed in time", err)
+	}
+}
+
+// A leader that resigns (ebb stopping) hands over at once: the next
+// replica's campaign takes the lease without waiting for it to run out.
+func TestPostgresResignHandsOver(t *testing.T) {
+	dsn := database(t)
+	a := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.Lease = time.Hour })
+	b := replicaOn(t, dsn, "b")
+	lead(t, a)
+	follow(t, b)
+	a.repl.resign()
+	lead(t, b)
+	if got := b.Leader(); got.Epoch != 2 || !got.Self {
+		t.Errorf("b after a resigned: %+v; want epoch 2, self", got)
+	}
+}
+
+// The renewal loop keeps the lease: a campaign by another replica keeps
+// failing while the leader renews, over several lease lengths.
+func TestPostgresRenewKeepsTheLease(t *testing.T) {
+	dsn := database(t)
+	a := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.Lease = time.Second })
+	b := replicaOn(t, dsn, "b", func(o *PostgresOptions) { o.Lease = time.Second })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := a.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer bcancel()
+	if err := b.Campaign(bctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("b's campaign while a renews: %v; want it still campaigning at its deadline", err)
+	}
+	if err := a.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 4}) }); err != nil {
+		t.Fatalf("a's write after 3 lease lengths: %v", err)
+	}
+	if got := b.Leader(); got.ID != "a" || got.Expired {
+		t.Errorf("b sees %+v; want a leading", got)
+	}
+}
+
+// Replicas on one database agree on its schema: a newer one is refused.
+func TestPostgresRefusesANewerSchema(t *testing.T) {
+	dsn := database(t)
+	replicaOn(t, dsn, "a")
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `UPDATE ebb_meta SET value = 99 WHERE key = 'schema'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenPostgres(t.Context(), PostgresOptions{DSN: func() (string, error) { return dsn, nil }}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "schema version 99") {
+		t.Fatalf("open over schema 99: %v", err)
+	}
+}
