@@ -224,7 +224,9 @@ func (p *Provider) SetDesired(ctx context.Context, n int) error {
 //
 // Nothing is changed half-way before the count is lowered: if step 3 or
 // 4 fails, the protection step 3 set is taken off again (best effort: it
-// lapses at the hold anyway) and the error returned, the count untouched.
+// lapses at the hold anyway) and the error returned, the count untouched;
+// a victim's own protection taken off is not put back (ebb has drained
+// it).
 // Once the count is lowered the removal is done whatever follows — the
 // scheduler stops the unprotected victims itself to meet the count — so a
 // StopTask that fails is logged and the protection of the kept tasks left
