@@ -49,6 +49,13 @@ const (
 	backoffMax  = 5 * time.Second
 )
 
+// Longest is the most one call can take within l, retries and the waits
+// between them included (not the rate limiter's wait): Tries attempts of
+// Timeout each, and the longest backoff between each two.
+func (l Limits) Longest() time.Duration {
+	return time.Duration(l.Tries)*l.Timeout.D() + time.Duration(max(l.Tries-1, 0))*backoffMax
+}
+
 // Caller makes a provider's calls within its Limits: each waits for the
 // client-side rate limiter, gets Timeout, and is retried while Transient,
 // up to Tries attempts, sleeping a full-jitter backoff between them. All

@@ -76,3 +76,19 @@ func TestLimitsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsLongest(t *testing.T) {
+	for _, tt := range []struct {
+		timeout time.Duration
+		tries   int
+		want    time.Duration
+	}{
+		{timeout: 10 * time.Second, tries: 5, want: 70 * time.Second}, // 5 × 10s + 4 × 5s
+		{timeout: 2 * time.Second, tries: 1, want: 2 * time.Second},
+	} {
+		l := Limits{Timeout: config.Duration(tt.timeout), Tries: tt.tries}
+		if got := l.Longest(); got != tt.want {
+			t.Errorf("Longest(%s × %d) = %s, want %s", tt.timeout, tt.tries, got, tt.want)
+		}
+	}
+}

@@ -483,7 +483,7 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 		return nil, err
 	}
 	opt := fleet.Options{
-		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http, Observe: d.metrics,
+		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http, Observe: d.metrics.provider(kindOf(gc)),
 		Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64())),
 	}
 	switch p := prov.(type) {

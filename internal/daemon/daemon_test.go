@@ -493,8 +493,9 @@ func TestMetricsAreDocumented(t *testing.T) {
 	}
 	h := newHarness(t, groupYAML("web", 10), Options{})
 	h.tick(0)
-	h.d.metrics.ProviderCall("launch", time.Second, nil)
-	h.d.metrics.DrainEnded(time.Minute, "drained")
+	h.d.metrics.provider("local").ProviderCall("launch", time.Second, nil)
+	h.d.metrics.provider("local").ProviderCall("launch", time.Second, errors.New("refused"))
+	h.d.metrics.provider("local").DrainEnded(time.Minute, "drained")
 	h.d.metrics.sourceRead("scrape", time.Millisecond, nil)
 	fams, err := h.d.metrics.reg.Gather()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/fleet"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
@@ -21,6 +23,7 @@ type metrics struct {
 	readTime   *prometheus.HistogramVec
 	readErrors *prometheus.CounterVec
 	callTime   *prometheus.HistogramVec
+	callFails  *prometheus.CounterVec
 	drainTime  *prometheus.HistogramVec
 	decisions  *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
@@ -45,9 +48,12 @@ func newMetrics(d *Daemon) *metrics {
 			Name: "ebb_signal_read_errors_total", Help: "Signal reads that failed after their retries, by group and signal.",
 		}, []string{"group", "signal"}),
 		callTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ebb_provider_call_duration_seconds", Help: "Time one provider call took, by operation (launch, terminate, alive, signal, list, find) and result (ok, error).",
+			Name: "ebb_provider_call_duration_seconds", Help: "Time one provider call took, by provider kind (local, kubernetes, aws, ecs, exec), operation (launch, terminate, observe, set_desired, remove, …) and result (ok, error).",
 			Buckets: latencyBuckets,
-		}, []string{"op", "result"}),
+		}, []string{"kind", "op", "result"}),
+		callFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_provider_call_failures_total", Help: "Provider calls that failed, by provider kind and operation.",
+		}, []string{"kind", "op"}),
 		drainTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ebb_drain_duration_seconds", Help: "Time from the start of a drain to its end, by how it ended.",
 			Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200},
@@ -64,7 +70,7 @@ func newMetrics(d *Daemon) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tickTime, m.readTime, m.readErrors, m.callTime, m.drainTime, m.decisions, m.reloads,
+		m.tickTime, m.readTime, m.readErrors, m.callTime, m.callFails, m.drainTime, m.decisions, m.reloads,
 		groupCollector{d},
 	)
 	return m
@@ -95,14 +101,36 @@ func (m *metrics) reloaded(err error) {
 	m.reloads.WithLabelValues("ok").Inc()
 }
 
+// provider returns the fleet.Observer of a group whose provider is of
+// kind: its calls are labelled with it.
+func (m *metrics) provider(kind string) fleet.Observer { return providerMetrics{m: m, kind: kind} }
+
+// kindOf is the name of a group's provider kind: local, or the key under
+// its provider.
+func kindOf(gc config.Group) string {
+	if gc.Provider.Local != nil {
+		return "local"
+	}
+	return gc.Provider.Kind.Kind
+}
+
+// providerMetrics is the fleet.Observer of the groups of one provider kind.
+type providerMetrics struct {
+	m    *metrics
+	kind string
+}
+
 // ProviderCall implements fleet.Observer.
-func (m *metrics) ProviderCall(op string, d time.Duration, err error) {
-	m.callTime.WithLabelValues(op, result(err)).Observe(d.Seconds())
+func (p providerMetrics) ProviderCall(op string, d time.Duration, err error) {
+	p.m.callTime.WithLabelValues(p.kind, op, result(err)).Observe(d.Seconds())
+	if err != nil {
+		p.m.callFails.WithLabelValues(p.kind, op).Inc()
+	}
 }
 
 // DrainEnded implements fleet.Observer.
-func (m *metrics) DrainEnded(d time.Duration, how string) {
-	m.drainTime.WithLabelValues(how).Observe(d.Seconds())
+func (p providerMetrics) DrainEnded(d time.Duration, how string) {
+	p.m.drainTime.WithLabelValues(how).Observe(d.Seconds())
 }
 
 // Metrics serves /metrics.

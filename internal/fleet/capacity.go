@@ -187,7 +187,9 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	defer func() {
 		for _, id := range letGo {
 			cctx, cancel := r.call(ctx)
+			done := r.observed("complete")
 			err := a.cap.(provider.Hooked).Complete(cctx, id, provider.Continue)
+			done(err)
 			cancel()
 			if err != nil {
 				r.opt.Log.Warn("complete the lifecycle hook of an instance ebb removed", "instance", id, "err", err)
@@ -300,6 +302,19 @@ func (r *Reconciler) scaleOutCapacity(ctx context.Context, insts []model.Instanc
 	r.opt.Log.Info("desired count set", "from", a.expect, "to", target)
 	a.expect = target
 	return nil
+}
+
+// terminateOp names a terminate for Observer.ProviderCall: terminate for
+// an instance provider; for a capacity provider, remove (Remove), or
+// complete when it lets the system go on behind a lifecycle hook.
+func (r *Reconciler) terminateOp(id string) string {
+	switch {
+	case r.cap == nil:
+		return "terminate"
+	case r.cap.hooked[id]:
+		return "complete"
+	}
+	return "remove"
 }
 
 // heartbeatHook keeps a lifecycle hook waiting while ebb drains the

@@ -251,7 +251,9 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		// The system's own drain (tasks moving off an ECS container
 		// instance) must be done too.
 		cctx, cancel := r.call(ctx)
+		done := r.observed("busy")
 		b, err := d.Busy(cctx, inst.ID)
+		done(err)
 		cancel()
 		if err != nil {
 			r.opt.Log.Warn("the system's drain check failed; still waiting", "instance", inst.ID, "err", err)
@@ -320,7 +322,7 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 // failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	cctx, cancel := r.call(ctx)
-	done := r.observed("terminate")
+	done := r.observed(r.terminateOp(inst.ID))
 	err := r.prov.Terminate(cctx, inst)
 	done(err)
 	cancel()

@@ -12,8 +12,12 @@ import (
 // called with the reconciler's lock held: they must return quickly and
 // never call back into the reconciler.
 type Observer interface {
-	// ProviderCall reports one provider call: op is launch, terminate,
-	// alive, signal, list or find; err is its outcome.
+	// ProviderCall reports one provider call and its outcome, err. op is
+	// the call: launch, terminate, alive, signal, list or find for an
+	// instance provider; for a capacity provider observe, set_desired,
+	// remove, protect, hooks (its lifecycle hooks listed), heartbeat and
+	// complete (of a hook), drain and busy (the system's own drain), and
+	// list and alive as well.
 	ProviderCall(op string, d time.Duration, err error)
 	// DrainEnded reports a drain that ended after d: result is drained
 	// (idle, then stopped), timeout (stopped at drain.timeout, or killed at

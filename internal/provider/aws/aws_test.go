@@ -259,6 +259,18 @@ func TestMissingHookIsAnErrorWithoutCreate(t *testing.T) {
 	}
 }
 
+// Without lifecycle_hook no instance waits on ebb: Pending lists none and
+// calls nothing, so a group without a hook observes like any other.
+func TestPendingWithoutAHookIsEmpty(t *testing.T) {
+	srv := fake(t)
+	launched(t, srv, 1)
+	p, _, n := openP(t, cfg(t, srv))
+	ids, err := p.Pending(context.Background())
+	if err != nil || len(ids) != 0 || n.get() != 0 {
+		t.Fatalf("pending %v, %v after %d calls; want none, no error, no call", ids, err, n.get())
+	}
+}
+
 func TestPendingHookHeartbeatThenComplete(t *testing.T) {
 	for _, tt := range []struct {
 		name   string

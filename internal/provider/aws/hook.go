@@ -104,8 +104,12 @@ func (p *Provider) ensureHook(ctx context.Context) (hookInfo, error) {
 // Pending lists every instance waiting in Terminating:Wait: those the
 // group terminates on its own, and those ebb removed (drained already: the
 // caller lets them go with Continue). It checks (or creates) the hook on
-// its first call; otherwise it only reads.
+// its first call; otherwise it only reads. Without lifecycle_hook nothing
+// waits: it returns none and makes no call.
 func (p *Provider) Pending(ctx context.Context) ([]string, error) {
+	if p.hook == nil {
+		return nil, nil
+	}
 	if _, err := p.ensureHook(ctx); err != nil {
 		return nil, err
 	}

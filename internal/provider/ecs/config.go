@@ -37,6 +37,6 @@ func (c *Config) Validate() error {
 // Kind is the ecs provider kind.
 func Kind() provider.Kind {
 	return provider.NewKind[Config, *Provider]("ecs",
-		"An Amazon ECS service: ebb sets its desired count and stops the tasks it drained.",
+		"An Amazon ECS service: ebb sets its desired count and stops the tasks it drained, the others protected from scale-in while the count drops.",
 		open)
 }

@@ -13,11 +13,30 @@
 //     creation time, and with port its ENI's private IP and that port
 //     (awsvpc network mode). Min and Max are -1: a service has none.
 //   - SetDesired: UpdateService desiredCount.
-//   - Remove: DescribeTasks of the victims; for those that are this
-//     service's tasks and still meant to run, DescribeServices and
-//     UpdateService desiredCount lowered by their number, then StopTask
-//     each (reason "ebb scale-in"). Lowering first keeps the scheduler
-//     from replacing them; see Provider.Remove for the window left.
+//   - Remove: ListTasks (the service's running tasks; victims not among
+//     them are left alone), GetTaskProtection (100 a call),
+//     UpdateTaskProtection on (10 a call) for the tasks kept, off for the
+//     victims protected by themselves, DescribeServices and UpdateService
+//     desiredCount lowered by the victims' number, StopTask each victim
+//     (reason "ebb scale-in"), and UpdateTaskProtection off again for the
+//     kept tasks that had no protection before. See Provider.Remove.
+//
+// Why Remove protects the tasks it keeps. Lowering desiredCount lets the
+// service scheduler stop tasks of its own choosing to meet it; stopping a
+// task first makes the scheduler replace it. With every task but the
+// victims protected from scale-in while the count drops, the scheduler can
+// only take the victims, whichever of it and StopTask is first. That is
+// Remove's own contract (it never removes another instance in the
+// victims' place), so it is kept inside Remove.
+//
+// Why the provider is not a provider.Protector. The fleet mirrors `ebb
+// protect` (an operator's, held until undone) through Protector, but an
+// ECS task's protection expires within 48 hours at most, and tasks set and
+// clear their own through the ECS agent's endpoint while they work (a
+// queue worker guarding a job), which a mirror would overwrite. So ebb's
+// own protection of an instance stays ebb's (its scale-ins never pick it)
+// and Observe does not read ECS's (Instance.Protected is false): a task
+// protecting itself for a minute is not an operator's hold.
 //
 // A worked example:
 //

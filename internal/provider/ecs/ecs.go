@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ebb-autoscaler/ebb/internal/awsconn"
+	"github.com/ebb-autoscaler/ebb/internal/clock"
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 )
@@ -34,6 +36,9 @@ const stopReason = "ebb scale-in"
 type Provider struct {
 	client  *ecs.Client
 	calls   *awsconn.Caller
+	limits  awsconn.Limits
+	clock   clock.Clock
+	log     *slog.Logger
 	cluster string
 	service string
 	port    int
@@ -50,6 +55,13 @@ func open(c *Config, deps provider.Deps) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	clk, log := deps.Clock, deps.Log
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	cfg, err := c.AWS.Config(context.Background())
 	if err != nil {
 		return nil, err
@@ -60,6 +72,9 @@ func open(c *Config, deps provider.Deps) (*Provider, error) {
 			o.RetryMaxAttempts = 1
 		}),
 		calls:   awsconn.NewCaller(c.Limits, deps.Clock, deps.Rand, deps.Group),
+		limits:  c.Limits,
+		clock:   clk,
+		log:     log,
 		cluster: c.Cluster,
 		service: service,
 		port:    c.Port,
@@ -79,27 +94,11 @@ func (p *Provider) Observe(ctx context.Context) (provider.Observed, error) {
 	if err != nil {
 		return provider.Observed{}, err
 	}
-	var arns []string
-	var token *string
-	for {
-		out, err := awsconn.Do(ctx, p.calls, fmt.Sprintf("list tasks of service %s in cluster %s", p.service, p.cluster),
-			func(ctx context.Context) (*ecs.ListTasksOutput, error) {
-				return p.client.ListTasks(ctx, &ecs.ListTasksInput{
-					Cluster:       awssdk.String(p.cluster),
-					ServiceName:   awssdk.String(p.service),
-					DesiredStatus: types.DesiredStatusRunning,
-					NextToken:     token,
-				})
-			})
-		if err != nil {
-			return provider.Observed{}, err
-		}
-		arns = append(arns, out.TaskArns...)
-		if token = out.NextToken; token == nil {
-			break
-		}
+	ids, err := p.listRunning(ctx)
+	if err != nil {
+		return provider.Observed{}, err
 	}
-	tasks, err := p.describeTasks(ctx, arns)
+	tasks, err := p.describeTasks(ctx, ids)
 	if err != nil {
 		return provider.Observed{}, err
 	}
@@ -205,43 +204,83 @@ func (p *Provider) SetDesired(ctx context.Context, n int) error {
 	return err
 }
 
-// Remove lowers the desired count by the victims the service still runs,
-// then stops each of them. The order matters: a task stopped while the
-// count still counts it is replaced by the service scheduler at once,
-// whereas after the count drops the scheduler has nothing to add. The
-// window the other way round — the scheduler may stop a task of its own
-// choosing to meet the lower count before StopTask lands — lasts a few
-// milliseconds here against the scheduler's seconds; if it is lost, the
-// count is still right and the scheduler starts one task to make up.
-// Victims that are not this service's tasks, or are stopping already,
-// are left alone.
+// Remove takes the victims that are this service's tasks and still meant
+// to run out of the service, and nothing else, with task scale-in
+// protection:
+//
+//  1. ListTasks: the service's running tasks; victims not among them
+//     (another service's, stopping already, unknown) are left alone.
+//  2. GetTaskProtection of them all.
+//  3. UpdateTaskProtection on, for the hold, of every task kept that is
+//     not protected for that long already; then off for the victims that
+//     are protected (a task's own protection, set while it worked: ebb
+//     has drained it).
+//  4. DescribeServices and UpdateService desiredCount lowered by the
+//     victims' number: the scheduler can now only take victims.
+//  5. StopTask each victim (reason "ebb scale-in"), so they go now.
+//  6. UpdateTaskProtection off for the kept tasks step 3 protected that
+//     had no protection before; a protection a task had and ebb extended
+//     is left to lapse.
+//
+// Nothing is changed half-way before the count is lowered: if step 3 or
+// 4 fails, the protection step 3 set is taken off again (best effort: it
+// lapses at the hold anyway) and the error returned, the count untouched;
+// a victim's own protection taken off is not put back (ebb has drained
+// it).
+// Once the count is lowered the removal is done whatever follows — the
+// scheduler stops the unprotected victims itself to meet the count — so a
+// StopTask that fails is logged and the protection of the kept tasks left
+// to lapse (the scheduler has not acted yet), and a release that fails is
+// logged too. A task the scheduler starts after step 1 (replacing one
+// that failed) is not protected: the scheduler may stop it rather than a
+// victim, and starts another once the victim stops; the count stays right.
 func (p *Provider) Remove(ctx context.Context, victims []provider.Victim) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("remove tasks of service %s: %w", p.service, err)
 	}
-	refs := make([]string, len(victims))
-	for i, v := range victims {
-		refs[i] = v.ID
-	}
-	tasks, err := p.describeTasks(ctx, refs)
+	running, err := p.listRunning(ctx)
 	if err != nil {
 		return err
 	}
 	var stop []string
-	for _, t := range tasks {
-		if awssdk.ToString(t.Group) == "service:"+p.service && awssdk.ToString(t.DesiredStatus) == "RUNNING" {
-			stop = append(stop, taskID(awssdk.ToString(t.TaskArn)))
+	for _, v := range victims {
+		id := taskID(v.ID)
+		if slices.Contains(running, id) && !slices.Contains(stop, id) {
+			stop = append(stop, id)
 		}
 	}
 	if len(stop) == 0 {
 		return nil
 	}
-	desired, err := p.desired(ctx)
+	keep := slices.DeleteFunc(slices.Clone(running), func(id string) bool { return slices.Contains(stop, id) })
+	prot, err := p.protections(ctx, running)
 	if err != nil {
 		return err
 	}
-	if err := p.SetDesired(ctx, max(0, desired-len(stop))); err != nil {
+	// The calls from the protection to the stops: the victims' release,
+	// the count's read and write, the stops.
+	hold := p.holdFor((len(stop)+setProtectionBatch-1)/setProtectionBatch + 2 + len(stop))
+	pl := planProtection(keep, stop, prot, p.clock.Now().Add(hold))
+	set, err := p.setProtection(ctx, pl.guard, true, hold)
+	release := slices.DeleteFunc(set, func(id string) bool { return !slices.Contains(pl.release, id) })
+	undo := func(err error) error {
+		if _, uerr := p.setProtection(ctx, release, false, 0); uerr != nil {
+			return errors.Join(err, fmt.Errorf("undo: %w", uerr))
+		}
 		return err
+	}
+	if err != nil {
+		return undo(err)
+	}
+	if _, err := p.setProtection(ctx, pl.bare, false, 0); err != nil {
+		return undo(err)
+	}
+	desired, err := p.desired(ctx)
+	if err != nil {
+		return undo(err)
+	}
+	if err := p.SetDesired(ctx, max(0, desired-len(stop))); err != nil {
+		return undo(err)
 	}
 	for _, id := range stop {
 		_, err := awsconn.Do(ctx, p.calls, fmt.Sprintf("stop task %s of service %s", id, p.service),
@@ -253,10 +292,43 @@ func (p *Provider) Remove(ctx context.Context, victims []provider.Victim) error 
 				})
 			})
 		if err != nil && !gone(err) {
-			return err
+			p.log.Warn("the service's count is lowered and its other tasks protected: the scheduler stops the victim itself",
+				"task", id, "protected_for", hold.String(), "err", err)
+			return nil
 		}
 	}
+	if _, err := p.setProtection(ctx, release, false, 0); err != nil {
+		p.log.Warn("the protection ebb set on the tasks it keeps lapses by itself",
+			"protected_for", hold.String(), "err", err)
+	}
 	return nil
+}
+
+// listRunning lists the IDs of the service's tasks meant to run
+// (desiredStatus RUNNING), 100 a call.
+func (p *Provider) listRunning(ctx context.Context) ([]string, error) {
+	var ids []string
+	var token *string
+	for {
+		out, err := awsconn.Do(ctx, p.calls, fmt.Sprintf("list tasks of service %s in cluster %s", p.service, p.cluster),
+			func(ctx context.Context) (*ecs.ListTasksOutput, error) {
+				return p.client.ListTasks(ctx, &ecs.ListTasksInput{
+					Cluster:       awssdk.String(p.cluster),
+					ServiceName:   awssdk.String(p.service),
+					DesiredStatus: types.DesiredStatusRunning,
+					NextToken:     token,
+				})
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, arn := range out.TaskArns {
+			ids = append(ids, taskID(arn))
+		}
+		if token = out.NextToken; token == nil {
+			return ids, nil
+		}
+	}
 }
 
 // gone reports whether err says the task is not known (stopped long ago).

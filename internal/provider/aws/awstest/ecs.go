@@ -3,6 +3,7 @@ package awstest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,7 +40,14 @@ type Task struct {
 	Zone, IP                  string
 	CreatedAt                 time.Time
 	StopReason                string
+	// ProtectedUntil is when the task's scale-in protection expires; zero
+	// when it has none. The scheduler's scale-in passes over a task
+	// protected at the server's clock.
+	ProtectedUntil time.Time
 }
+
+// protected reports whether t's scale-in protection holds at now.
+func (t *Task) protected(now time.Time) bool { return now.Before(t.ProtectedUntil) }
 
 func (c *Cluster) arn() string { return "arn:aws:ecs:us-east-1:123456789012:cluster/" + c.Name }
 
@@ -123,13 +131,60 @@ func (s *Server) Tasks(cluster string) []Task {
 	return out
 }
 
+// Protected reports whether the task's scale-in protection holds now.
+func (s *Server) Protected(cluster, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.clusters[cluster].task(id)
+	return t != nil && t.protected(s.now)
+}
+
+// Protect sets a task's scale-in protection to last d from now (0: off),
+// as the task itself does through the ECS agent's endpoint.
+func (s *Server) Protect(cluster, id string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.clusters[cluster].task(id)
+	t.ProtectedUntil = time.Time{}
+	if d > 0 {
+		t.ProtectedUntil = s.now.Add(d)
+	}
+}
+
+// RefuseProtection makes UpdateTaskProtection answer task id with a
+// failure of reason (TASK_NOT_VALID, say) instead of changing it; ""
+// clears it.
+func (s *Server) RefuseProtection(id, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.refuse, id)
+		return
+	}
+	s.refuse[id] = reason
+}
+
+// ScheduleAfter makes the server play the service scheduler
+// (ConvergeService) for every service of the call's cluster right after
+// each successful call of action: the scheduler acting before ebb's next
+// call lands.
+func (s *Server) ScheduleAfter(action string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.schedule[action] = on
+}
+
 // ConvergeService plays the service scheduler: stopping tasks stop, tasks
-// start (RUNNING at once) up to desired, and above desired the newest are
-// stopped.
+// start (RUNNING at once) up to desired, and above desired the newest
+// tasks not protected from scale-in are stopped (none if all are).
 func (s *Server) ConvergeService(cluster, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.clusters[cluster]
+	s.converge(s.clusters[cluster], name)
+}
+
+// converge is ConvergeService with s.mu held.
+func (s *Server) converge(c *Cluster, name string) {
 	svc := c.Services[name]
 	c.Tasks = slices.DeleteFunc(c.Tasks, func(t *Task) bool { return t.Service == name && t.DesiredStatus == "STOPPED" })
 	n := 0
@@ -147,7 +202,7 @@ func (s *Server) ConvergeService(cluster, name string) {
 			CreatedAt: s.now})
 	}
 	for i := len(c.Tasks) - 1; i >= 0 && n > svc.Desired; i-- {
-		if t := c.Tasks[i]; t.Service == name && t.DesiredStatus == "RUNNING" {
+		if t := c.Tasks[i]; t.Service == name && t.DesiredStatus == "RUNNING" && !t.protected(s.now) {
 			t.DesiredStatus, t.StopReason = "STOPPED", "Scaling activity initiated by deployment"
 			n--
 		}
@@ -168,6 +223,11 @@ func (s *Server) serveECS(w http.ResponseWriter, r *http.Request, action string,
 	if e == nil {
 		s.mu.Lock()
 		out, e = s.ecsAction(action, in)
+		if c, ok := s.clusters[last(str(in, "cluster"))]; ok && e == nil && s.schedule[action] {
+			for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+				s.converge(c, name)
+			}
+		}
 		s.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -219,6 +279,15 @@ func (c *Cluster) taskJSON(t *Task) obj {
 		"attachments": []obj{{"id": "eni-att", "type": "ElasticNetworkInterface", "status": "ATTACHED",
 			"details": []obj{{"name": "networkInterfaceId", "value": "eni-1"}, {"name": "privateIPv4Address", "value": t.IP}}}},
 	}
+}
+
+// protectionJSON is a ProtectedTask: expirationDate only while protected.
+func (s *Server) protectionJSON(c *Cluster, t *Task) obj {
+	out := obj{"taskArn": c.taskARN(t), "protectionEnabled": t.protected(s.now)}
+	if t.protected(s.now) {
+		out["expirationDate"] = float64(t.ProtectedUntil.UnixMilli()) / 1000
+	}
+	return out
 }
 
 func ciJSON(ci *ContainerInstance) obj {
@@ -339,6 +408,55 @@ func (s *Server) ecsAction(action string, in obj) (any, *apiError) {
 			tasks = append(tasks, c.taskJSON(t))
 		}
 		return obj{"tasks": tasks, "failures": failures}, nil
+	case "GetTaskProtection":
+		refs := strs(in, "tasks")
+		if len(refs) > 100 {
+			return nil, clientErr("InvalidParameterException", "Tasks cannot be longer than 100.")
+		}
+		tasks, failures := []obj{}, []obj{}
+		for _, ref := range refs {
+			t := c.task(ref)
+			if t == nil {
+				failures = append(failures, obj{"arn": ref, "reason": "MISSING"})
+				continue
+			}
+			tasks = append(tasks, s.protectionJSON(c, t))
+		}
+		return obj{"protectedTasks": tasks, "failures": failures}, nil
+	case "UpdateTaskProtection":
+		refs := strs(in, "tasks")
+		if len(refs) == 0 || len(refs) > 10 {
+			return nil, clientErr("InvalidParameterException", "Tasks must hold 1 to 10 tasks.")
+		}
+		on, ok := in["protectionEnabled"].(bool)
+		if !ok {
+			return nil, clientErr("InvalidParameterException", "protectionEnabled is required.")
+		}
+		minutes := 120.0
+		if m, ok := in["expiresInMinutes"].(float64); ok {
+			minutes = m
+		}
+		if on && (minutes < 1 || minutes > 2880) {
+			return nil, clientErr("InvalidParameterException", "expiresInMinutes must be 1 to 2880.")
+		}
+		tasks, failures := []obj{}, []obj{}
+		for _, ref := range refs {
+			t := c.task(ref)
+			switch {
+			case t == nil:
+				failures = append(failures, obj{"arn": ref, "reason": "MISSING"})
+				continue
+			case s.refuse[t.ID] != "":
+				failures = append(failures, obj{"arn": c.taskARN(t), "reason": s.refuse[t.ID], "detail": "refused by the test"})
+				continue
+			case on:
+				t.ProtectedUntil = s.now.Add(time.Duration(minutes) * time.Minute)
+			default:
+				t.ProtectedUntil = time.Time{}
+			}
+			tasks = append(tasks, s.protectionJSON(c, t))
+		}
+		return obj{"protectedTasks": tasks, "failures": failures}, nil
 	case "StopTask":
 		t := c.task(str(in, "task"))
 		if t == nil {

@@ -9,9 +9,10 @@
 // scale-in protection, desired/min/max, terminate lifecycle hooks and their
 // waiting actions; EC2's DescribeInstances reads the same instances, with
 // a private IP and launch time each) and ECS clusters (container instances with task counts,
-// services with a desired count and tasks). It does nothing on its own:
-// Converge plays the controllers (launch up to desired, finish
-// terminations). Faults are injected per action: Throttle answers the next
+// services with a desired count and tasks, tasks with scale-in
+// protection). It does nothing on its own: Converge plays the controllers
+// (launch up to desired, finish terminations), or ScheduleAfter has the
+// ECS service scheduler act right after a given call. Faults are injected per action: Throttle answers the next
 // N calls with a throttling error, Hang holds them until the client gives
 // up. Every call is logged with its parameters.
 package awstest
@@ -45,8 +46,10 @@ type Server struct {
 	calls    []Call
 	throttle map[string]int // action → calls left to throttle
 	hang     map[string]bool
-	fail     map[string]int // action → calls left to answer 500
-	next     int            // ID counter
+	fail     map[string]int    // action → calls left to answer 500
+	schedule map[string]bool   // ECS action → play the scheduler after it
+	refuse   map[string]string // ECS task ID → UpdateTaskProtection failure reason
+	next     int               // ID counter
 }
 
 // New starts a server on loopback. Stop it with Stop.
@@ -58,6 +61,8 @@ func New() *Server {
 		throttle: map[string]int{},
 		hang:     map[string]bool{},
 		fail:     map[string]int{},
+		schedule: map[string]bool{},
+		refuse:   map[string]string{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
