@@ -180,12 +180,37 @@ func statusCmd() *cobra.Command {
 			if len(srcs) > 0 {
 				fmt.Fprintln(w)
 			}
-			return sourcesTable(w, srcs)
+			if err := sourcesTable(w, srcs); err != nil {
+				return err
+			}
+			// Replicas on a shared store: who leads. A daemon on a state
+			// file leads alone and says nothing here.
+			var l store.Leader
+			if cl.Leader(c, &l) == nil && l.ID != "" {
+				fmt.Fprintln(w)
+				fmt.Fprintln(w, leaderLine(l))
+			}
+			return nil
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&sourcesOnly, "sources", false, "show only the signal sources' health (GET /v1/sources)")
 	return cmd
+}
+
+// leaderLine says who leads the replicas, as one replica sees it.
+func leaderLine(l store.Leader) string {
+	line := fmt.Sprintf("leader: %s at %s, epoch %d", l.ID, l.Addr, l.Epoch)
+	if !l.Since.IsZero() {
+		line += ", since " + l.Since.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case l.Self:
+		return line + " (this ebb)"
+	case l.Expired:
+		return line + " (its lease ran out: a follower takes over shortly)"
+	}
+	return line + " (this ebb follows it)"
 }
 
 func statusTable(w io.Writer, groups []groupStatus) error {

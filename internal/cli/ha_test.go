@@ -46,6 +46,7 @@ groups:
 // replicaProc is one `ebb run` process of the test.
 type replicaProc struct {
 	id   string
+	url  string
 	cmd  *exec.Cmd
 	c    *client.Client
 	mu   sync.Mutex
@@ -73,7 +74,8 @@ func startReplica(t *testing.T, dir, dsn, id string) *replicaProc {
 	if err := os.WriteFile(cfg, []byte(haConfig(dir, dsn, id, port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &replicaProc{id: id, c: client.New(fmt.Sprintf("http://127.0.0.1:%d", port), "tok"), done: make(chan struct{})}
+	r := &replicaProc{id: id, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	r.c = client.New(r.url, "tok")
 	r.cmd = exec.Command(os.Args[0], "run", "-c", cfg, "--log-level", "info")
 	r.cmd.Env = append(os.Environ(), asEbb+"=1", "EBB_TOKEN=tok")
 	r.cmd.Stderr = r
@@ -199,6 +201,11 @@ func TestHAFailover(t *testing.T) {
 	// what the leader did.
 	pushWant(t, follower, 3)
 	eventually(t, 30*time.Second, "3 in service, as a follower shows", func() bool { return settledAt(follower, 3) })
+	var out, errb strings.Builder
+	if code := mainContext(t.Context(), []string{"status", "--api", follower.url}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "leader: "+first.id+" at "+first.url+", epoch 1") || !strings.Contains(out.String(), "(this ebb follows it)") {
+		t.Errorf("ebb status on a follower: exit %d, %s%s; want it to name %s as leader", code, out.String(), errb.String(), first.id)
+	}
 
 	// Kill the leader while it drains.
 	pushWant(t, follower, 1)

@@ -485,6 +485,9 @@ func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.
 		// itself once it is removed (a Pod's termination grace).
 		return r.finish(in, inst, "no drain action: the system stops it gracefully when removed")
 	}
+	if err := r.st.Leading(); err != nil {
+		return err // a replica that lost the lead sends no drain
+	}
 	err := r.spec.drain.send(ctx, r.opt.HTTP, r.signaler(), inst)
 	if err != nil && !isGone(err) {
 		return r.failed(r.drainRetry, inst, "drain request", err)

@@ -273,7 +273,16 @@ func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 }
 
 // call bounds one provider call.
+//
+// When this process may no longer act on the group (a replica that lost
+// the lead, store.Leading), the context it returns has already ended, with
+// that as its cause: a provider sends nothing on an ended context.
 func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	if err := r.st.Leading(); err != nil {
+		ended, cancel := context.WithCancelCause(ctx)
+		cancel(err)
+		return ended, func() {}
+	}
 	return context.WithTimeout(ctx, r.opt.CallTimeout)
 }
 

@@ -87,7 +87,8 @@ func (r *replica) try(ctx context.Context, s *Store) (bool, error) {
 		return false, err
 	}
 	l.Epoch, l.Self = uint64(epoch), true
-	r.epoch, r.valid = uint64(epoch), start.Add(r.opt.Lease)
+	r.epoch = uint64(epoch)
+	r.setValid(start.Add(r.opt.Lease))
 	r.setLeader(l)
 	return true, nil
 }
@@ -118,7 +119,7 @@ func (r *replica) renew(s *Store) {
 		switch {
 		case err == nil && tag.RowsAffected() == 1:
 			if r.epoch == epoch {
-				r.valid = start.Add(r.opt.Lease)
+				r.setValid(start.Add(r.opt.Lease))
 			}
 		case err == nil:
 			r.fence() // someone else holds it
@@ -154,6 +155,33 @@ func (s *Store) Lost() <-chan struct{} {
 		return nil
 	}
 	return s.repl.lost
+}
+
+// Leading is nil when this process may act: a file store, or a replica
+// that leads with a lease certainly still its own. It takes no lock and
+// asks no one, so it is called before every provider action: a leader
+// paused past its lease (a stopped process, a long GC pause) that wakes up
+// sends nothing, even before its renewal finds it was replaced.
+func (s *Store) Leading() error {
+	r := s.repl
+	if r == nil {
+		return nil
+	}
+	select {
+	case <-r.lost:
+		return fmt.Errorf("%w (lost the lead)", ErrNotLeader)
+	default:
+	}
+	if v := r.deadline.Load(); v == nil || !time.Now().Before(*v) {
+		return fmt.Errorf("%w, or its lease may have run out", ErrNotLeader)
+	}
+	return nil
+}
+
+// setValid records until when the lease is this replica's; r.mu held.
+func (r *replica) setValid(t time.Time) {
+	r.valid = t
+	r.deadline.Store(&t)
 }
 
 // Replicated reports whether the store is shared with other replicas.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,18 +95,19 @@ type PostgresOptions struct {
 
 // replica is a store's link to PostgreSQL.
 type replica struct {
-	pool    *pgxpool.Pool
-	opt     PostgresOptions
-	where   string // host/db, for messages
-	tmpDir  string // removed at Close
-	mu      sync.Mutex
-	applied uint64 // the log version the local copy holds
-	dirty   bool   // a change may be in PostgreSQL and not here
-	epoch   uint64 // this replica's term while it leads; 0 otherwise
-	valid   time.Time
-	lost    chan struct{}
-	lmu     sync.Mutex // guards leader alone, so reading it never waits for the database
-	leader  Leader
+	pool     *pgxpool.Pool
+	opt      PostgresOptions
+	where    string // host/db, for messages
+	tmpDir   string // removed at Close
+	mu       sync.Mutex
+	applied  uint64                    // the log version the local copy holds
+	dirty    bool                      // a change may be in PostgreSQL and not here
+	epoch    uint64                    // this replica's term while it leads; 0 otherwise
+	valid    time.Time                 // the lease is ours until then (monotonic)
+	deadline atomic.Pointer[time.Time] // valid, for Leading, which takes no lock
+	lost     chan struct{}
+	lmu      sync.Mutex // guards leader alone, so reading it never waits for the database
+	leader   Leader
 }
 
 // Leader is who leads, as a replica last read it.

@@ -290,10 +290,19 @@ func TestPostgresFencing(t *testing.T) {
 // before anyone else takes it over.
 func TestPostgresExpiredLeaseRefusesWrites(t *testing.T) {
 	a := replicaOn(t, database(t), "a")
+	if err := a.Leading(); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Leading before the campaign: %v; want ErrNotLeader", err)
+	}
 	lead(t, a)
+	if err := a.Leading(); err != nil {
+		t.Fatalf("Leading once it leads: %v", err)
+	}
 	a.repl.mu.Lock()
-	a.repl.valid = time.Now().Add(-time.Millisecond)
+	a.repl.setValid(time.Now().Add(-time.Millisecond))
 	a.repl.mu.Unlock()
+	if err := a.Leading(); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Leading past the lease: %v; want ErrNotLeader", err)
+	}
 	err := a.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 1}) })
 	if !errors.Is(err, ErrNotLeader) || !strings.Contains(err.Error(), "not renewed in time") {
 		t.Fatalf("write past the lease: %v; want ErrNotLeader, not renewed in time", err)
