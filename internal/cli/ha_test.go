@@ -206,6 +206,12 @@ func TestHAFailover(t *testing.T) {
 		!strings.Contains(out.String(), "leader: "+first.id+" at "+first.url+", epoch 1") || !strings.Contains(out.String(), "(this ebb follows it)") {
 		t.Errorf("ebb status on a follower: exit %d, %s%s; want it to name %s as leader", code, out.String(), errb.String(), first.id)
 	}
+	for r, want := range map[*replicaProc]string{first: "ebb_leader 1", follower: "ebb_leader 0"} {
+		var text string
+		if err := r.c.Raw(t.Context(), "/metrics", &text); err != nil || !strings.Contains(text, "\n"+want+"\n") {
+			t.Errorf("/metrics of %s: %v; want %q", r.id, err, want)
+		}
+	}
 
 	// Kill the leader while it drains.
 	pushWant(t, follower, 1)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,9 @@ import (
 var errLostLead = errors.New("lost the lead (another ebb took over, or the lease could not be renewed in time): " +
 	"exiting; restarted, this ebb follows the new leader")
 
+// advertiseEnv overrides store.postgres.advertise.
+const advertiseEnv = "EBB_ADVERTISE"
+
 // serveReplica runs one replica of ebb on a PostgreSQL store: it serves
 // the API at once, follows until it wins the lease, then leads until ctx
 // ends (it hands the lease over) or it loses the lead (errLostLead).
@@ -30,6 +35,16 @@ func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, rel
 		return err
 	}
 	addr := pg.Advertise
+	if env := os.Getenv(advertiseEnv); env != "" {
+		// Per replica, where the config file is shared (a Kubernetes
+		// pod's IP from the downward API).
+		u, err := url.Parse(env)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ln.Close()
+			return fmt.Errorf("%s=%q: must be an http or https URL of this replica's API, such as http://10.0.0.5:7070", advertiseEnv, env)
+		}
+		addr = env
+	}
 	if addr == "" {
 		addr = "http://" + ln.Addr().String()
 	}

@@ -72,6 +72,22 @@ func newMetrics(d *Daemon) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tickTime, m.readTime, m.readErrors, m.callTime, m.callFails, m.drainTime, m.decisions, m.reloads,
 		groupCollector{d},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ebb_leader", Help: "1 while this ebb leads (always, on a state file), 0 while it follows the replica that does.",
+		}, func() float64 {
+			if d.st != nil && d.st.Leader().Self {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ebb_leader_epoch", Help: "The term of the leader this ebb knows of; it grows at each new leader (0 on a state file).",
+		}, func() float64 {
+			if d.st == nil {
+				return 0
+			}
+			return float64(d.st.Leader().Epoch)
+		}),
 	)
 	return m
 }

@@ -1,6 +1,8 @@
 // Package store is ebb's durable state: one bbolt file holding each group's
 // state, its instances, the intents ebb acts on, the decision journal, the
-// operator log and a short signal history.
+// operator log and a short signal history. The same layout can live in
+// PostgreSQL, shared by several replicas of which one leads (postgres.go,
+// lease.go): each replica then keeps the bbolt file as a local copy.
 //
 // The daemon writes an intent (launch X, drain Y, terminate Z) before it acts
 // and finishes it after, so a crash at any point (SIGKILL included) leaves a
