@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ebb-autoscaler/ebb/client"
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -25,9 +28,9 @@ import (
 // for a leader to die mid-drain and another to finish it.
 const haScript = `trap 'sleep 4; echo drained; exit 0' USR1; trap 'echo term; exit 0' TERM; echo started; i=0; while [ $i -lt 1800 ]; do sleep 0.1; i=$((i+1)); done`
 
-func haConfig(dir, dsn, id string, port int) string {
+func haConfig(dir, dsn, id string, port int, election string) string {
 	return fmt.Sprintf(`store:
-  postgres: {dsn: {value: %[2]q}, lease: 3s, timeout: 3s, id: %[3]s}
+  postgres: {dsn: {value: %[2]q}, lease: 3s, timeout: 3s, id: %[3]s%[6]s}
 api: {listen: "127.0.0.1:%[4]d"}
 groups:
   - name: ha
@@ -40,7 +43,7 @@ groups:
       local: {command: [/bin/sh, -c, %[5]q], log_dir: %[1]s/logs, grace: 10s}
     lifecycle:
       drain: {signal: SIGUSR1, heartbeat: 1s, timeout: 60s}
-`, dir, dsn, id, port, haScript)
+`, dir, dsn, id, port, haScript, election)
 }
 
 // replicaProc is one `ebb run` process of the test.
@@ -67,11 +70,11 @@ func (r *replicaProc) log() string {
 	return r.logs.String()
 }
 
-func startReplica(t *testing.T, dir, dsn, id string) *replicaProc {
+func startReplica(t *testing.T, dir, dsn, id string, election ...string) *replicaProc {
 	t.Helper()
 	port := freeTCPPort(t)
 	cfg := filepath.Join(dir, id+".yaml")
-	if err := os.WriteFile(cfg, []byte(haConfig(dir, dsn, id, port)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(haConfig(dir, dsn, id, port, strings.Join(election, ""))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := &replicaProc{id: id, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
@@ -174,16 +177,7 @@ func pushWant(t *testing.T, r *replicaProc, want int) {
 // instance is launched or stopped twice, none is orphaned, and the
 // followers serve reads and forward pushes all along.
 func TestHAFailover(t *testing.T) {
-	pg := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
-	conn, err := pgx.Connect(t.Context(), pg.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(t.Context(), "CREATE DATABASE ha"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
-	dsn := pg.DSN("ha")
+	dsn := haDatabase(t, "ha")
 	dir := t.TempDir()
 	t.Cleanup(func() { killMarked("ha") })
 
@@ -285,5 +279,81 @@ func TestHAFailover(t *testing.T) {
 	}
 	if len(insts) != 6 || drained != 4 {
 		t.Errorf("%d instances launched, %d drained; want 6 launched (3, 2 more, 1 more) and 4 drained", len(insts), drained)
+	}
+}
+
+// haDatabase makes an empty database on the package's PostgreSQL.
+func haDatabase(t *testing.T, name string) string {
+	t.Helper()
+	pg := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
+	conn, err := pgx.Connect(t.Context(), pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	return pg.DSN(name)
+}
+
+// Two replicas electing by a Kubernetes Lease on a real kube-apiserver:
+// the Lease names the leader; killed, it is replaced by the other within
+// the lease, at the next epoch; stopped, the last one gives the Lease up.
+func TestHAKubernetesLease(t *testing.T) {
+	kube := testserver.Shared(t, &servers, "kube", testserver.Kube)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := k8s.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := haDatabase(t, "halease")
+	dir := t.TempDir()
+	t.Cleanup(func() { killMarked("ha") })
+	election := fmt.Sprintf(", kubernetes_lease: {name: ebb-ha, namespace: default, kubeconfig: %q}", kube.Kubeconfig)
+	rs := []*replicaProc{startReplica(t, dir, dsn, "k1", election), startReplica(t, dir, dsn, "k2", election)}
+	holder := func() string {
+		lease, err := cs.CoordinationV1().Leases("default").Get(t.Context(), "ebb-ha", metav1.GetOptions{})
+		if err != nil || lease.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *lease.Spec.HolderIdentity
+	}
+	first := waitLeader(t, 30*time.Second, rs...)
+	if h := holder(); h != first.id {
+		t.Fatalf("the Lease is held by %q; %s says it leads", h, first.id)
+	}
+	other := rs[0]
+	if other == first {
+		other = rs[1]
+	}
+	pushWant(t, other, 1) // forwarded to the leader
+	eventually(t, 30*time.Second, "1 in service", func() bool { return settledAt(other, 1) })
+
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.done
+	killed := time.Now()
+	if got := waitLeader(t, 15*time.Second, other); got != other {
+		t.Fatalf("%s leads after %s was killed", got.id, first.id)
+	}
+	t.Logf("%s killed; %s leads %.1fs later", first.id, other.id, time.Since(killed).Seconds())
+	if l, err := leaderOf(other); err != nil || l.Epoch != 2 {
+		t.Errorf("the new leader's term: %+v, %v; want epoch 2", l, err)
+	}
+	if h := holder(); h != other.id {
+		t.Errorf("the Lease is held by %q; want %s", h, other.id)
+	}
+	eventually(t, 30*time.Second, "1 in service under the new leader", func() bool { return settledAt(other, 1) })
+
+	other.cmd.Process.Signal(syscall.SIGTERM)
+	<-other.done
+	if other.err != nil {
+		t.Errorf("the leader stopped with SIGTERM exited with %v", other.err)
+	}
+	if h := holder(); h != "" {
+		t.Errorf("the Lease is held by %q after its holder stopped; want it given up", h)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/provider/kubernetes"
 	"github.com/ebb-autoscaler/ebb/internal/server"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
@@ -49,8 +50,20 @@ func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, rel
 		addr = "http://" + ln.Addr().String()
 	}
 	log := opt.Log
+	id := pg.ID
+	if id == "" {
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	var elector store.Elector
+	if kl := pg.KubernetesLease; kl != nil {
+		if elector, err = leaseElector(kl, id, pg); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	st, err := store.OpenPostgres(ctx, store.PostgresOptions{
-		DSN: pg.DSN.Reveal, ID: pg.ID, Addr: addr,
+		DSN: pg.DSN.Reveal, ID: id, Addr: addr, Elector: elector,
 		Lease: pg.Lease.D(), Timeout: pg.Timeout.D(), Log: log,
 	}, daemon.StoreOptions(cfg.Store))
 	if err != nil {
@@ -146,4 +159,36 @@ func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, rel
 		return errLostLead
 	}
 	return err
+}
+
+// kubeElector is a Kubernetes Lease as the store's Elector.
+type kubeElector struct{ *kubernetes.LeaseElector }
+
+func (e kubeElector) Elect(ctx context.Context) (store.Term, error) {
+	t, err := e.LeaseElector.Elect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// leaseElector makes the elector of store.postgres.kubernetes_lease,
+// timed by store.postgres.lease as client-go times leader election: renew
+// within two thirds of it, retry every fifth (at most 2s).
+func leaseElector(kl *config.KubernetesLease, id string, pg *config.Postgres) (store.Elector, error) {
+	lease := pg.Lease.D()
+	le, err := kubernetes.NewLeaseElector(kubernetes.LeaseElectorConfig{
+		Conn: &kubernetes.Config{
+			Kubeconfig: kl.Kubeconfig, Context: kl.Context, Namespace: kl.Namespace,
+			QPS: 5, Burst: 10, Timeout: pg.Timeout,
+		},
+		Election: kubernetes.Election{
+			Lease: kl.Name, Identity: id,
+			LeaseDuration: lease, RenewDeadline: lease * 2 / 3, RetryPeriod: min(lease/5, 2*time.Second),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.postgres.kubernetes_lease: %w", err)
+	}
+	return kubeElector{le}, nil
 }

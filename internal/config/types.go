@@ -38,6 +38,16 @@ type Postgres struct {
 	Advertise string   `yaml:"advertise" doc:"The URL other replicas reach this one's API at (http://10.0.0.5:7070), recorded while it leads, so that they forward mutations and pushes to it; default http:// and api.listen."`
 	ID        string   `yaml:"id" doc:"This replica's name in the lease; default host name and process ID."`
 	Timeout   Duration `yaml:"timeout" default:"10s" doc:"How long each call to the database may take."`
+	// KubernetesLease elects by Lease; the database's row then only fences.
+	KubernetesLease *KubernetesLease `yaml:"kubernetes_lease" doc:"Elect the leader with a coordination.k8s.io Lease (kubectl get lease shows who leads), timed by lease, instead of the database's lease row; the database still fences every write by the leader's epoch."`
+}
+
+// KubernetesLease is the Lease ebb replicas elect their leader with.
+type KubernetesLease struct {
+	Name       string `yaml:"name" default:"ebb" doc:"The Lease's name; it is created when missing."`
+	Namespace  string `yaml:"namespace" default:"default" doc:"The Lease's namespace."`
+	Kubeconfig string `yaml:"kubeconfig" doc:"The kubeconfig file. Empty: the in-cluster service account when ebb runs in a Pod, else $KUBECONFIG or ~/.kube/config."`
+	Context    string `yaml:"context" doc:"The kubeconfig context; its current context when empty."`
 }
 
 // API is ebb's HTTP API.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,12 @@ import (
 
 // Signals a drain may send.
 var drainSignals = []string{"SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"}
+
+// Kubernetes object names (RFC 1123 subdomains) and namespaces (labels).
+var (
+	k8sName  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	k8sLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+)
 
 // runtime checks what only ebb run uses: the store and the API.
 func (v *validator) runtime(f *File) {
@@ -29,6 +36,12 @@ func (v *validator) runtime(f *File) {
 		v.check(pg.Lease >= Duration(3*time.Second), "store.postgres.lease", "must be ≥ 3s (it is renewed every third of it)")
 		if pg.Timeout <= 0 || pg.Timeout > pg.Lease {
 			v.errf("store.postgres.timeout", "must be > 0 and ≤ the lease (%s), not %s", pg.Lease, pg.Timeout)
+		}
+		if kl := pg.KubernetesLease; kl != nil {
+			v.check(len(kl.Name) <= 253 && k8sName.MatchString(kl.Name), "store.postgres.kubernetes_lease.name",
+				"must be a Kubernetes object name (lower case letters, digits, '-' and '.'), not %q", kl.Name)
+			v.check(len(kl.Namespace) <= 63 && k8sLabel.MatchString(kl.Namespace), "store.postgres.kubernetes_lease.namespace",
+				"must be a namespace name (lower case letters, digits and '-'), not %q", kl.Namespace)
 		}
 		if a := pg.Advertise; a != "" {
 			u, err := url.Parse(a)

@@ -22,18 +22,17 @@ func (s *Store) Campaign(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
+	if r.opt.Elector != nil {
+		return r.campaignElected(ctx, s)
+	}
 	every := min(r.opt.Lease/5, time.Second)
 	for {
-		ok, err := r.try(ctx, s)
+		ok, err := r.try(ctx, s, takeExpired, nil)
 		if ok {
 			go r.renew(s)
 			return nil
 		}
-		if err != nil && ctx.Err() == nil && r.opt.Log != nil {
-			// The database is away or the copy could not follow; keep
-			// trying: as a follower it changes nothing.
-			r.opt.Log.Warn("following the leader", "err", err)
-		}
+		r.warn(ctx, err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -42,8 +41,92 @@ func (s *Store) Campaign(ctx context.Context) error {
 	}
 }
 
-// try follows the log, reads the lease and takes it if it is free.
-func (r *replica) try(ctx context.Context, s *Store) (bool, error) {
+// warn logs a failure to follow: the database is away or the copy could
+// not follow. Campaigns keep trying; as a follower, a replica changes
+// nothing.
+func (r *replica) warn(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil && r.opt.Log != nil {
+		r.opt.Log.Warn("following the leader", "err", err)
+	}
+}
+
+// Elector elects the leader by other means than the database's lease row
+// (a Kubernetes Lease). The database still fences: a replica the elector
+// makes leader raises the epoch there, so a deposed leader's writes are
+// refused whatever the elector's own guarantees.
+type Elector interface {
+	// Elect blocks until this replica leads, or ctx ends.
+	Elect(ctx context.Context) (Term, error)
+}
+
+// Term is a replica's time as leader under an Elector.
+type Term interface {
+	// Lost is closed once the lead is lost.
+	Lost() <-chan struct{}
+	// Valid reports, without a call, whether the lead is certainly still
+	// this replica's: false once it may have run out.
+	Valid() bool
+	// Resign gives the lead up.
+	Resign()
+}
+
+// campaignElected follows until the Elector makes this replica leader,
+// then takes the database's fence.
+func (r *replica) campaignElected(ctx context.Context, s *Store) error {
+	type won struct {
+		term Term
+		err  error
+	}
+	result := make(chan won, 1)
+	go func() {
+		t, err := r.opt.Elector.Elect(ctx)
+		result <- won{t, err}
+	}()
+	every := min(r.opt.Lease/5, time.Second)
+	for {
+		select {
+		case w := <-result:
+			if w.err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("elect the leader: %w", w.err)
+			}
+			if _, err := r.try(ctx, s, takeNow, w.term); err != nil {
+				w.term.Resign()
+				return err
+			}
+			go func() {
+				select {
+				case <-w.term.Lost():
+					r.mu.Lock()
+					r.fence()
+					r.mu.Unlock()
+				case <-r.lost:
+				}
+			}()
+			return nil
+		case <-time.After(every):
+			_, err := r.try(ctx, s, followOnly, nil)
+			r.warn(ctx, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// How try treats the lease row.
+type takeMode int
+
+const (
+	followOnly  takeMode = iota // read who leads
+	takeExpired                 // take the lease if it ran out or was given up
+	takeNow                     // an Elector chose this replica: take it
+)
+
+// try follows the log, reads the lease and, as mode says, takes it.
+// term is the Elector's, with takeNow.
+func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	select {
@@ -59,10 +142,20 @@ func (r *replica) try(ctx context.Context, s *Store) (bool, error) {
 	start := time.Now()
 	var l Leader
 	var epoch int64
-	err := r.pool.QueryRow(cctx, `UPDATE ebb_leader
-		SET holder = $1, addr = $2, epoch = epoch + 1, since = now(), expires = now() + make_interval(secs => $3)
-		WHERE id = 1 AND expires < now()
-		RETURNING holder, addr, epoch, since`, r.opt.ID, r.opt.Addr, r.opt.Lease.Seconds()).Scan(&l.ID, &l.Addr, &epoch, &l.Since)
+	err := pgx.ErrNoRows
+	switch mode {
+	case takeExpired:
+		err = r.pool.QueryRow(cctx, `UPDATE ebb_leader
+			SET holder = $1, addr = $2, epoch = epoch + 1, since = now(), expires = now() + make_interval(secs => $3)
+			WHERE id = 1 AND expires < now()
+			RETURNING holder, addr, epoch, since`, r.opt.ID, r.opt.Addr, r.opt.Lease.Seconds()).Scan(&l.ID, &l.Addr, &epoch, &l.Since)
+	case takeNow:
+		// The Elector's lease is the one that runs out: the row's never does.
+		err = r.pool.QueryRow(cctx, `UPDATE ebb_leader
+			SET holder = $1, addr = $2, epoch = epoch + 1, since = now(), expires = 'infinity'
+			WHERE id = 1
+			RETURNING holder, addr, epoch, since`, r.opt.ID, r.opt.Addr).Scan(&l.ID, &l.Addr, &epoch, &l.Since)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		var expired bool
 		err := r.pool.QueryRow(cctx, `SELECT holder, addr, epoch, since, expires < now() FROM ebb_leader WHERE id = 1`).
@@ -88,7 +181,13 @@ func (r *replica) try(ctx context.Context, s *Store) (bool, error) {
 	}
 	l.Epoch, l.Self = uint64(epoch), true
 	r.epoch = uint64(epoch)
-	r.setValid(start.Add(r.opt.Lease))
+	if term != nil {
+		r.term = term
+		r.termOf.Store(&term)
+		r.setValid(time.Now().Add(100 * 365 * 24 * time.Hour)) // the term says
+	} else {
+		r.setValid(start.Add(r.opt.Lease))
+	}
 	r.setLeader(l)
 	return true, nil
 }
@@ -175,6 +274,9 @@ func (s *Store) Leading() error {
 	if v := r.deadline.Load(); v == nil || !time.Now().Before(*v) {
 		return fmt.Errorf("%w, or its lease may have run out", ErrNotLeader)
 	}
+	if t := r.termOf.Load(); t != nil && !(*t).Valid() {
+		return fmt.Errorf("%w: its term may have run out", ErrNotLeader)
+	}
 	return nil
 }
 
@@ -198,5 +300,8 @@ func (r *replica) resign() {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	r.pool.Exec(ctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, int64(r.epoch))
+	if r.term != nil {
+		r.term.Resign()
+	}
 	r.fence()
 }

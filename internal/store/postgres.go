@@ -86,6 +86,9 @@ type PostgresOptions struct {
 	Timeout time.Duration
 	// LogKeep is how many changes the log keeps; default DefaultLogKeep.
 	LogKeep int
+	// Elector, when set, elects the leader instead of the lease row (a
+	// Kubernetes Lease); the row then only fences.
+	Elector Elector
 	// Log hears what goes wrong while following; nil: nothing is logged.
 	Log *slog.Logger
 	// Cache is the directory for the local copy; default a new temporary
@@ -106,7 +109,9 @@ type replica struct {
 	valid    time.Time                 // the lease is ours until then (monotonic)
 	deadline atomic.Pointer[time.Time] // valid, for Leading, which takes no lock
 	lost     chan struct{}
-	lmu      sync.Mutex // guards leader alone, so reading it never waits for the database
+	term     Term                 // an Elector's, while it leads by one
+	termOf   atomic.Pointer[Term] // term, for Leading
+	lmu      sync.Mutex           // guards leader alone, so reading it never waits for the database
 	leader   Leader
 }
 
@@ -445,6 +450,9 @@ func (r *replica) leading() error {
 	// Monotonic: a process paused past its lease sees the time pass.
 	if !time.Now().Before(r.valid) {
 		return fmt.Errorf("%w: its lease was not renewed in time", ErrNotLeader)
+	}
+	if r.term != nil && !r.term.Valid() {
+		return fmt.Errorf("%w: its term may have run out", ErrNotLeader)
 	}
 	return nil
 }

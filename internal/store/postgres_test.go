@@ -69,7 +69,7 @@ func replicaOn(t *testing.T, dsn, id string, tune ...func(*PostgresOptions)) *St
 // lead makes s the leader, which it must be able to become at once.
 func lead(t *testing.T, s *Store) {
 	t.Helper()
-	ok, err := s.repl.try(t.Context(), s)
+	ok, err := s.repl.try(t.Context(), s, takeExpired, nil)
 	if err != nil || !ok {
 		t.Fatalf("%s did not take the lead: %v (leader %+v)", s.repl.opt.ID, err, s.Leader())
 	}
@@ -78,7 +78,7 @@ func lead(t *testing.T, s *Store) {
 // follow brings a follower's copy up to date, as one campaign tick does.
 func follow(t *testing.T, s *Store) {
 	t.Helper()
-	if ok, err := s.repl.try(t.Context(), s); err != nil || ok {
+	if ok, err := s.repl.try(t.Context(), s, takeExpired, nil); err != nil || ok {
 		t.Fatalf("%s follow: took the lead %v, err %v", s.repl.opt.ID, ok, err)
 	}
 }
@@ -363,5 +363,82 @@ func TestPostgresRefusesANewerSchema(t *testing.T) {
 	_, err = OpenPostgres(t.Context(), PostgresOptions{DSN: func() (string, error) { return dsn, nil }}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "schema version 99") {
 		t.Fatalf("open over schema 99: %v", err)
+	}
+}
+
+// fakeTerm is an Elector's term the test ends by hand.
+type fakeTerm struct {
+	lost     chan struct{}
+	valid    atomic.Bool
+	resigned atomic.Bool
+}
+
+func (f *fakeTerm) Lost() <-chan struct{} { return f.lost }
+func (f *fakeTerm) Valid() bool           { return f.valid.Load() }
+func (f *fakeTerm) Resign()               { f.resigned.Store(true) }
+
+// fakeElector makes its replica leader when the test sends it a term.
+type fakeElector chan *fakeTerm
+
+func (e fakeElector) Elect(ctx context.Context) (Term, error) {
+	select {
+	case t := <-e:
+		return t, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func newTerm() *fakeTerm {
+	t := &fakeTerm{lost: make(chan struct{})}
+	t.valid.Store(true)
+	return t
+}
+
+// With an Elector (a Kubernetes Lease), the replica it chooses leads and
+// takes the database's fence; when its term ends, it writes nothing more,
+// and the next one chosen leads with a higher epoch, even though the lease
+// row never ran out.
+func TestPostgresElectorChoosesAndTheDatabaseFences(t *testing.T) {
+	dsn := database(t)
+	ea, eb := make(fakeElector, 1), make(fakeElector, 1)
+	a := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.Elector = ea })
+	b := replicaOn(t, dsn, "b", func(o *PostgresOptions) { o.Elector = eb })
+	put := func(s *Store, n int) error {
+		return s.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: n}) })
+	}
+	ta := newTerm()
+	ea <- ta
+	if err := a.Campaign(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(a, 1); err != nil {
+		t.Fatalf("a leads by its term: %v", err)
+	}
+	ta.valid.Store(false) // a was paused past its term
+	if err := a.Leading(); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("Leading with a term run out: %v; want ErrNotLeader", err)
+	}
+	if err := put(a, 2); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("a writes with its term run out: %v; want ErrNotLeader", err)
+	}
+	ta.valid.Store(true) // it does not know yet: the fence still refuses
+	eb <- newTerm()
+	if err := b.Campaign(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Leader(); got.Epoch != 2 || !got.Self {
+		t.Fatalf("b leads with %+v; want epoch 2", got)
+	}
+	if err := put(a, 3); !errors.Is(err, ErrFenced) {
+		t.Errorf("a writes after b took over: %v; want ErrFenced", err)
+	}
+	if err := put(b, 4); err != nil {
+		t.Fatal(err)
+	}
+	close(ta.lost) // a's elector says so too: nothing changes
+	b.repl.resign()
+	if !b.repl.term.(*fakeTerm).resigned.Load() {
+		t.Error("b resigned from the store but not from its term")
 	}
 }

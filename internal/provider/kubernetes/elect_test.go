@@ -2,45 +2,47 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Two replicas campaign for one Lease: one leads; when it stops, it
+// Two replicas campaign for one Lease: one leads; when it resigns, it
 // releases the Lease and the other leads at once, not a lease duration
-// later.
-func TestElect(t *testing.T) {
+// later. A term is valid while it leads, and not after.
+func TestLeaseElector(t *testing.T) {
 	e := newEnv(t)
 	c := e.config(t, "apps", "deployments", "x")
 	timing := Election{Lease: "ebb", LeaseDuration: 10 * time.Second, RenewDeadline: 5 * time.Second, RetryPeriod: 200 * time.Millisecond}
-	leading := make(chan string, 2)
-	campaign := func(ctx context.Context, id string) chan error {
-		out := make(chan error, 1)
+	elector := func(id string) *LeaseElector {
 		el := timing
 		el.Identity = id
-		go func() {
-			out <- Elect(ctx, c, el, func(ctx context.Context) {
-				leading <- id
-				<-ctx.Done()
-			})
-		}()
-		return out
+		le, err := NewLeaseElector(LeaseElectorConfig{Conn: c, Election: el})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return le
 	}
-	ctxA, stopA := context.WithCancel(t.Context())
-	defer stopA()
-	doneA := campaign(ctxA, "a")
-	if id := <-leading; id != "a" {
-		t.Fatalf("%s leads first, want a", id)
+	a, b := elector("a"), elector("b")
+	ta, err := a.Elect(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	ctxB, stopB := context.WithCancel(t.Context())
-	defer stopB()
-	doneB := campaign(ctxB, "b")
+	if !ta.Valid() {
+		t.Error("a's term is not valid as it starts")
+	}
+	won := make(chan *LeaseTerm, 1)
+	go func() {
+		tb, err := b.Elect(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		won <- tb
+	}()
 	select {
-	case id := <-leading:
-		t.Fatalf("%s leads while a does", id)
+	case <-won:
+		t.Fatal("b leads while a does")
 	case <-time.After(time.Second): // five retry periods
 	}
 	lease, err := e.core.CoordinationV1().Leases(e.ns).Get(t.Context(), "ebb", metav1.GetOptions{})
@@ -48,26 +50,32 @@ func TestElect(t *testing.T) {
 		t.Fatalf("lease %+v (%v); want held by a", lease, err)
 	}
 	start := time.Now()
-	stopA()
-	if err := <-doneA; err != nil {
-		t.Errorf("elect a, stopped: %v", err)
-	}
+	ta.Resign()
 	select {
-	case id := <-leading:
-		if id != "b" {
-			t.Fatalf("%s leads after a, want b", id)
-		}
+	case <-ta.Lost():
+	default:
+		t.Error("a's term is not lost after it resigned")
+	}
+	if ta.Valid() {
+		t.Error("a's term is valid after it resigned")
+	}
+	var tb *LeaseTerm
+	select {
+	case tb = <-won:
 	case <-time.After(timing.LeaseDuration):
-		t.Fatal("b does not lead within a lease duration of a stopping")
+		t.Fatal("b does not lead within a lease duration of a resigning")
 	}
 	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("b led %s after a stopped; a released the lease, so want about a retry period", d)
+		t.Errorf("b led %s after a resigned; a released the lease, so want about a retry period", d)
 	}
-	stopB()
-	if err := <-doneB; err != nil {
-		t.Errorf("elect b, stopped: %v", err)
+	tb.Resign()
+
+	if _, err := NewLeaseElector(LeaseElectorConfig{Conn: c, Election: Election{Lease: "ebb"}}); err == nil {
+		t.Error("an elector without an identity: no error")
 	}
-	if err := Elect(t.Context(), c, Election{Lease: "ebb"}, func(context.Context) {}); err == nil || errors.Is(err, ErrLeadershipLost) {
-		t.Errorf("elect without an identity: %v; want a setup error", err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := elector("c").Elect(ctx); err == nil {
+		t.Error("Elect with an ended context: no error")
 	}
 }
