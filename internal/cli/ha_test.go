@@ -13,10 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ebb-autoscaler/ebb/client"
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -286,30 +283,18 @@ func TestHAFailover(t *testing.T) {
 func haDatabase(t *testing.T, name string) string {
 	t.Helper()
 	pg := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
-	conn, err := pgx.Connect(t.Context(), pg.DSN("postgres"))
+	dsn, err := pg.Database(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	return pg.DSN(name)
+	return dsn
 }
 
 // Two replicas electing by a Kubernetes Lease on a real kube-apiserver:
 // the Lease names the leader; killed, it is replaced by the other within
 // the lease, at the next epoch; stopped, the last one gives the Lease up.
 func TestHAKubernetesLease(t *testing.T) {
-	kube := testserver.Shared(t, &servers, "kube", testserver.Kube)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := k8s.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube, cs := kubeClient(t)
 	dsn := haDatabase(t, "halease")
 	dir := t.TempDir()
 	t.Cleanup(func() { killMarked("ha") })

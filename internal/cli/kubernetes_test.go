@@ -37,7 +37,8 @@ type cluster struct {
 
 const deletionCost = "controller.kubernetes.io/pod-deletion-cost"
 
-func newCluster(t *testing.T, name string, replicas int32) *cluster {
+// kubeClient is the package's kube-apiserver and a client of it.
+func kubeClient(t *testing.T) (*testserver.KubeServer, *k8s.Clientset) {
 	t.Helper()
 	kube := testserver.Shared(t, &servers, "kube", testserver.Kube)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
@@ -48,10 +49,16 @@ func newCluster(t *testing.T, name string, replicas int32) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kube, cs
+}
+
+func newCluster(t *testing.T, name string, replicas int32) *cluster {
+	t.Helper()
+	kube, cs := kubeClient(t)
 	c := &cluster{t: t, kube: kube, cs: cs, ns: "default"}
 	// No controller manager runs: the namespace's default service
 	// account, which Pods need, is created here.
-	_, err = cs.CoreV1().ServiceAccounts(c.ns).Create(context.Background(),
+	_, err := cs.CoreV1().ServiceAccounts(c.ns).Create(context.Background(),
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)

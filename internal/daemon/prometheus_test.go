@@ -24,11 +24,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // jobsExporter serves jobs_waiting{job="gN"} = value(N) for n groups, in
 // the Prometheus text format, for a real Prometheus to scrape.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,11 +21,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 var databases atomic.Int64
 
@@ -35,16 +30,11 @@ var databases atomic.Int64
 func database(t *testing.T) string {
 	t.Helper()
 	srv := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
-	name := fmt.Sprintf("store_%d", databases.Add(1))
-	conn, err := pgx.Connect(t.Context(), srv.DSN("postgres"))
+	dsn, err := srv.Database(fmt.Sprintf("store_%d", databases.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	return srv.DSN(name)
+	return dsn
 }
 
 // replicaOn opens a replica of the store in database dsn.

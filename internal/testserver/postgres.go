@@ -26,6 +26,24 @@ func (s *PostgresServer) DSN(db string) string {
 	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", s.Addr, db)
 }
 
+// Database makes an empty database named name (dropped first if a test
+// left it) and returns its connection string.
+func (s *PostgresServer) Database(name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, s.DSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(context.Background())
+	for _, sql := range []string{"DROP DATABASE IF EXISTS %s WITH (FORCE)", "CREATE DATABASE %s"} {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(sql, pgx.Identifier{name}.Sanitize())); err != nil {
+			return "", fmt.Errorf("database %s: %w", name, err)
+		}
+	}
+	return s.DSN(name), nil
+}
+
 // Stop shuts the cluster down fast (SIGINT: sessions still open are ended,
 // where SIGTERM would wait for them) and removes its directory.
 func (s *PostgresServer) Stop() {

@@ -211,6 +211,14 @@ func Own[S Stoppable](tb testing.TB, start func() (S, error)) S {
 	return s
 }
 
+// Main is a test package's TestMain: it runs the tests, stops the pool's
+// servers and exits with the tests' status.
+func (p *Pool) Main(m *testing.M) {
+	code := m.Run()
+	p.Stop()
+	os.Exit(code)
+}
+
 // Stop stops every server the pool started. Call it from TestMain after
 // m.Run.
 func (p *Pool) Stop() {

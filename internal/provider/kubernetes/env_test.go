@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,11 +34,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // env is a namespace of its own on the shared kube-apiserver, with the
 // admin's clients.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,11 +24,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // cluster is kfake's in-process Kafka: the real protocol on loopback. The
 // tests of a package share one, so each names its topics and groups

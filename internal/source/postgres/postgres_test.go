@@ -23,11 +23,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // database makes a database of its own for t on the shared server, with a
 // jobs table, and returns its DSN and a connection to it for the test's own
@@ -36,18 +32,10 @@ func database(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
 	srv := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, srv.DSN("postgres"))
+	dsn, err := srv.Database(dbName(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	name := dbName(t)
-	for _, sql := range []string{"DROP DATABASE IF EXISTS %s WITH (FORCE)", "CREATE DATABASE %s"} {
-		if _, err := admin.Exec(ctx, fmt.Sprintf(sql, pgx.Identifier{name}.Sanitize())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dsn := srv.DSN(name)
 	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,11 +27,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // exporter serves the metrics a test sets, for Prometheus to scrape.
 type exporter struct {

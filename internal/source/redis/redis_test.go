@@ -24,11 +24,7 @@ import (
 
 var servers testserver.Pool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	servers.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m) }
 
 // conn is a connection config as the decoder leaves it: defaults applied.
 func conn(addr string) *Conn {
