@@ -99,9 +99,7 @@ func (r *replica) campaignElected(ctx context.Context, s *Store) error {
 			go func() {
 				select {
 				case <-w.term.Lost():
-					r.mu.Lock()
 					r.fence()
-					r.mu.Unlock()
 				case <-r.lost:
 				}
 			}()
@@ -180,7 +178,9 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 		return false, err
 	}
 	l.Epoch, l.Self = uint64(epoch), true
-	r.epoch = uint64(epoch)
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	r.epoch, r.leader = uint64(epoch), l
 	if term != nil {
 		r.term = term
 		r.termOf.Store(&term)
@@ -188,7 +188,6 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 	} else {
 		r.setValid(start.Add(r.opt.Lease))
 	}
-	r.setLeader(l)
 	return true, nil
 }
 
@@ -202,30 +201,28 @@ func (r *replica) renew(s *Store) {
 			return
 		case <-time.After(every):
 		}
-		r.mu.Lock()
-		if r.epoch == 0 {
-			r.mu.Unlock()
+		epoch := r.currentEpoch()
+		if epoch == 0 {
 			return
 		}
-		epoch := r.epoch
-		r.mu.Unlock()
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), min(r.opt.Timeout, every))
 		tag, err := r.pool.Exec(ctx, `UPDATE ebb_leader SET expires = now() + make_interval(secs => $2) WHERE id = 1 AND epoch = $1`,
 			int64(epoch), r.opt.Lease.Seconds())
 		cancel()
-		r.mu.Lock()
+		r.lmu.Lock()
+		renewed, expired := err == nil && tag.RowsAffected() == 1, !time.Now().Before(r.valid)
+		if renewed && r.epoch == epoch {
+			r.setValid(start.Add(r.opt.Lease))
+		}
+		r.lmu.Unlock()
 		switch {
-		case err == nil && tag.RowsAffected() == 1:
-			if r.epoch == epoch {
-				r.setValid(start.Add(r.opt.Lease))
-			}
+		case renewed:
 		case err == nil:
 			r.fence() // someone else holds it
-		case !time.Now().Before(r.valid):
+		case expired:
 			r.fence() // could not renew in time: it may be someone else's
 		}
-		r.mu.Unlock()
 	}
 }
 
@@ -280,7 +277,7 @@ func (s *Store) Leading() error {
 	return nil
 }
 
-// setValid records until when the lease is this replica's; r.mu held.
+// setValid records until when the lease is this replica's; r.lmu held.
 func (r *replica) setValid(t time.Time) {
 	r.valid = t
 	r.deadline.Store(&t)
@@ -294,14 +291,18 @@ func (s *Store) Replicated() bool { return s.repl != nil }
 func (r *replica) resign() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.epoch == 0 {
+	epoch := r.currentEpoch()
+	if epoch == 0 {
 		return
 	}
 	ctx, cancel := r.ctx()
 	defer cancel()
-	r.pool.Exec(ctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, int64(r.epoch))
-	if r.term != nil {
-		r.term.Resign()
+	r.pool.Exec(ctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, int64(epoch))
+	r.lmu.Lock()
+	term := r.term
+	r.lmu.Unlock()
+	if term != nil {
+		term.Resign()
 	}
 	r.fence()
 }

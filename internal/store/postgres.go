@@ -98,20 +98,26 @@ type PostgresOptions struct {
 
 // replica is a store's link to PostgreSQL.
 type replica struct {
-	pool     *pgxpool.Pool
-	opt      PostgresOptions
-	where    string // host/db, for messages
-	tmpDir   string // removed at Close
-	mu       sync.Mutex
-	applied  uint64                    // the log version the local copy holds
-	dirty    bool                      // a change may be in PostgreSQL and not here
+	pool   *pgxpool.Pool
+	opt    PostgresOptions
+	where  string // host/db, for messages
+	tmpDir string // removed at Close
+
+	// mu serializes what changes the local copy and what writes to the
+	// database: a leader's updates, a follower's catching up.
+	mu      sync.Mutex
+	applied uint64 // the log version the local copy holds
+	dirty   bool   // a change may be in PostgreSQL and not here
+
+	// lmu guards the lead, held only for moments, never across a call to
+	// the database: renewing the lease never waits behind a slow write.
+	lmu      sync.Mutex
 	epoch    uint64                    // this replica's term while it leads; 0 otherwise
 	valid    time.Time                 // the lease is ours until then (monotonic)
 	deadline atomic.Pointer[time.Time] // valid, for Leading, which takes no lock
+	term     Term                      // an Elector's, while it leads by one
+	termOf   atomic.Pointer[Term]      // term, for Leading
 	lost     chan struct{}
-	term     Term                 // an Elector's, while it leads by one
-	termOf   atomic.Pointer[Term] // term, for Leading
-	lmu      sync.Mutex           // guards leader alone, so reading it never waits for the database
 	leader   Leader
 }
 
@@ -437,8 +443,10 @@ func (r *replica) update(s *Store, fn func(*Tx) error) error {
 }
 
 // leading is nil when this replica leads and its lease is certainly
-// still its own; r.mu held.
+// still its own.
 func (r *replica) leading() error {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
 	select {
 	case <-r.lost:
 		return fmt.Errorf("%w (lost the lead)", ErrNotLeader)
@@ -457,6 +465,13 @@ func (r *replica) leading() error {
 	return nil
 }
 
+// currentEpoch is this replica's term, 0 unless it leads.
+func (r *replica) currentEpoch() uint64 {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	return r.epoch
+}
+
 // commit writes one transaction's changes to PostgreSQL, fenced by the
 // epoch, and returns their version.
 func (r *replica) commit(ch *changes) (uint64, error) {
@@ -472,7 +487,7 @@ func (r *replica) commit(ch *changes) (uint64, error) {
 		// takeover (which raises epoch) waits for this transaction, and
 		// once it is through, this replica's writes match no row.
 		err := tx.QueryRow(ctx, `UPDATE ebb_leader SET version = version + 1 WHERE id = 1 AND epoch = $1 RETURNING version`,
-			int64(r.epoch)).Scan(&version)
+			int64(r.currentEpoch())).Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
 			r.fence()
 			return ErrFenced
@@ -534,10 +549,10 @@ func (r *replica) commit(ch *changes) (uint64, error) {
 
 // fence gives up the lead for good.
 func (r *replica) fence() {
-	r.epoch = 0
 	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	r.epoch = 0
 	r.leader.Self = false
-	r.lmu.Unlock()
 	select {
 	case <-r.lost:
 	default:

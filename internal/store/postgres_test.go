@@ -287,9 +287,9 @@ func TestPostgresExpiredLeaseRefusesWrites(t *testing.T) {
 	if err := a.Leading(); err != nil {
 		t.Fatalf("Leading once it leads: %v", err)
 	}
-	a.repl.mu.Lock()
+	a.repl.lmu.Lock()
 	a.repl.setValid(time.Now().Add(-time.Millisecond))
-	a.repl.mu.Unlock()
+	a.repl.lmu.Unlock()
 	if err := a.Leading(); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("Leading past the lease: %v; want ErrNotLeader", err)
 	}
