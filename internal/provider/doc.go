@@ -14,6 +14,8 @@
 //     provider (after ebb restarts) adopts instances launched by an earlier one
 //     from their recorded model.Instance alone.
 //
-// Implementations live in subpackages (local); providertest is the
-// conformance suite they all pass.
+// Implementations live in subpackages: local, an instance provider, and the
+// capacity providers (kubernetes, aws, ecs, exec). The conformance suites
+// they pass are instancetest (instance providers), capacitytest (capacity
+// providers) and providertest (providers of processes on this machine).
 package provider
