@@ -25,10 +25,10 @@ type File struct {
 type Store struct {
 	Path       string    `yaml:"path" default:"ebb.db" doc:"The state file (bbolt); relative paths are relative to the working directory. Not used with postgres."`
 	Postgres   *Postgres `yaml:"postgres" doc:"Keep the state in PostgreSQL instead of a file, shared by several ebb run replicas of which one leads and the others serve reads: see docs/ha.md."`
-	JournalMax int      `yaml:"journal_max" default:"1000" doc:"Decisions kept per group in the journal."`
-	JournalAge Duration `yaml:"journal_age" default:"168h" doc:"Decisions older than this are dropped from the journal."`
-	SignalAge  Duration `yaml:"signal_age" default:"6h" doc:"How much signal history is kept."`
-	SignalMax  int      `yaml:"signal_max" default:"240" doc:"Samples kept per signal of a group, at most: one per signal_age ÷ signal_max (90s by default), however often the group is evaluated."`
+	JournalMax int       `yaml:"journal_max" default:"1000" doc:"Decisions kept per group in the journal."`
+	JournalAge Duration  `yaml:"journal_age" default:"168h" doc:"Decisions older than this are dropped from the journal."`
+	SignalAge  Duration  `yaml:"signal_age" default:"6h" doc:"How much signal history is kept."`
+	SignalMax  int       `yaml:"signal_max" default:"240" doc:"Samples kept per signal of a group, at most: one per signal_age ÷ signal_max (90s by default), however often the group is evaluated."`
 }
 
 // Postgres is a store in a PostgreSQL database, with leader election.
