@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/ebb-autoscaler/ebb/internal/clock"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
