@@ -207,11 +207,10 @@ func (r *replica) renew(s *Store) {
 		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), min(r.opt.Timeout, every))
-		tag, err := r.pool.Exec(ctx, `UPDATE ebb_leader SET expires = now() + make_interval(secs => $2) WHERE id = 1 AND epoch = $1`,
-			int64(epoch), r.opt.Lease.Seconds())
+		kept, err := r.extend(ctx, epoch)
 		cancel()
 		r.lmu.Lock()
-		renewed, expired := err == nil && tag.RowsAffected() == 1, !time.Now().Before(r.valid)
+		renewed, expired := err == nil && kept, !time.Now().Before(r.valid)
 		if renewed && r.epoch == epoch {
 			r.setValid(start.Add(r.opt.Lease))
 		}
@@ -224,6 +223,20 @@ func (r *replica) renew(s *Store) {
 			r.fence() // could not renew in time: it may be someone else's
 		}
 	}
+}
+
+// extend renews the lease of term epoch, and reports whether it is still
+// this replica's. A lease given up (resign) is not this replica's any
+// more, though its epoch has not moved: a renewal that was on its way
+// when the replica resigned must not take it back, or the next replica
+// would wait a whole lease for a leader that is gone.
+func (r *replica) extend(ctx context.Context, epoch uint64) (bool, error) {
+	tag, err := r.pool.Exec(ctx, `UPDATE ebb_leader SET expires = now() + make_interval(secs => $2)
+		WHERE id = 1 AND epoch = $1 AND holder = $3`, int64(epoch), r.opt.Lease.Seconds(), r.opt.ID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // Leader returns who leads, as this replica last read it. For a file
