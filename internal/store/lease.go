@@ -132,11 +132,11 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 		return false, errors.New("this replica lost the lead: it does not campaign again")
 	default:
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
-	defer cancel()
-	if err := r.catchUp(cctx, s.db); err != nil {
+	if err := r.catchUp(ctx, s.db); err != nil {
 		return false, err
 	}
+	cctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
+	defer cancel()
 	start := time.Now()
 	var l Leader
 	var epoch int64
@@ -171,10 +171,12 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 	// Taking the lease raised the epoch, which waited for any write of the
 	// last leader's still in flight and refuses those after: the log is
 	// final up to here.
-	if err := r.catchUp(cctx, s.db); err != nil {
+	if err := r.catchUp(ctx, s.db); err != nil {
 		// Lead with a copy that may lack a change: never. Give the lease
 		// back so another replica takes it.
-		r.pool.Exec(cctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, epoch)
+		gctx, gcancel := r.ctx()
+		defer gcancel()
+		r.pool.Exec(gctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, epoch)
 		return false, err
 	}
 	l.Epoch, l.Self = uint64(epoch), true

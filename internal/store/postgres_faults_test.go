@@ -487,3 +487,47 @@ func TestPostgresRenewalAfterResignKeepsTheHandOver(t *testing.T) {
 		t.Errorf("b after a resigned: %+v; want epoch %d, self", got, epoch+1)
 	}
 }
+
+// A follower that must reload the whole state has ten call timeouts for
+// it, as at start, not one: a state that takes longer to read than a call
+// timeout is still loaded. The database is made slow by holding a lock on
+// the values' table for four timeouts.
+func TestPostgresReloadHasItsOwnTimeout(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a", longLease, func(o *PostgresOptions) { o.LogKeep = 3 })
+	follower := replicaOn(t, dsn, "b", func(o *PostgresOptions) { o.Timeout = timeout })
+	lead(t, leader)
+	rng := rand.New(rand.NewPCG(8, 9))
+	now := t0
+	randomWrites(t, leader, rng, 60, &now) // the log no longer reaches the follower's version
+
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `LOCK TABLE ebb_kv IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() {
+		_, err := tx.Exec(t.Context(), `SELECT pg_sleep($1)`, (4 * timeout).Seconds())
+		if err == nil {
+			err = tx.Commit(t.Context())
+		}
+		released <- err
+	}()
+	ok, err := follower.repl.try(t.Context(), follower, takeExpired, nil)
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if ok || err != nil {
+		t.Fatalf("follower reloading through a slow database: took the lead %v, err %v; want it loaded", ok, err)
+	}
+	sameCopies(t, "follower after a slow reload", leader, follower)
+}
