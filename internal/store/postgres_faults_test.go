@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -530,4 +533,39 @@ func TestPostgresReloadHasItsOwnTimeout(t *testing.T) {
 		t.Fatalf("follower reloading through a slow database: took the lead %v, err %v; want it loaded", ok, err)
 	}
 	sameCopies(t, "follower after a slow reload", leader, follower)
+}
+
+// A change in the log holds the buckets a write created, not every one
+// it opened: writing to a group that exists records its values alone.
+func TestPostgresLogRecordsOnlyNewBuckets(t *testing.T) {
+	leader := replicaOn(t, database(t), "a", longLease)
+	lead(t, leader)
+	last := func() *changes {
+		t.Helper()
+		var blob []byte
+		if err := leader.repl.pool.QueryRow(t.Context(), `SELECT changes FROM ebb_log ORDER BY version DESC LIMIT 1`).Scan(&blob); err != nil {
+			t.Fatal(err)
+		}
+		ch := &changes{}
+		if err := gob.NewDecoder(bytes.NewReader(blob)).Decode(ch); err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	if err := putDesired(leader, "web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(last().Buckets); got != 1+len(groupSubBuckets) {
+		t.Fatalf("a new group's first write records %d buckets; want the group's and its %d", got, len(groupSubBuckets))
+	}
+	if err := putDesired(leader, "web", 2); err != nil {
+		t.Fatal(err)
+	}
+	ch := last()
+	if len(ch.Buckets) != 0 || len(ch.Dropped) != 0 {
+		t.Errorf("a write to an existing group records buckets %q, dropped %q; want none", slices.Sorted(maps.Keys(ch.Buckets)), ch.Dropped)
+	}
+	if len(ch.Keys) != 1 || len(ch.Keys["groups\x00web"]) != 1 {
+		t.Errorf("a write to an existing group records values %v; want the group's state alone", ch.Keys)
+	}
 }
