@@ -58,8 +58,14 @@ func (b *bucket) Bucket(name []byte) *bucket {
 	return b.child(name, sub)
 }
 
-// CreateBucketIfNotExists returns the named sub-bucket, creating it.
+// CreateBucketIfNotExists returns the named sub-bucket, creating it. Only
+// a bucket it creates is recorded: one that was there already is in every
+// copy (writers open their buckets this way at each write, so recording
+// them all would send every one of them at each commit).
 func (b *bucket) CreateBucketIfNotExists(name []byte) (*bucket, error) {
+	if sub := b.boltBucket.Bucket(name); sub != nil {
+		return b.child(name, sub), nil
+	}
 	sub, err := b.boltBucket.CreateBucketIfNotExists(name)
 	if err != nil {
 		return nil, err

@@ -132,11 +132,11 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 		return false, errors.New("this replica lost the lead: it does not campaign again")
 	default:
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
-	defer cancel()
-	if err := r.catchUp(cctx, s.db); err != nil {
+	if err := r.catchUp(ctx, s.db); err != nil {
 		return false, err
 	}
+	cctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
+	defer cancel()
 	start := time.Now()
 	var l Leader
 	var epoch int64
@@ -171,10 +171,12 @@ func (r *replica) try(ctx context.Context, s *Store, mode takeMode, term Term) (
 	// Taking the lease raised the epoch, which waited for any write of the
 	// last leader's still in flight and refuses those after: the log is
 	// final up to here.
-	if err := r.catchUp(cctx, s.db); err != nil {
+	if err := r.catchUp(ctx, s.db); err != nil {
 		// Lead with a copy that may lack a change: never. Give the lease
 		// back so another replica takes it.
-		r.pool.Exec(cctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, epoch)
+		gctx, gcancel := r.ctx()
+		defer gcancel()
+		r.pool.Exec(gctx, `UPDATE ebb_leader SET holder = '', expires = '-infinity' WHERE id = 1 AND epoch = $1`, epoch)
 		return false, err
 	}
 	l.Epoch, l.Self = uint64(epoch), true
@@ -207,11 +209,10 @@ func (r *replica) renew(s *Store) {
 		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), min(r.opt.Timeout, every))
-		tag, err := r.pool.Exec(ctx, `UPDATE ebb_leader SET expires = now() + make_interval(secs => $2) WHERE id = 1 AND epoch = $1`,
-			int64(epoch), r.opt.Lease.Seconds())
+		kept, err := r.extend(ctx, epoch)
 		cancel()
 		r.lmu.Lock()
-		renewed, expired := err == nil && tag.RowsAffected() == 1, !time.Now().Before(r.valid)
+		renewed, expired := err == nil && kept, !time.Now().Before(r.valid)
 		if renewed && r.epoch == epoch {
 			r.setValid(start.Add(r.opt.Lease))
 		}
@@ -224,6 +225,20 @@ func (r *replica) renew(s *Store) {
 			r.fence() // could not renew in time: it may be someone else's
 		}
 	}
+}
+
+// extend renews the lease of term epoch, and reports whether it is still
+// this replica's. A lease given up (resign) is not this replica's any
+// more, though its epoch has not moved: a renewal that was on its way
+// when the replica resigned must not take it back, or the next replica
+// would wait a whole lease for a leader that is gone.
+func (r *replica) extend(ctx context.Context, epoch uint64) (bool, error) {
+	tag, err := r.pool.Exec(ctx, `UPDATE ebb_leader SET expires = now() + make_interval(secs => $2)
+		WHERE id = 1 AND epoch = $1 AND holder = $3`, int64(epoch), r.opt.Lease.Seconds(), r.opt.ID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // Leader returns who leads, as this replica last read it. For a file

@@ -337,11 +337,13 @@ func (r *replica) reload(ctx context.Context, db *bolt.DB) error {
 }
 
 // catchUp applies to the local copy the changes committed since it was
-// last brought up to date; r.mu held.
+// last brought up to date; r.mu held. Each read of the log is bounded by
+// the call timeout; a reload, which reads the whole state, by its own
+// longer one, so ctx should not carry the call timeout already.
 func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
+	qctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 	defer cancel()
-	rows, err := r.pool.Query(ctx, `SELECT version, changes FROM ebb_log WHERE version > $1 ORDER BY version LIMIT 1000`, int64(r.applied))
+	rows, err := r.pool.Query(qctx, `SELECT version, changes FROM ebb_log WHERE version > $1 ORDER BY version LIMIT 1000`, int64(r.applied))
 	if err != nil {
 		return fmt.Errorf("read changes from %s: %w", r.where, err)
 	}
@@ -370,7 +372,7 @@ func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
 		// Nothing newer in the log; yet the state may have moved past it
 		// if the log was emptied by hand.
 		var newest int64
-		if err := r.pool.QueryRow(ctx, `SELECT version FROM ebb_leader WHERE id = 1`).Scan(&newest); err != nil {
+		if err := r.pool.QueryRow(qctx, `SELECT version FROM ebb_leader WHERE id = 1`).Scan(&newest); err != nil {
 			return fmt.Errorf("read changes from %s: %w", r.where, err)
 		}
 		if uint64(newest) > r.applied {
@@ -409,10 +411,7 @@ func (r *replica) update(s *Store, fn func(*Tx) error) error {
 		return err
 	}
 	if r.dirty {
-		ctx, cancel := r.ctx()
-		err := r.catchUp(ctx, s.db)
-		cancel()
-		if err != nil {
+		if err := r.catchUp(context.Background(), s.db); err != nil {
 			return err
 		}
 	}

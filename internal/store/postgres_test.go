@@ -27,7 +27,7 @@ var databases atomic.Int64
 
 // database makes an empty database on the package's PostgreSQL and returns
 // its connection string.
-func database(t *testing.T) string {
+func database(t testing.TB) string {
 	t.Helper()
 	srv := testserver.Shared(t, &servers, "postgres", testserver.Postgres)
 	dsn, err := srv.Database(fmt.Sprintf("store_%d", databases.Add(1)))
@@ -38,7 +38,7 @@ func database(t *testing.T) string {
 }
 
 // replicaOn opens a replica of the store in database dsn.
-func replicaOn(t *testing.T, dsn, id string, tune ...func(*PostgresOptions)) *Store {
+func replicaOn(t testing.TB, dsn, id string, tune ...func(*PostgresOptions)) *Store {
 	t.Helper()
 	po := PostgresOptions{DSN: func() (string, error) { return dsn, nil }, ID: id, Addr: "http://" + id, Lease: 5 * time.Second}
 	for _, f := range tune {
@@ -57,7 +57,7 @@ func replicaOn(t *testing.T, dsn, id string, tune ...func(*PostgresOptions)) *St
 }
 
 // lead makes s the leader, which it must be able to become at once.
-func lead(t *testing.T, s *Store) {
+func lead(t testing.TB, s *Store) {
 	t.Helper()
 	ok, err := s.repl.try(t.Context(), s, takeExpired, nil)
 	if err != nil || !ok {
@@ -66,7 +66,7 @@ func lead(t *testing.T, s *Store) {
 }
 
 // follow brings a follower's copy up to date, as one campaign tick does.
-func follow(t *testing.T, s *Store) {
+func follow(t testing.TB, s *Store) {
 	t.Helper()
 	if ok, err := s.repl.try(t.Context(), s, takeExpired, nil); err != nil || ok {
 		t.Fatalf("%s follow: took the lead %v, err %v", s.repl.opt.ID, ok, err)
