@@ -65,6 +65,9 @@ const (
 	// DefaultLogKeep is how many changes the log keeps behind the
 	// newest: a follower further behind reloads the whole state.
 	DefaultLogKeep = 10_000
+	// DefaultLogBytes bounds the log's size as well: a tick of 10,000
+	// groups is about 8 MB of changes.
+	DefaultLogBytes = 256 << 20
 )
 
 // PostgresOptions say how to reach the database and how this replica
@@ -86,6 +89,9 @@ type PostgresOptions struct {
 	Timeout time.Duration
 	// LogKeep is how many changes the log keeps; default DefaultLogKeep.
 	LogKeep int
+	// LogBytes is how many bytes of changes the log keeps at most, the
+	// newest first; default DefaultLogBytes.
+	LogBytes int64
 	// Elector, when set, elects the leader instead of the lease row (a
 	// Kubernetes Lease); the row then only fences.
 	Elector Elector
@@ -107,6 +113,7 @@ type replica struct {
 	// database: a leader's updates, a follower's catching up.
 	mu      sync.Mutex
 	applied uint64 // the log version the local copy holds
+	batches int    // catch-up transactions applied, for tests
 	dirty   bool   // a change may be in PostgreSQL and not here
 
 	// lmu guards the lead, held only for moments, never across a call to
@@ -149,6 +156,9 @@ func OpenPostgres(ctx context.Context, po PostgresOptions, opt Options) (*Store,
 	}
 	if po.Timeout == 0 {
 		po.Timeout = DefaultCallTimeout
+	}
+	if po.LogBytes == 0 {
+		po.LogBytes = DefaultLogBytes
 	}
 	if po.LogKeep == 0 {
 		po.LogKeep = DefaultLogKeep
@@ -336,6 +346,11 @@ func (r *replica) reload(ctx context.Context, db *bolt.DB) error {
 	return nil
 }
 
+// catchUpBytes bounds the changes a catch-up holds in memory at once.
+var catchUpBytes = 64 << 20 // a variable for tests
+
+var errEnough = errors.New("enough for one batch")
+
 // catchUp applies to the local copy the changes committed since it was
 // last brought up to date; r.mu held. Each read of the log is bounded by
 // the call timeout; a reload, which reads the whole state, by its own
@@ -354,14 +369,22 @@ func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
 	var entries []entry
 	var v int64
 	var blob []byte
+	held, more := 0, false
 	if _, err := pgx.ForEachRow(rows, []any{&v, &blob}, func() error {
+		if held >= catchUpBytes {
+			// Enough in memory at once (a tick of many groups is
+			// megabytes): apply these, then read on.
+			more = true
+			return errEnough
+		}
+		held += len(blob)
 		ch := &changes{}
 		if err := gob.NewDecoder(bytes.NewReader(blob)).Decode(ch); err != nil {
 			return fmt.Errorf("decode change %d: %w", v, err)
 		}
 		entries = append(entries, entry{uint64(v), ch})
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, errEnough) {
 		return fmt.Errorf("read changes from %s: %w", r.where, err)
 	}
 	if len(entries) > 0 && entries[0].v != r.applied+1 {
@@ -394,7 +417,8 @@ func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
 		return r.reload(ctx, db)
 	}
 	r.applied = entries[len(entries)-1].v
-	if len(entries) == 1000 {
+	r.batches++
+	if more || len(entries) == 1000 {
 		return r.catchUp(ctx, db)
 	}
 	r.dirty = false
@@ -532,6 +556,11 @@ func (r *replica) commit(ch *changes) (uint64, error) {
 		b.Queue(`INSERT INTO ebb_log (version, changes) VALUES ($1, $2)`, version, blob.Bytes())
 		if keep := int64(r.opt.LogKeep); version%max(1, min(100, keep)) == 0 {
 			b.Queue(`DELETE FROM ebb_log WHERE version <= $1`, version-keep)
+			// And the oldest beyond LogBytes, counted from the newest.
+			b.Queue(`DELETE FROM ebb_log WHERE version <= (
+				SELECT max(version) FROM (
+					SELECT version, sum(length(changes)) OVER (ORDER BY version DESC) AS newer FROM ebb_log) AS l
+				WHERE newer > $1)`, r.opt.LogBytes)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})

@@ -219,6 +219,9 @@ func TestPostgresFollowerBehindTheLogReloads(t *testing.T) {
 	if follower.repl.applied != leader.repl.applied {
 		t.Errorf("follower at version %d, leader at %d", follower.repl.applied, leader.repl.applied)
 	}
+	if got, want := follower.repl.batches, int(leader.repl.applied); got != want {
+		t.Errorf("caught up %d changes in %d batches; want one a batch", want, got)
+	}
 }
 
 // Only the leader writes; a replica whose lease another has taken is
@@ -430,5 +433,53 @@ func TestPostgresElectorChoosesAndTheDatabaseFences(t *testing.T) {
 	b.repl.resign()
 	if !b.repl.term.(*fakeTerm).resigned.Load() {
 		t.Error("b resigned from the store but not from its term")
+	}
+}
+
+// A follower far behind catches up in batches bounded by bytes, not all at
+// once, and ends equal to the leader.
+func TestPostgresCatchUpInBatches(t *testing.T) {
+	defer func(n int) { catchUpBytes = n }(catchUpBytes)
+	catchUpBytes = 1 // one change a batch
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a")
+	follower := replicaOn(t, dsn, "b")
+	lead(t, leader)
+	now := t0
+	randomWrites(t, leader, rand.New(rand.NewPCG(3, 4)), 40, &now)
+	follow(t, follower)
+	sameCopies(t, "after batched catch-up", leader, follower)
+	if follower.repl.applied != leader.repl.applied {
+		t.Errorf("follower at version %d, leader at %d", follower.repl.applied, leader.repl.applied)
+	}
+}
+
+// The log keeps at most LogBytes of changes, the newest, whatever LogKeep
+// allows.
+func TestPostgresLogKeepsItsBytes(t *testing.T) {
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a", func(o *PostgresOptions) { o.LogKeep = 5; o.LogBytes = 2000 })
+	lead(t, leader)
+	for i := range 20 {
+		err := leader.Update(func(tx *Tx) error {
+			_, err := tx.AppendDecision("web", t0.Add(time.Duration(i)*time.Second), json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 600))))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	var bytes int64
+	if err := leader.repl.pool.QueryRow(t.Context(), `SELECT count(*), coalesce(sum(length(changes)), 0) FROM ebb_log`).Scan(&rows, &bytes); err != nil {
+		t.Fatal(err)
+	}
+	if bytes > 2000 || rows == 0 {
+		t.Errorf("the log holds %d changes of %d bytes; want at most 2000 bytes, and the newest kept", rows, bytes)
+	}
+	var newest int64
+	leader.repl.pool.QueryRow(t.Context(), `SELECT max(version) FROM ebb_log`).Scan(&newest)
+	if newest != 20 {
+		t.Errorf("the newest change in the log is %d; want 20", newest)
 	}
 }
