@@ -133,8 +133,8 @@ func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, rel
 	if err != nil {
 		return err
 	}
-	h = server.Handler(d)
-	api.Store(&h)
+	lh := server.Handler(d) // a new variable: the follower's is still being read
+	api.Store(&lh)
 	current.Store(d)
 	if d.Token() == "" {
 		log.Warn("no API token configured (api.token_file or EBB_TOKEN): mutations are refused with 403")

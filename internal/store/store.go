@@ -46,6 +46,9 @@ type Options struct {
 	// Timeout is how long Open waits for the file lock held by another ebb;
 	// default 5s.
 	Timeout time.Duration
+	// Scratch skips syncing each commit to disk: for a store thrown away
+	// after use (a simulation's), never for ebb run's.
+	Scratch bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -120,6 +123,7 @@ func Open(path string, opt Options) (*Store, error) {
 		// goroutine of bbolt's, where a damaged page would crash ebb.)
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: initialMmap,
+		NoSync:          opt.Scratch, NoFreelistSync: opt.Scratch,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("store %s is %w", path, ErrInUse)
