@@ -12,7 +12,7 @@ import (
 // Plan is the oracle's fleet, per step of the demand curve.
 type Plan struct {
 	Step          time.Duration
-	BootSteps     int     // the boot delay in steps, rounded up
+	BootSteps     int64   // the boot delay in steps, rounded up
 	Running       []int   // instances billed: ready or booting
 	Ready         []int   // instances ready to serve; Ready[t] ≥ demand[t]
 	InstanceHours float64 // Σ Running·Step, in hours
@@ -62,8 +62,14 @@ func Solve(demand []int, step, boot time.Duration) (Plan, error) {
 		}
 	}
 	n := len(demand)
-	b := int((boot + step - 1) / step)
-	p := Plan{Step: step, BootSteps: b, Running: make([]int, n), Ready: make([]int, n)}
+	boots := int64(boot / step)
+	if boot%step != 0 {
+		boots++
+	}
+	p := Plan{Step: step, BootSteps: boots, Running: make([]int, n), Ready: make([]int, n)}
+	// A boot longer than the run looks to its end either way; clamping keeps
+	// t+b from overflowing.
+	b := int(min(boots, int64(n)))
 
 	// Sliding maximum over [t, t+b], right to left: dq holds indices in the
 	// window with strictly decreasing demand, the maximum in front.

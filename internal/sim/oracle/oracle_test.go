@@ -234,12 +234,17 @@ func TestSolveProperties(t *testing.T) {
 // than the run: every step runs the peak still ahead of it.
 func TestSolveLongBoot(t *testing.T) {
 	d := []int{1, 4, 2, 3, 0}
-	p, err := Solve(d, time.Second, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]int{4, 4, 3, 3, 0}, p.Running); diff != "" {
-		t.Errorf("Running (-want +got):\n%s", diff)
+	for _, boot := range []time.Duration{5 * time.Second, time.Hour, math.MaxInt64} {
+		p, err := Solve(d, time.Second, boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]int{4, 4, 3, 3, 0}, p.Running); diff != "" {
+			t.Errorf("boot %v: Running (-want +got):\n%s", boot, diff)
+		}
+		if diff := cmp.Diff([]int{1, 4, 3, 3, 0}, p.Ready); diff != "" {
+			t.Errorf("boot %v: Ready (-want +got):\n%s", boot, diff)
+		}
 	}
 }
 
