@@ -60,11 +60,12 @@ func Read(name string, r io.Reader) (*Trace, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// A csv.ParseError names its line; the reader cannot go on.
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != 2 {
 			errs = append(errs, fmt.Errorf("%s:%d: has %d fields, want 2 (t,rate)", name, line, len(rec)))
 			continue

@@ -76,6 +76,7 @@ func TestReadErrors(t *testing.T) {
 		{"infinite rate", "t,rate\n0,+Inf\n1,1\n", []string{"x.csv:2: rate must be"}},
 		{"empty rate", "t,rate\n0,\n1,1\n", []string{"x.csv:2: rate must be"}},
 		{"fields", "t,rate\n0,1\n1,1,1\n", []string{"x.csv:3: has 3 fields, want 2"}},
+		{"bad quote", "t,rate\n0,1\n0\"000", []string{"x.csv: parse error on line 3"}},
 		{"several", "t,rate\n0,x\n1,1\n1,2\n", []string{"x.csv:2: rate", "x.csv:4: t 1 is not after"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
