@@ -66,11 +66,12 @@ func ReadSignals(name string, r io.Reader, groups []*engine.Group) (*Signals, er
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos panics after a read error: the error says where.
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			errs = append(errs, fmt.Errorf("%s:%d: has %d fields, want %d like the header", name, line, len(rec), len(header)))
 			continue

@@ -64,6 +64,7 @@ func TestReadSignalsErrors(t *testing.T) {
 		{name: "short row", config: oneGroup, csv: "t,rps\n0\n", want: `in.csv:2: has 1 fields, want 2`},
 		{name: "no rows", config: oneGroup, csv: "t,rps\n", want: `no rows after the header`},
 		{name: "infinite", config: oneGroup, csv: "t,rps\n0,Inf\n", want: `must be a number or empty`},
+		{name: "malformed quote", config: oneGroup, csv: "t,rps\n0,\"1\n", want: `in.csv: parse error on line 2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
