@@ -143,7 +143,7 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 		if math.Mod(j+shift, nb) < extra {
 			c++
 		}
-		b := batch{end: v + s.dur.quantile((j+s.rng.Float64())/nb), n: c, inst: m}
+		b := batch{end: v + s.draw(j, nb), n: c, inst: m}
 		if s.mem != nil {
 			b.mem = c * s.mem.quantile(s.rng.Float64())
 			in.mem += b.mem
@@ -153,6 +153,15 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 	}
 	in.held += n
 	s.work.InFlight += n
+}
+
+// draw is the service time of batch j of nb: the quantile at (j + U)/nb.
+// A lone exponential batch takes the ziggurat draw, cheaper than a log.
+func (s *slots) draw(j, nb float64) float64 {
+	if nb == 1 && s.dur.kind == distExponential {
+		return s.dur.mean * s.rng.ExpFloat64()
+	}
+	return s.dur.quantile((j + s.rng.Float64()) / nb)
 }
 
 // take removes n waiting jobs, oldest first.
