@@ -46,6 +46,24 @@ type Throttleable interface {
 	// SetSpeed sets the fraction of full speed, in (0, 1], its work
 	// progresses at in the next Steps.
 	SetSpeed(f float64)
+	SignalsWriter
+}
+
+// SignalsWriter is a model that writes its signals into a map the driver
+// reuses from step to step, rather than a new map each Signals. Every model
+// here is one.
+type SignalsWriter interface {
+	// SignalsInto writes the values Signals returns into dst.
+	SignalsInto(dst map[string]float64)
+}
+
+var _ SignalsWriter = (*Backend)(nil)
+
+// newSignals is Signals for any model with SignalsInto.
+func newSignals(m SignalsWriter) map[string]float64 {
+	dst := make(map[string]float64, 8)
+	m.SignalsInto(dst)
+	return dst
 }
 
 // Backend wraps a model whose work calls a rate-limited backend.
@@ -132,10 +150,12 @@ func (b *Backend) accept(a float64) float64 {
 }
 
 // Signals implements Model.
-func (b *Backend) Signals() map[string]float64 {
-	s := b.m.Signals()
-	s["throttled_rate"] = b.throttled
-	return s
+func (b *Backend) Signals() map[string]float64 { return newSignals(b) }
+
+// SignalsInto implements SignalsWriter.
+func (b *Backend) SignalsInto(dst map[string]float64) {
+	b.m.SignalsInto(dst)
+	dst["throttled_rate"] = b.throttled
 }
 
 // Busy implements Model.

@@ -22,6 +22,7 @@ type Durations struct {
 	Mean  config.Duration `yaml:"mean" default:"10s" doc:"The mean."`
 	Sigma float64         `yaml:"sigma" default:"1" doc:"lognormal only: the standard deviation of the logarithm; 1 gives a coefficient of variation of 1.31."`
 	Alpha float64         `yaml:"alpha" default:"1.5" doc:"pareto only: the tail index, > 1 (the mean is finite); at or below 2 the variance is infinite."`
+	Max   config.Duration `yaml:"max" doc:"Times longer are cut to this (a time limit); 0: none. The cut lowers the mean a little; demand is sized with the uncut mean."`
 }
 
 // Validate checks the distribution.
@@ -30,12 +31,15 @@ func (d *Durations) Validate() error {
 	if d.Mean.D() <= 0 {
 		errs = append(errs, config.Problem("mean", "must be > 0, not %s", d.Mean))
 	}
+	if d.Max.D() != 0 && d.Max.D() < d.Mean.D() {
+		errs = append(errs, config.Problem("max", "must be 0 (none) or at least the mean %s, not %s", d.Mean, d.Max))
+	}
 	errs = append(errs, validateShape(d.Dist, d.Sigma, d.Alpha))
 	return errors.Join(errs...)
 }
 
 func (d *Durations) dist() dist {
-	return dist{kind: d.Dist, mean: d.Mean.D().Seconds(), sigma: d.Sigma, alpha: d.Alpha}
+	return dist{kind: d.Dist, mean: d.Mean.D().Seconds(), sigma: d.Sigma, alpha: d.Alpha, max: d.Max.D().Seconds()}
 }
 
 func validateShape(kind string, sigma, alpha float64) error {
@@ -62,11 +66,19 @@ type dist struct {
 	mean  float64
 	sigma float64
 	alpha float64
+	max   float64 // 0: no cap
 }
 
 // quantile returns the value below which a fraction u ∈ [0, 1) of the
-// distribution lies.
+// distribution lies, cut to max.
 func (d dist) quantile(u float64) float64 {
+	if q := d.uncut(u); d.max == 0 || q < d.max {
+		return q
+	}
+	return d.max
+}
+
+func (d dist) uncut(u float64) float64 {
 	switch d.kind {
 	case distExponential:
 		return -d.mean * math.Log1p(-u)
@@ -172,18 +184,44 @@ func validateArrivals(mode string) error {
 }
 
 // erlangC is the probability that an arrival waits in an M/M/n queue with
-// offered load a = λ/μ (< n), from the Erlang B recursion, which stays
-// stable for large n.
+// offered load a = λ/μ (< n).
 func erlangC(n int, a float64) float64 {
-	if n <= 0 || a >= float64(n) {
-		return 1
-	}
-	if a <= 0 {
-		return 0
-	}
+	c := 1.0
+	erlangScan(a, n, func(m int, cm float64) bool {
+		if m < n {
+			return false
+		}
+		c = cm
+		return true
+	})
+	return c
+}
+
+// erlangScan runs the Erlang B recursion B(m) = a·B(m−1)/(m + a·B(m−1))
+// upwards from m = 1 and calls ok(m, C(m, a)) at each m > a, from `from`
+// on, until ok returns true; it returns that m. The recursion is stable
+// and contracts errors while m < a, so it starts at m0 = a − 12√a − 10
+// (when positive) from the fluid value B ≈ 1 − m0/a instead of at 0: the
+// start's error shrinks by about e^−72 before m reaches a, and a scan
+// costs O(√a + m − a), not O(m).
+func erlangScan(a float64, from int, ok func(m int, c float64) bool) int {
+	m := 0
 	b := 1.0
-	for i := 1; i <= n; i++ {
-		b = a * b / (float64(i) + a*b)
+	if a > 0 {
+		if m0 := int(a - 12*math.Sqrt(a) - 10); m0 > 0 {
+			m = m0
+			b = max(1-float64(m0)/a, 1e-3)
+		}
 	}
-	return float64(n) * b / (float64(n) - a*(1-b))
+	for {
+		m++
+		b = a * b / (float64(m) + a*b)
+		if float64(m) <= a || m < from {
+			continue
+		}
+		c := float64(m) * b / (float64(m) - a*(1-b))
+		if ok(m, c) {
+			return m
+		}
+	}
 }

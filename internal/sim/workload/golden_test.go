@@ -368,7 +368,7 @@ func splitLines(s string) []string {
 
 func TestDefaults(t *testing.T) {
 	c := mustDefaults(t, "olap").OLAP
-	want := Durations{Dist: distPareto, Mean: cfgDur(30 * time.Second), Sigma: 1, Alpha: 1.5}
+	want := Durations{Dist: distPareto, Mean: cfgDur(30 * time.Second), Sigma: 1, Alpha: 1.5, Max: cfgDur(time.Hour)}
 	if diff := cmp.Diff(want, c.Duration); diff != "" {
 		t.Errorf("olap duration defaults (-want +got):\n%s", diff)
 	}

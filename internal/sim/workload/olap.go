@@ -10,7 +10,7 @@ import (
 // OLAPConfig is an OLAP cluster's workers (seed 000: Trino): queries of
 // heavy-tailed durations and memory, k at once per worker.
 type OLAPConfig struct {
-	Duration  Durations       `yaml:"duration" default:"{dist: pareto, mean: 30s, alpha: 1.5}" doc:"Each query's running time."`
+	Duration  Durations       `yaml:"duration" default:"{dist: pareto, mean: 30s, alpha: 1.5, max: 1h}" doc:"Each query's running time; the default's cap stands for a query time limit (Trino's query.max-run-time)."`
 	Memory    Memory          `yaml:"memory" doc:"Each query's memory."`
 	WorkerGiB float64         `yaml:"worker_gib" default:"64" doc:"Query memory one worker has (its pools, general + reserved), GiB."`
 	PerWorker int             `yaml:"per_worker" default:"8" doc:"Queries one worker runs at once (k)."`
@@ -65,9 +65,8 @@ func (c *OLAPConfig) Validate() error {
 // and is Busy until then. Memory does not limit admission: memory_util
 // over 1 means the workers would spill or fail queries.
 type OLAP struct {
-	cfg    OLAPConfig
-	s      *slots
-	demand demandCache
+	cfg OLAPConfig
+	s   *slots
 }
 
 var _ Throttleable = (*OLAP)(nil)
@@ -90,17 +89,18 @@ func (o *OLAP) Step(now, dt time.Duration, rate float64, insts []Instance) {
 }
 
 // Signals implements Model.
-func (o *OLAP) Signals() map[string]float64 {
+func (o *OLAP) Signals() map[string]float64 { return newSignals(o) }
+
+// SignalsInto implements SignalsWriter.
+func (o *OLAP) SignalsInto(dst map[string]float64) {
 	mu := 0.0
 	if o.s.nServing > 0 {
 		mu = o.s.memUsed / (float64(o.s.nServing) * o.cfg.WorkerGiB)
 	}
-	return map[string]float64{
-		"running":     o.s.work.InFlight,
-		"queued":      o.s.work.Queued,
-		"memory_util": mu,
-		"busy":        o.s.busyFraction(),
-	}
+	dst["running"] = o.s.work.InFlight
+	dst["queued"] = o.s.work.Queued
+	dst["memory_util"] = mu
+	dst["busy"] = o.s.busyFraction()
 }
 
 // Busy implements Model.
@@ -117,10 +117,7 @@ func (o *OLAP) Stopped(id string) { o.s.stopped(id) }
 
 // Demand implements Model, as Queue's: an M/G/(c·k) queue.
 func (o *OLAP) Demand(rate float64) int {
-	d := o.s.dur
-	return o.demand.get(rate, func(rate float64) int {
-		return slotDemand(rate, d, o.cfg.PerWorker, o.cfg.MaxWait.D().Seconds(), o.cfg.Tail)
-	})
+	return slotDemand(rate, o.s.dur, o.cfg.PerWorker, o.cfg.MaxWait.D().Seconds(), o.cfg.Tail)
 }
 
 // FullSpeed implements Throttleable: queries per second.

@@ -48,9 +48,8 @@ func (c *QueueConfig) Validate() error {
 // The SLO is violated while age_s ≥ max_wait. A draining instance takes no
 // job and is Busy until its jobs end; Stopped with jobs held loses them.
 type Queue struct {
-	cfg    QueueConfig
-	s      *slots
-	demand demandCache
+	cfg QueueConfig
+	s   *slots
 }
 
 var _ Throttleable = (*Queue)(nil)
@@ -69,15 +68,16 @@ func (q *Queue) Step(now, dt time.Duration, rate float64, insts []Instance) {
 }
 
 // Signals implements Model.
-func (q *Queue) Signals() map[string]float64 {
+func (q *Queue) Signals() map[string]float64 { return newSignals(q) }
+
+// SignalsInto implements SignalsWriter.
+func (q *Queue) SignalsInto(dst map[string]float64) {
 	w := q.s.work
-	return map[string]float64{
-		"queue":     w.Queued,
-		"in_flight": w.InFlight,
-		"backlog":   w.Queued + w.InFlight,
-		"busy":      q.s.busyFraction(),
-		"age_s":     q.s.age(),
-	}
+	dst["queue"] = w.Queued
+	dst["in_flight"] = w.InFlight
+	dst["backlog"] = w.Queued + w.InFlight
+	dst["busy"] = q.s.busyFraction()
+	dst["age_s"] = q.s.age()
 }
 
 func (s *slots) busyFraction() float64 {
@@ -103,10 +103,7 @@ func (q *Queue) Stopped(id string) { q.s.stopped(id) }
 // M/G/(c·k) queue (see mgnWaitTail), keep all but `tail` of the jobs
 // waiting less than max_wait.
 func (q *Queue) Demand(rate float64) int {
-	d := q.s.dur
-	return q.demand.get(rate, func(rate float64) int {
-		return slotDemand(rate, d, q.cfg.PerWorker, q.cfg.MaxWait.D().Seconds(), q.cfg.Tail)
-	})
+	return slotDemand(rate, q.s.dur, q.cfg.PerWorker, q.cfg.MaxWait.D().Seconds(), q.cfg.Tail)
 }
 
 // FullSpeed implements Throttleable: jobs per second.
@@ -117,31 +114,17 @@ func (q *Queue) FullSpeed(dt time.Duration, rate float64, insts []Instance) floa
 // SetSpeed implements Throttleable.
 func (q *Queue) SetSpeed(f float64) { q.s.speed = f }
 
+// slotDemand is the fewest instances of k slots each that keep P(wait ≥
+// bound) ≤ tail at rate in an M/G/(c·k) queue (see mgnWaitTail).
 func slotDemand(rate float64, d dist, k int, bound, tail float64) int {
-	if rate <= 0 {
+	rate = sanitize(rate)
+	if rate == 0 {
 		return 0
 	}
 	a := rate * d.mean
-	c := max(1, int(math.Floor(a/float64(k)))+1)
-	for ; ; c++ {
-		if mgnWaitTail(c*k, rate, d.mean, d.cv2(), bound) <= tail {
-			return c
-		}
-	}
-}
-
-// demandCache remembers Demand by rate: traces repeat rates, and a Demand
-// costs O(slots).
-type demandCache map[float64]int
-
-func (c *demandCache) get(rate float64, f func(float64) int) int {
-	if *c == nil || len(*c) > 1<<14 {
-		*c = demandCache{}
-	}
-	if v, ok := (*c)[rate]; ok {
-		return v
-	}
-	v := f(rate)
-	(*c)[rate] = v
-	return v
+	decay := 2 / (1 + d.cv2())
+	n := erlangScan(a, k, func(n int, c float64) bool {
+		return n%k == 0 && c*math.Exp(-(float64(n)/d.mean-rate)*bound*decay) <= tail
+	})
+	return n / k
 }

@@ -66,7 +66,6 @@ type Service struct {
 	speed   float64
 	backlog float64
 	sig     struct{ util, latency, rps, perInst float64 }
-	demand  demandCache
 }
 
 var _ Throttleable = (*Service)(nil)
@@ -82,7 +81,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 // Step implements Model.
 func (s *Service) Step(now, dt time.Duration, rate float64, insts []Instance) {
 	d := seconds(dt)
-	rate = max(rate, 0)
+	rate = sanitize(rate)
 	members := s.fl.sync(insts)
 	// What was in service at the last step's end finishes now.
 	s.work.Completed += s.work.InFlight
@@ -134,13 +133,14 @@ func mmcResponse(c int, lambda, mu float64) float64 {
 }
 
 // Signals implements Model.
-func (s *Service) Signals() map[string]float64 {
-	return map[string]float64{
-		"utilization":      s.sig.util,
-		"latency_ms":       s.sig.latency,
-		"rps":              s.sig.rps,
-		"rps_per_instance": s.sig.perInst,
-	}
+func (s *Service) Signals() map[string]float64 { return newSignals(s) }
+
+// SignalsInto implements SignalsWriter.
+func (s *Service) SignalsInto(dst map[string]float64) {
+	dst["utilization"] = s.sig.util
+	dst["latency_ms"] = s.sig.latency
+	dst["rps"] = s.sig.rps
+	dst["rps_per_instance"] = s.sig.perInst
 }
 
 // Busy implements Model.
@@ -175,19 +175,18 @@ func (s *Service) Stopped(id string) {
 // mean response time is below max_latency (and utilization at most
 // max_utilization when set).
 func (s *Service) Demand(rate float64) int {
-	return s.demand.get(rate, func(rate float64) int {
-		if rate <= 0 {
-			return 0
-		}
-		mu := s.cfg.CapacityRPS
-		bound := s.cfg.MaxLatency.D().Seconds()
-		c := max(1, int(math.Floor(rate/mu))+1)
-		if u := s.cfg.MaxUtilization; u > 0 {
-			c = max(c, int(math.Ceil(rate/(u*mu)-1e-9)))
-		}
-		for ; mmcResponse(c, rate, mu) >= bound || rate >= float64(c)*mu; c++ {
-		}
-		return c
+	rate = sanitize(rate)
+	if rate == 0 {
+		return 0
+	}
+	mu := s.cfg.CapacityRPS
+	bound := s.cfg.MaxLatency.D().Seconds()
+	from := 1
+	if u := s.cfg.MaxUtilization; u > 0 {
+		from = int(math.Ceil(rate/(u*mu) - 1e-9))
+	}
+	return erlangScan(rate/mu, from, func(c int, ec float64) bool {
+		return 1/mu+ec/(float64(c)*mu-rate) < bound
 	})
 }
 
@@ -203,7 +202,7 @@ func (s *Service) FullSpeed(dt time.Duration, rate float64, insts []Instance) fl
 	if d <= 0 {
 		return 0
 	}
-	return min(s.backlog/d+max(rate, 0), c*s.cfg.CapacityRPS)
+	return min(s.backlog/d+sanitize(rate), c*s.cfg.CapacityRPS)
 }
 
 // SetSpeed implements Throttleable.

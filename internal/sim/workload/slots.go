@@ -83,7 +83,7 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	d := seconds(dt)
 	t1 := t0 + d
 	members := s.fl.sync(insts)
-	if n := s.arr.draw(s.rng, max(rate, 0)*d); n > 0 {
+	if n := s.arr.draw(s.rng, sanitize(rate)*d); n > 0 {
 		s.queue = append(s.queue, cohort{n: n, at: t0})
 		s.work.Queued += n
 		s.work.Submitted += n
@@ -158,7 +158,7 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 // draw is the service time of batch j of nb: the quantile at (j + U)/nb.
 // A lone exponential batch takes the ziggurat draw, cheaper than a log.
 func (s *slots) draw(j, nb float64) float64 {
-	if nb == 1 && s.dur.kind == distExponential {
+	if nb == 1 && s.dur.kind == distExponential && s.dur.max == 0 {
 		return s.dur.mean * s.rng.ExpFloat64()
 	}
 	return s.dur.quantile((j + s.rng.Float64()) / nb)
@@ -221,7 +221,7 @@ func (s *slots) fullSpeed(dt time.Duration, rate float64, insts []Instance) floa
 		}
 	}
 	free = max(free, 0)
-	n := s.work.InFlight + min(free, s.work.Queued+max(rate, 0)*seconds(dt))
+	n := s.work.InFlight + min(free, s.work.Queued+sanitize(rate)*seconds(dt))
 	return n / s.dur.mean
 }
 

@@ -77,7 +77,7 @@ func NewStreaming(cfg StreamingConfig) (*Streaming, error) {
 // Step implements Model.
 func (s *Streaming) Step(now, dt time.Duration, rate float64, insts []Instance) {
 	t0, d := seconds(now), seconds(dt)
-	rate = max(rate, 0)
+	rate = sanitize(rate)
 	s.fl.sync(insts)
 	s.cur = s.cur[:0]
 	for _, in := range insts {
@@ -129,14 +129,15 @@ func (s *Streaming) Step(now, dt time.Duration, rate float64, insts []Instance) 
 func (s *Streaming) Restarts() int { return s.restarts }
 
 // Signals implements Model.
-func (s *Streaming) Signals() map[string]float64 {
-	return map[string]float64{
-		"input_rate": s.sig.input,
-		"throughput": s.sig.throughput,
-		"backlog":    s.work.Queued,
-		"lag_s":      s.sig.lag,
-		"busy":       s.sig.busy,
-	}
+func (s *Streaming) Signals() map[string]float64 { return newSignals(s) }
+
+// SignalsInto implements SignalsWriter.
+func (s *Streaming) SignalsInto(dst map[string]float64) {
+	dst["input_rate"] = s.sig.input
+	dst["throughput"] = s.sig.throughput
+	dst["backlog"] = s.work.Queued
+	dst["lag_s"] = s.sig.lag
+	dst["busy"] = s.sig.busy
 }
 
 // Busy implements Model: never.
@@ -154,7 +155,8 @@ func (s *Streaming) Stopped(id string) { s.fl.remove(id) }
 // Demand implements Model: enough workers to keep up, ⌈λ/μ⌉ (the backlog
 // then stays empty).
 func (s *Streaming) Demand(rate float64) int {
-	if rate <= 0 {
+	rate = sanitize(rate)
+	if rate == 0 {
 		return 0
 	}
 	return int(math.Ceil(rate/s.cfg.PerWorkerRPS - 1e-9))
@@ -172,7 +174,7 @@ func (s *Streaming) FullSpeed(dt time.Duration, rate float64, insts []Instance) 
 	if d <= 0 {
 		return 0
 	}
-	return min(s.work.Queued/d+max(rate, 0), c*s.cfg.PerWorkerRPS)
+	return min(s.work.Queued/d+sanitize(rate), c*s.cfg.PerWorkerRPS)
 }
 
 // SetSpeed implements Throttleable.

@@ -3,6 +3,7 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -142,6 +143,15 @@ func New(cfg Config, seed uint64) (Model, error) {
 		return m, err
 	}
 	return NewBackend(*cfg.Backend, m)
+}
+
+// sanitize makes a rate that is not a finite number ≥ 0 count as 0: the
+// driver checks its traces, and a model never turns one into NaN.
+func sanitize(rate float64) float64 {
+	if rate > 0 && !math.IsInf(rate, 1) {
+		return rate
+	}
+	return 0
 }
 
 // seconds converts a duration to float seconds.
