@@ -53,3 +53,31 @@ func BenchmarkQueue30Days(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
 }
+
+// BenchmarkQueueStepHighRate is one step of 15,000 jobs/s of 1 s jobs on
+// 20 workers of 1,000 slots: the batches, not the jobs, set the cost.
+func BenchmarkQueueStepHighRate(b *testing.B) {
+	c, err := Defaults("queue")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Queue.Service.Mean = cfgDur(time.Second)
+	c.Queue.PerWorker = 1000
+	q, err := NewQueue(*c.Queue, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	insts := make([]Instance, 20)
+	for i := range insts {
+		insts[i] = Instance{ID: fmt.Sprintf("i-%d", i), Serving: true}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		q.Step(time.Duration(i)*time.Second, time.Second, 15000, insts)
+		i++
+	}
+	if w := q.Work(); w.Completed < 0.9*w.Submitted {
+		b.Fatalf("fell behind: %+v", w)
+	}
+}

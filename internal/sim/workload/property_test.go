@@ -12,11 +12,12 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
 
-// kinds are the models the property tests run, each made fresh per seed.
+// kinds are the models the property tests run, each made fresh per seed
+// (failing t if it cannot be made).
 func kinds(t testing.TB) map[string]func(seed uint64) Model {
-	t.Helper()
 	mk := func(kind string, backend bool, tweak func(*Config)) func(uint64) Model {
 		return func(seed uint64) Model {
+			t.Helper()
 			c, err := Defaults(kind)
 			if err != nil {
 				t.Fatal(err)
@@ -136,6 +137,11 @@ func run(t *testing.T, m Model, seed uint64, steps int, kill bool) trace {
 		if !kill && w.Lost != 0 {
 			t.Fatalf("step %d: lost %v with only idle instances stopped", i, w.Lost)
 		}
+		if s := slotsOf(m); s != nil {
+			if err := s.check(); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
 		sig := m.Signals()
 		for k, v := range sig {
 			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
@@ -151,8 +157,9 @@ func run(t *testing.T, m Model, seed uint64, steps int, kill bool) trace {
 }
 
 func TestProperties(t *testing.T) {
-	for name, mk := range kinds(t) {
+	for name := range kinds(t) {
 		t.Run(name, func(t *testing.T) {
+			mk := kinds(t)[name]
 			for seed := range uint64(6) {
 				a := run(t, mk(seed), seed, 1500, false)
 				b := run(t, mk(seed), seed, 1500, false)
@@ -171,8 +178,9 @@ func TestProperties(t *testing.T) {
 
 func TestPropertiesWithKills(t *testing.T) {
 	lost := false
-	for name, mk := range kinds(t) {
+	for name := range kinds(t) {
 		t.Run(name, func(t *testing.T) {
+			mk := kinds(t)[name]
 			for seed := range uint64(4) {
 				tr := run(t, mk(seed), seed, 1500, true)
 				lost = lost || tr.Work[len(tr.Work)-1].Lost > 0
@@ -185,9 +193,9 @@ func TestPropertiesWithKills(t *testing.T) {
 }
 
 func TestDemandNonDecreasing(t *testing.T) {
-	for name, mk := range kinds(t) {
+	for name := range kinds(t) {
 		t.Run(name, func(t *testing.T) {
-			m := mk(1)
+			m := kinds(t)[name](1)
 			if got := m.Demand(0); got != 0 {
 				t.Fatalf("Demand(0) = %d, want 0", got)
 			}
@@ -204,3 +212,44 @@ func TestDemandNonDecreasing(t *testing.T) {
 }
 
 func cfgDur(d time.Duration) config.Duration { return config.Duration(d) }
+
+// slotsOf is the slot engine under a queue or olap model, else nil.
+func slotsOf(m Model) *slots {
+	switch m := m.(type) {
+	case *Queue:
+		return m.s
+	case *OLAP:
+		return m.s
+	case *Backend:
+		return slotsOf(m.m)
+	}
+	return nil
+}
+
+// check verifies the engine's bookkeeping: the heap is ordered, and the
+// batches add up to each instance's jobs and to the jobs in flight.
+func (s *slots) check() error {
+	held := map[*member[slotInst]]float64{}
+	count := map[*member[slotInst]]int{}
+	for i, b := range s.heap {
+		if i > 0 && s.heap[(i-1)/4].end > b.end {
+			return fmt.Errorf("heap out of order at %d", i)
+		}
+		if s.fl.byID[b.inst.id] != b.inst {
+			return fmt.Errorf("batch of stopped instance %s", b.inst.id)
+		}
+		held[b.inst] += b.n
+		count[b.inst]++
+	}
+	total := 0.0
+	for id, m := range s.fl.byID {
+		if m.s.held != held[m] || m.s.batches != count[m] || m.s.held > s.k {
+			return fmt.Errorf("%s holds %v jobs in %d batches; its batches: %v in %d", id, m.s.held, m.s.batches, held[m], count[m])
+		}
+		total += m.s.held
+	}
+	if total != s.work.InFlight {
+		return fmt.Errorf("instances hold %v jobs, %v in flight", total, s.work.InFlight)
+	}
+	return nil
+}

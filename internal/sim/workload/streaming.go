@@ -54,7 +54,6 @@ func (c *StreamingConfig) Validate() error {
 // The SLO is violated while lag_s ≥ max_lag.
 type Streaming struct {
 	cfg        StreamingConfig
-	fl         fleet[struct{}]
 	started    bool
 	cur, prev  []string // serving ids; prev sorted
 	pauseUntil float64
@@ -71,14 +70,13 @@ func NewStreaming(cfg StreamingConfig) (*Streaming, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Streaming{cfg: cfg, fl: newFleet[struct{}](), speed: 1}, nil
+	return &Streaming{cfg: cfg, speed: 1}, nil
 }
 
 // Step implements Model.
 func (s *Streaming) Step(now, dt time.Duration, rate float64, insts []Instance) {
 	t0, d := seconds(now), seconds(dt)
 	rate = sanitize(rate)
-	s.fl.sync(insts)
 	s.cur = s.cur[:0]
 	for _, in := range insts {
 		if in.Serving && !in.Draining {
@@ -149,8 +147,8 @@ func (s *Streaming) Violating() bool { return s.sig.lag >= s.cfg.MaxLag.D().Seco
 // Work implements Model.
 func (s *Streaming) Work() Work { return s.work }
 
-// Stopped implements Model.
-func (s *Streaming) Stopped(id string) { s.fl.remove(id) }
+// Stopped implements Model: a stopped worker held nothing.
+func (s *Streaming) Stopped(string) {}
 
 // Demand implements Model: enough workers to keep up, ⌈λ/μ⌉ (the backlog
 // then stays empty).
