@@ -27,8 +27,13 @@
 // no longer lists, until Stopped. Booting instances can be listed with
 // neither flag or left out.
 //
-// Cost: queue and olap count jobs, not simulate them one by one: jobs that
+// Time: Step(now, dt, …) covers [now, now+dt); the step's arrivals come
+// at its start, and Signals, Busy, Violating and Work describe now+dt.
+//
+// Cost: queue and olap count jobs rather than simulate each one: jobs that
 // start together on one instance share a few service times drawn by
-// stratified sampling (see slots), so a step costs O(batches ending in it)
-// whatever the rate. Service and streaming are fluid (real-valued work).
+// stratified sampling, at most QueueConfig.Batches per instance, so a step
+// costs O(batches ending in it) whatever the rate; below that budget every
+// job has its own service time. Service and streaming are fluid
+// (real-valued work).
 package workload
