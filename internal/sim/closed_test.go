@@ -1,0 +1,115 @@
+package sim
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	simprov "github.com/ebb-autoscaler/ebb/internal/provider/sim"
+	"github.com/ebb-autoscaler/ebb/internal/sim/trace"
+	"github.com/ebb-autoscaler/ebb/internal/sim/workload"
+)
+
+// workers is a queue-worker group sized by its backlog, drained on
+// scale-in (the simulated system waits for each victim's jobs).
+const workers = `
+groups:
+  - name: workers
+    capacity: {min: 2, max: 30}
+    interval: 15s
+    signals: {backlog: {stale: 1m}}
+    policies: [{queue: {signal: backlog, per_instance: 8}}]
+    behavior: {down: {window: 2m}}
+    lifecycle: {launch: {boot: 60s}, drain: {timeout: 30m}}
+`
+
+func closedRun(t *testing.T, seed uint64, infra simprov.Infra) (*Outcome, *config.File) {
+	t.Helper()
+	cfg, err := config.Parse("workers.yaml", []byte(workers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two hours: 0.5 jobs/s, then 12 jobs/s for an hour from minute 30,
+	// then 0.5 again.
+	g := trace.Grid{Step: time.Second, Duration: 2 * time.Hour}
+	tr, err := trace.Spike(g, 0.5, 24, 30*time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := workload.NewQueue(workload.QueueConfig{
+		Service: workload.Durations{Dist: "exponential", Mean: config.Duration(5 * time.Second)},
+		PerWorker: 4, MaxWait: config.Duration(time.Minute), Arrivals: "poisson", Batches: 16, Tail: 0.01,
+	}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunClosed(cfg, "workers", tr, m, ClosedOptions{Start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), Seed: seed, Infra: infra, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, cfg
+}
+
+// The closed loop: ebb's engine and fleet reconciler scale the simulated
+// workers out on the surge and back in after it, draining every victim:
+// no job is lost, every job is accounted for, supply stays within the
+// group's bounds, and the same seed gives the same run.
+func TestClosedLoopQueue(t *testing.T) {
+	out, _ := closedRun(t, 7, simprov.Infra{BootJitter: 0.3, LaunchFailure: 0.05, Throttle: 0.05})
+	w := out.Work
+	if w.Lost != 0 {
+		t.Errorf("lost %v jobs; a scale-in must drain", w.Lost)
+	}
+	if d := w.Submitted - (w.Completed + w.InFlight + w.Queued + w.Lost); d*d > 1e-12 {
+		t.Errorf("work not conserved: %+v", w)
+	}
+	peak := slices.Max(out.Ready.V)
+	if peak <= 2 || peak > 30 {
+		t.Errorf("ready peaked at %v; want a scale-out within max 30", peak)
+	}
+	for i, v := range out.Ready.V {
+		if v > 30 {
+			t.Fatalf("step %d: %v ready, above max 30", i, v)
+		}
+	}
+	if end := out.Ready.V[len(out.Ready.V)-1]; end > 4 {
+		t.Errorf("%v ready at the end, long after the surge; want it scaled back in", end)
+	}
+	if out.Actions < 2 || out.Launches <= 2 {
+		t.Errorf("%d actions, %d launches; want scale-out and scale-in", out.Actions, out.Launches)
+	}
+	if out.Failures == 0 || out.Throttled == 0 {
+		t.Errorf("%d failed launches, %d throttled calls at 5%% each: the infrastructure faults did not happen", out.Failures, out.Throttled)
+	}
+	r, err := out.Measures("ebb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", r)
+	if r.SLOViolationFraction > 0.1 {
+		t.Errorf("SLO violated %.1f%% of the time", 100*r.SLOViolationFraction)
+	}
+
+	again, _ := closedRun(t, 7, simprov.Infra{BootJitter: 0.3, LaunchFailure: 0.05, Throttle: 0.05})
+	if !slices.Equal(out.Ready.V, again.Ready.V) || !slices.Equal(out.Running.V, again.Running.V) || out.Work != again.Work {
+		t.Error("two runs with the same seed differ")
+	}
+}
+
+// A signal the group reads that the workload does not report is an error
+// naming what it does report.
+func TestClosedLoopUnknownSignal(t *testing.T) {
+	cfg, err := config.Parse("w.yaml", []byte(strings.Replace(workers, "backlog", "lag", -1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: time.Minute}, 1)
+	m, _ := workload.NewQueue(workload.QueueConfig{Service: workload.Durations{Dist: "fixed", Mean: config.Duration(time.Second)},
+		PerWorker: 1, MaxWait: config.Duration(time.Minute), Arrivals: "even", Batches: 1, Tail: 0.01}, 1)
+	_, err = RunClosed(cfg, "workers", tr, m, ClosedOptions{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "reads lag, which the workload does not report; it reports age_s, backlog") {
+		t.Fatalf("err = %v", err)
+	}
+}
