@@ -39,7 +39,7 @@ func closedRun(t *testing.T, seed uint64, infra simprov.Infra) (*Outcome, *confi
 		t.Fatal(err)
 	}
 	m, err := workload.NewQueue(workload.QueueConfig{
-		Service: workload.Durations{Dist: "exponential", Mean: config.Duration(5 * time.Second)},
+		Service:   workload.Durations{Dist: "exponential", Mean: config.Duration(5 * time.Second)},
 		PerWorker: 4, MaxWait: config.Duration(time.Minute), Arrivals: "poisson", Batches: 16, Tail: 0.01,
 	}, seed)
 	if err != nil {
