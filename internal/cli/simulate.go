@@ -29,9 +29,13 @@ func simulateCmd() *cobra.Command {
 		fromProm, end        string
 		step                 time.Duration
 		asJSON, explain      bool
+		tracePath, kind      string
+		group, compare       string
+		scale, compress      float64
+		seed                 uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate -c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D]) [--json] [--explain]",
+		Use:   "simulate -c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D] | --trace FILE.csv --workload KIND [--compare oracle]) [--json]",
 		Short: "Replay recorded signals through the engine on a virtual clock",
 		Long: `Replay a CSV of signal values through the same engine the daemon runs.
 
@@ -43,9 +47,46 @@ Instances become ready lifecycle.launch.boot after they are launched.
 With --from-prometheus, the signals the config reads through prometheus
 sources are range-queried from that Prometheus (with each source's
 credentials) between --start and --end, one value per --step, and replayed
-the same way: what this policy would have done over that time.`,
+the same way: what this policy would have done over that time.
+
+With --trace, a CSV t,rate of arrivals drives a workload model (service,
+queue, streaming or olap) closed loop: ebb's engine decides from what the
+model reports, the daemon's own fleet reconciler launches and drains on a
+simulated system (boot time lifecycle.launch.boot), and what runs changes
+what the model sees next. It prints cost, time in SLO violation, the SPEC
+elasticity metrics and lost work, beside the baselines named by --compare
+(oracle: the cheapest fleet meeting demand with perfect foresight).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tracePath != "" {
+				if signals != "" || fromProm != "" {
+					return usageError{errTraceAndSignals}
+				}
+				if kind == "" {
+					return usageError{errors.New("--trace needs --workload service, queue, streaming or olap")}
+				}
+				t0, err := time.Parse(time.RFC3339, start)
+				if err != nil {
+					return usageError{fmt.Errorf("--start must be an RFC 3339 time such as %s: %w", defaultStart, err)}
+				}
+				f, _, err := load(path)
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					return exitError{code: 1}
+				}
+				var cmp []string
+				if compare != "" {
+					cmp = strings.Split(compare, ",")
+				}
+				err = simulateTrace(cmd.OutOrStdout(), traceRun{cfg: f, group: group, trace: tracePath, workload: kind,
+					scale: scale, compress: compress, compare: cmp, seed: seed, start: t0, asJSON: asJSON})
+				var ue usageError
+				if err == nil || errors.As(err, &ue) {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
 			switch {
 			case signals == "" && fromProm == "":
 				return usageError{errors.New("no input: pass --signals FILE.csv or --from-prometheus URL")}
@@ -123,6 +164,13 @@ the same way: what this policy would have done over that time.`,
 	cmd.Flags().DurationVar(&step, "step", time.Minute, "with --from-prometheus: one value per step")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"summary": …, "timeline": […]} as JSON`)
 	cmd.Flags().BoolVar(&explain, "explain", false, "print every scaling decision in full as it happens")
+	cmd.Flags().StringVar(&tracePath, "trace", "", "CSV t,rate of arrivals per second: drive --workload closed loop")
+	cmd.Flags().StringVar(&kind, "workload", "", "with --trace: the workload model: service, queue, streaming or olap")
+	cmd.Flags().StringVar(&group, "group", "", "with --trace: the group to simulate, when the config has several")
+	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: oracle")
+	cmd.Flags().Float64Var(&scale, "scale", 1, "with --trace: multiply the trace's rates")
+	cmd.Flags().Float64Var(&compress, "compress", 1, "with --trace: play the trace this many times faster")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "with --trace: seeds the workload and the simulated system")
 	return cmd
 }
 

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+const traceWorkers = `groups:
+  - name: workers
+    capacity: {min: 2, max: 40}
+    interval: 15s
+    signals: {backlog: {stale: 1m}}
+    policies: [{queue: {signal: backlog, per_instance: 8}}]
+    behavior: {down: {window: 2m}}
+    lifecycle: {launch: {boot: 60s}, drain: {timeout: 30m}}
+`
+
+// surge is two hours of arrivals: 0.5 jobs/s, 8 jobs/s from minute 30 to
+// 90, then 0.5 again.
+func surge() string {
+	var b strings.Builder
+	b.WriteString("t,rate\n")
+	for t := 0; t <= 7200; t += 60 {
+		r := 0.5
+		if t >= 1800 && t < 5400 {
+			r = 8
+		}
+		fmt.Fprintf(&b, "%d,%g\n", t, r)
+	}
+	return b.String()
+}
+
+// simulate --trace runs the config's policy closed loop against a queue
+// workload and the oracle beside it, and prints the comparison as JSON in
+// the documented shape: the oracle is never dearer and never violates, and
+// ebb loses no job.
+func TestSimulateTraceJSON(t *testing.T) {
+	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
+	code, out, errs := run(t, "simulate", "-c", cfg, "--trace", tr, "--workload", "queue", "--compare", "oracle", "--json", "--seed", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(doc.Results) != 2 || doc.Results[0]["policy"] != "ebb" || doc.Results[1]["policy"] != "oracle" {
+		t.Fatalf("results %v; want ebb then oracle", doc.Results)
+	}
+	for _, r := range doc.Results {
+		for _, k := range []string{"policy", "cost_instance_hours", "slo_violation_fraction", "theta_u", "theta_o", "tau_u", "tau_o", "jitter", "actions", "lost_work"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("%v lacks %q", r["policy"], k)
+			}
+		}
+		if len(r) != 10 {
+			t.Errorf("%v has %d keys; want the 10 documented", r["policy"], len(r))
+		}
+	}
+	ebb, orc := doc.Results[0], doc.Results[1]
+	if ebb["lost_work"].(float64) != 0 {
+		t.Errorf("ebb lost %v jobs", ebb["lost_work"])
+	}
+	if orc["cost_instance_hours"].(float64) > ebb["cost_instance_hours"].(float64) || orc["slo_violation_fraction"].(float64) != 0 {
+		t.Errorf("oracle %v vs ebb %v: the oracle must be the cheapest and never violate", orc, ebb)
+	}
+	if ebb["actions"].(float64) < 2 {
+		t.Errorf("ebb took %v actions on a surge", ebb["actions"])
+	}
+
+	// The same run as a table.
+	code, out, errs = run(t, "simulate", "-c", cfg, "--trace", tr, "--workload", "queue", "--compare", "oracle", "--seed", "3")
+	if code != 0 || !strings.Contains(out, "queue workload, 2h1m0s of trace") || !strings.Contains(out, "oracle") {
+		t.Fatalf("exit %d, %s%s", code, out, errs)
+	}
+}
+
+func TestSimulateTraceErrors(t *testing.T) {
+	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{name: "no workload", args: []string{"--trace", tr}, code: 2, want: "--trace needs --workload"},
+		{name: "unknown workload", args: []string{"--trace", tr, "--workload", "batch"}, code: 2, want: `workload "batch": must be one of service, queue, streaming or olap`},
+		{name: "trace and signals", args: []string{"--trace", tr, "--workload", "queue", "--signals", tr}, code: 2, want: "pass one"},
+		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,hpa"}, code: 2, want: "--compare hpa: the baselines available are oracle"},
+		{name: "bad scale", args: []string{"--trace", tr, "--workload", "queue", "--scale", "0"}, code: 2, want: "--scale"},
+		{name: "bad trace", args: []string{"--trace", write(t, "bad.csv", "t,rate\n0,1\n0,2\n"), "--workload", "queue"}, code: 1, want: "bad.csv:3"},
+		{name: "signal the model lacks", args: []string{"--trace", tr, "--workload", "olap"}, code: 1, want: "reads backlog, which the workload does not report"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := run(t, append([]string{"simulate", "-c", cfg}, tt.args...)...)
+			if code != tt.code || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errs, tt.code, tt.want)
+			}
+		})
+	}
+}
