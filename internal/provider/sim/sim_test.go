@@ -13,7 +13,7 @@ import (
 // noWork is a workload whose instances hold nothing; it records stops.
 type noWork struct{ stopped []string }
 
-func (*noWork) Busy(string) bool      { return false }
+func (*noWork) Busy(string) bool    { return false }
 func (w *noWork) Stopped(id string) { w.stopped = append(w.stopped, id) }
 
 type fakeNow struct{ t time.Time }
