@@ -38,18 +38,7 @@ func (c *OLAPConfig) Validate() error {
 	if !(c.WorkerGiB > 0 && c.WorkerGiB < 1<<30) {
 		errs = append(errs, config.Problem("worker_gib", "must be > 0, not %g", c.WorkerGiB))
 	}
-	if c.PerWorker < 1 || c.PerWorker > 100000 {
-		errs = append(errs, config.Problem("per_worker", "must be 1 to 100000, not %d", c.PerWorker))
-	}
-	if c.MaxWait.D() <= 0 {
-		errs = append(errs, config.Problem("max_wait", "must be > 0, not %s", c.MaxWait))
-	}
-	if c.Batches < 1 || c.Batches > 1024 {
-		errs = append(errs, config.Problem("batches", "must be 1 to 1024, not %d", c.Batches))
-	}
-	if !(c.Tail > 0 && c.Tail < 1) {
-		errs = append(errs, config.Problem("tail", "must be between 0 and 1, not %g", c.Tail))
-	}
+	errs = append(errs, validateSlots(c.PerWorker, c.MaxWait, c.Batches, c.Tail)...)
 	return errors.Join(errs...)
 }
 

@@ -22,19 +22,26 @@ type QueueConfig struct {
 // Validate checks the config.
 func (c *QueueConfig) Validate() error {
 	errs := []error{config.Under("service", c.Service.Validate()), validateArrivals(c.Arrivals)}
-	if c.PerWorker < 1 || c.PerWorker > 100000 {
-		errs = append(errs, config.Problem("per_worker", "must be 1 to 100000, not %d", c.PerWorker))
-	}
-	if c.MaxWait.D() <= 0 {
-		errs = append(errs, config.Problem("max_wait", "must be > 0, not %s", c.MaxWait))
-	}
-	if c.Batches < 1 || c.Batches > 1024 {
-		errs = append(errs, config.Problem("batches", "must be 1 to 1024, not %d", c.Batches))
-	}
-	if !(c.Tail > 0 && c.Tail < 1) {
-		errs = append(errs, config.Problem("tail", "must be between 0 and 1, not %g", c.Tail))
-	}
+	errs = append(errs, validateSlots(c.PerWorker, c.MaxWait, c.Batches, c.Tail)...)
 	return errors.Join(errs...)
+}
+
+// validateSlots checks the settings the queue and OLAP models share.
+func validateSlots(perWorker int, maxWait config.Duration, batches int, tail float64) []error {
+	var errs []error
+	if perWorker < 1 || perWorker > 100000 {
+		errs = append(errs, config.Problem("per_worker", "must be 1 to 100000, not %d", perWorker))
+	}
+	if maxWait.D() <= 0 {
+		errs = append(errs, config.Problem("max_wait", "must be > 0, not %s", maxWait))
+	}
+	if batches < 1 || batches > 1024 {
+		errs = append(errs, config.Problem("batches", "must be 1 to 1024, not %d", batches))
+	}
+	if !(tail > 0 && tail < 1) {
+		errs = append(errs, config.Problem("tail", "must be between 0 and 1, not %g", tail))
+	}
+	return errs
 }
 
 // Queue is the queue-worker model. Signals:
