@@ -215,7 +215,7 @@ func RunClosed(cfg *config.File, group string, tr *trace.Trace, m workload.Model
 		out.Ready.V = append(out.Ready.V, float64(ready))
 		out.Running.V = append(out.Running.V, float64(sys.Running()))
 		out.Violating = append(out.Violating, m.Violating())
-		if opt.Progress != nil && k%86400 == 0 {
+		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
 			opt.Progress(float64(k) / float64(steps))
 		}
 	}
