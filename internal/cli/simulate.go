@@ -33,6 +33,7 @@ func simulateCmd() *cobra.Command {
 		group, compare       string
 		scale, compress      float64
 		seed                 uint64
+		reportDir            string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D] | --trace FILE.csv --workload KIND [--compare oracle]) [--json]",
@@ -79,7 +80,8 @@ elasticity metrics and lost work, beside the baselines named by --compare
 					cmp = strings.Split(compare, ",")
 				}
 				err = simulateTrace(cmd.OutOrStdout(), traceRun{cfg: f, group: group, trace: tracePath, workload: kind,
-					scale: scale, compress: compress, compare: cmp, seed: seed, start: t0, asJSON: asJSON})
+					scale: scale, compress: compress, compare: cmp, seed: seed, start: t0, asJSON: asJSON,
+					configPath: path, reportDir: reportDir, stderr: cmd.ErrOrStderr()})
 				var ue usageError
 				if err == nil || errors.As(err, &ue) {
 					return err
@@ -170,6 +172,7 @@ elasticity metrics and lost work, beside the baselines named by --compare
 	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: oracle")
 	cmd.Flags().Float64Var(&scale, "scale", 1, "with --trace: multiply the trace's rates")
 	cmd.Flags().Float64Var(&compress, "compress", 1, "with --trace: play the trace this many times faster")
+	cmd.Flags().StringVar(&reportDir, "report", "", "with --trace: also write DIR/report.md and its PNG plots")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "with --trace: seeds the workload and the simulated system")
 	return cmd
 }

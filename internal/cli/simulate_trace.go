@@ -15,6 +15,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/sim"
 	"github.com/ebb-autoscaler/ebb/internal/sim/measure"
 	"github.com/ebb-autoscaler/ebb/internal/sim/oracle"
+	"github.com/ebb-autoscaler/ebb/internal/sim/report"
 	"github.com/ebb-autoscaler/ebb/internal/sim/trace"
 	"github.com/ebb-autoscaler/ebb/internal/sim/workload"
 )
@@ -31,6 +32,10 @@ type traceRun struct {
 	seed     uint64
 	start    time.Time
 	asJSON   bool
+
+	configPath string    // the config file, as the report names it
+	reportDir  string    // --report: where to write report.md and its plots
+	stderr     io.Writer // progress goes here when it is a terminal
 }
 
 // baselines are the policies --compare accepts.
@@ -79,7 +84,9 @@ func simulateTrace(w io.Writer, r traceRun) error {
 	if err != nil {
 		return err
 	}
-	out, err := sim.RunClosed(r.cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed})
+	bar := newProgress(r.stderr, "simulating")
+	out, err := sim.RunClosed(r.cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed, Progress: bar.update})
+	bar.clear()
 	if err != nil {
 		return err
 	}
@@ -88,14 +95,26 @@ func simulateTrace(w io.Writer, r traceRun) error {
 		return err
 	}
 	results := []measure.Result{res}
+	curves := []report.Series{{Policy: "ebb", Ready: out.Ready, Running: out.Running, Violating: out.Violating}}
 	for _, c := range r.compare {
 		switch c {
 		case "oracle":
-			o, err := oracleResult(out, r.cfg, group)
+			o, s, err := oracleResult(out, r.cfg, group)
 			if err != nil {
 				return err
 			}
 			results = append(results, o)
+			curves = append(curves, s)
+		}
+	}
+	if r.reportDir != "" {
+		if err := report.Write(r.reportDir, report.Input{
+			Params: report.Params{Config: r.configPath, Group: group, Trace: r.trace, Workload: r.workload,
+				Scale: r.scale, Compress: r.compress, Seed: r.seed, Duration: tr.Duration()},
+			Summary: fmt.Sprintf("%d launches (%d failed), %d jobs lost.", out.Launches, out.Failures, int(out.Work.Lost)),
+			Results: results, Demand: out.Demand, Series: curves, Trace: tr,
+		}); err != nil {
+			return fmt.Errorf("--report %s: %w", r.reportDir, err)
 		}
 	}
 	if r.asJSON {
@@ -109,8 +128,8 @@ func simulateTrace(w io.Writer, r traceRun) error {
 }
 
 // oracleResult scores the cheapest fleet that meets the run's demand with
-// perfect foresight and the group's boot time.
-func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Result, error) {
+// perfect foresight and the group's boot time, and returns its curves.
+func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Result, report.Series, error) {
 	var boot time.Duration
 	for _, g := range cfg.Groups {
 		if g.Name == group {
@@ -123,7 +142,7 @@ func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Res
 	}
 	plan, err := oracle.Solve(demand, out.Demand.Step, boot)
 	if err != nil {
-		return measure.Result{}, err
+		return measure.Result{}, report.Series{}, err
 	}
 	actions := 0
 	for i := 1; i < len(plan.Running); i++ {
@@ -131,11 +150,12 @@ func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Res
 			actions++
 		}
 	}
-	return measure.Measure(measure.Run{
-		Policy: "oracle", Demand: out.Demand,
-		Ready: measure.Ints(out.Demand.Step, plan.Ready), Running: measure.Ints(out.Demand.Step, plan.Running),
-		Violated: make([]bool, len(demand)), Actions: actions,
+	s := report.Series{Policy: "oracle", Ready: measure.Ints(out.Demand.Step, plan.Ready),
+		Running: measure.Ints(out.Demand.Step, plan.Running), Violating: make([]bool, len(demand))}
+	res, err := measure.Measure(measure.Run{
+		Policy: s.Policy, Demand: out.Demand, Ready: s.Ready, Running: s.Running, Violated: s.Violating, Actions: actions,
 	})
+	return res, s, err
 }
 
 func writeComparison(w io.Writer, tr *trace.Trace, kind string, out *sim.Outcome, results []measure.Result) error {

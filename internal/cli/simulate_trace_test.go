@@ -3,6 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -102,5 +106,61 @@ func TestSimulateTraceErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errs, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// simulate --trace --report DIR writes report.md beside the text output: it
+// names ebb and the oracle with the rows the table printed, and every plot
+// it links is a file in DIR.
+func TestSimulateTraceReport(t *testing.T) {
+	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
+	dir := filepath.Join(t.TempDir(), "report")
+	code, out, errs := run(t, "simulate", "-c", cfg, "--trace", tr, "--workload", "queue", "--compare", "oracle", "--seed", "3", "--report", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if errs != "" {
+		t.Errorf("stderr %q; want nothing (no progress bar off a terminal)", errs)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 10 && (f[0] == "ebb" || f[0] == "oracle") {
+			rows[f[0]] = "| " + strings.Join(f, " | ") + " |"
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("no ebb and oracle rows in the text output:\n%s", out)
+	}
+	for policy, row := range rows {
+		if !strings.Contains(string(md), row+"\n") {
+			t.Errorf("report.md lacks the %s row the table printed, %q:\n%s", policy, row, md)
+		}
+	}
+	for _, want := range []string{"| workload | queue |", "| seed | 3 |", "| group | workers |", "| duration | 2h1m0s |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(string(md), -1)
+	if len(links) != 4 {
+		t.Fatalf("report.md links %d plots; want 4:\n%s", len(links), md)
+	}
+	for _, l := range links {
+		if filepath.IsAbs(l[1]) || strings.Contains(l[1], "/") {
+			t.Errorf("plot link %q is not relative to the report", l[1])
+		}
+		fh, err := os.Open(filepath.Join(dir, l[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = png.DecodeConfig(fh)
+		fh.Close()
+		if err != nil {
+			t.Errorf("%s: %v", l[1], err)
+		}
 	}
 }
