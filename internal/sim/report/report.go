@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,10 +82,10 @@ func Write(dir string, in Input) error {
 
 // check reports every curve that does not cover the demand curve's steps.
 func check(in Input) error {
-	var errs []string
+	var errs []error
 	n := len(in.Demand.V)
 	if n == 0 || in.Demand.Step <= 0 {
-		return fmt.Errorf("the demand curve is empty")
+		return errors.New("report input: the demand curve is empty")
 	}
 	for _, s := range in.Series {
 		for _, c := range []struct {
@@ -92,21 +93,18 @@ func check(in Input) error {
 			c    measure.Curve
 		}{{"ready", s.Ready}, {"running", s.Running}} {
 			if len(c.c.V) != n || c.c.Step != in.Demand.Step {
-				errs = append(errs, fmt.Sprintf("%s: %s curve has %d samples every %v, demand %d every %v",
+				errs = append(errs, fmt.Errorf("report input: %s: %s curve has %d samples every %v, demand %d every %v",
 					s.Policy, c.what, len(c.c.V), c.c.Step, n, in.Demand.Step))
 			}
 		}
 		if len(s.Violating) != n {
-			errs = append(errs, fmt.Sprintf("%s: %d violation flags for %d demand samples", s.Policy, len(s.Violating), n))
+			errs = append(errs, fmt.Errorf("report input: %s: %d violation flags for %d demand samples", s.Policy, len(s.Violating), n))
 		}
 	}
 	if in.Trace == nil {
-		errs = append(errs, "no trace")
+		errs = append(errs, errors.New("report input: no trace"))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("report input: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // columns are the comparison's, as the text output names them.
