@@ -20,7 +20,7 @@ groups:
     capacity: {min: 2, max: 30}
     interval: 15s
     signals: {backlog: {stale: 1m}}
-    policies: [{queue: {signal: backlog, per_instance: 8}}]
+    policies: [{queue: {signal: backlog, per_instance: 4}}]
     behavior: {down: {window: 2m}}
     lifecycle: {launch: {boot: 60s}, drain: {timeout: 30m}}
 `
