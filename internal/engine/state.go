@@ -55,6 +55,7 @@ type State struct {
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
+	profiles   []*model.Profile   // one per policy; nil but for forecasters
 	last       []lastSample       // one per signal
 	series     []*signal.Series   // one per signal; nil when no history is kept
 
@@ -85,12 +86,18 @@ func NewState(g *Group) *State {
 	st := &State{
 		Desired:  min(max(g.Initial, g.Min), g.Max),
 		memories: make([]model.Datapoints, len(g.policies)),
+		profiles: make([]*model.Profile, len(g.policies)),
 		last:     make([]lastSample, n),
 		series:   make([]*signal.Series, n),
 		values:   make([]policy.Value, n),
 		perInst:  make([][]policy.InstanceValue, n),
 		subst:    make([]bool, n),
 		missing:  make([]string, n),
+	}
+	for i, fc := range g.forecast {
+		if fc {
+			st.profiles[i] = &model.Profile{Version: model.ProfileVersion}
+		}
 	}
 	for i, s := range g.signals {
 		if s.horizon > 0 {
