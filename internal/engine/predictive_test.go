@@ -126,7 +126,7 @@ func TestPredictiveTracksDailySine(t *testing.T) {
 }
 
 const forecastAndReactive = `
-name: web
+name: api
 capacity: {min: 1, max: 100}
 interval: 1m
 signals: {rps: {stale: 2m}}
