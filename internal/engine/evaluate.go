@@ -314,7 +314,8 @@ func (g *Group) combine(cur int, d *model.Decision) int {
 		d.Combined = model.Because("no policy has an opinion: hold %v", model.Int(cur))
 		return cur
 	case agreeIn && !reactiveIn:
-		d.Decider = down
+		// No policy's recommendation became the proposal: the decision's
+		// reason is the rule's.
 		d.Combined = model.Because("%v forecasts %v, but a forecast alone never scales in: hold %v",
 			model.Str(d.Policies[down].Policy), model.Int(d.Policies[down].Desired), model.Int(cur))
 		return cur

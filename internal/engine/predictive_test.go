@@ -286,6 +286,9 @@ func TestPredictiveNeverScalesInBelowReactive(t *testing.T) {
 			if got := g.combine(cur, d); got != tt.want || d.Combined.String() != tt.because {
 				t.Errorf("combine: %d (%q), want %d (%q)", got, d.Combined, tt.want, tt.because)
 			}
+			if tt.want == cur && tt.reactive.Opinion == model.Abstain && d.Reason() != tt.because {
+				t.Errorf("the decision's reason %q names a policy; want the rule's %q", d.Reason(), tt.because)
+			}
 		})
 	}
 
