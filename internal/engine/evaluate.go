@@ -199,7 +199,9 @@ func (g *Group) recommend(st *State, obs Observation, d *model.Decision) (lo, hi
 			AddedSince:  st.added,
 			Tolerance:   policy.Tolerance{Up: g.up.tolerance, Down: g.down.tolerance},
 			Memory:      &st.memories[i],
-			Profile:     st.profiles[i],
+		}
+		if st.profiles != nil {
+			in.Profile = st.profiles[i]
 		}
 		var rec model.Recommendation
 		if miss := firstMissing(g.polSigs[i], st); miss >= 0 {
@@ -283,7 +285,7 @@ func (g *Group) combine(cur int, d *model.Decision) int {
 			continue
 		}
 		opinions++
-		if r.Desired < cur && !g.forecast[i] {
+		if r.Desired < cur && !g.forecasts(i) {
 			reactiveIn = true
 		}
 		switch {

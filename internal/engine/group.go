@@ -27,7 +27,7 @@ type Group struct {
 	order    []int // derived signals in dependency order
 	policies []policy.Policy
 	polSigs  [][]int
-	forecast []bool // policies[i] is a policy.Forecaster
+	forecast []bool // policies[i] is a policy.Forecaster; nil when none is
 	up, down rules
 	missing  config.Missing
 	warmup   time.Duration
@@ -153,8 +153,12 @@ func Compile(cfg config.Group) (*Group, error) {
 		}
 		g.policies = append(g.policies, p)
 		g.polSigs = append(g.polSigs, p.Signals())
-		_, fc := p.(policy.Forecaster)
-		g.forecast = append(g.forecast, fc)
+		if _, ok := p.(policy.Forecaster); ok {
+			if g.forecast == nil {
+				g.forecast = make([]bool, len(cfg.Policies))
+			}
+			g.forecast[i] = true
+		}
 	}
 	g.up = rulesOf(model.Up, cfg.Behavior.Up.Window, cfg.Behavior.Up.Limits, cfg.Behavior.Up.Directional)
 	g.down = rulesOf(model.Down, cfg.Behavior.Down.Window, cfg.Behavior.Down.Limits, cfg.Behavior.Down.Directional)
@@ -278,6 +282,9 @@ func joinArrow(xs []string) string {
 	}
 	return out
 }
+
+// forecasts reports whether policy i is a policy.Forecaster.
+func (g *Group) forecasts(i int) bool { return g.forecast != nil && g.forecast[i] }
 
 // SignalIndex returns the index of a named signal, for building Samples.
 func (g *Group) SignalIndex(name string) (int, bool) {

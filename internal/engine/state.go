@@ -55,7 +55,7 @@ type State struct {
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
-	profiles   []*model.Profile   // one per policy; nil but for forecasters
+	profiles   []*model.Profile   // one per policy, nil but for forecasters; nil when none is
 	last       []lastSample       // one per signal
 	series     []*signal.Series   // one per signal; nil when no history is kept
 
@@ -86,7 +86,6 @@ func NewState(g *Group) *State {
 	st := &State{
 		Desired:  min(max(g.Initial, g.Min), g.Max),
 		memories: make([]model.Datapoints, len(g.policies)),
-		profiles: make([]*model.Profile, len(g.policies)),
 		last:     make([]lastSample, n),
 		series:   make([]*signal.Series, n),
 		values:   make([]policy.Value, n),
@@ -94,9 +93,12 @@ func NewState(g *Group) *State {
 		subst:    make([]bool, n),
 		missing:  make([]string, n),
 	}
-	for i, fc := range g.forecast {
-		if fc {
-			st.profiles[i] = &model.Profile{Version: model.ProfileVersion}
+	if g.forecast != nil {
+		st.profiles = make([]*model.Profile, len(g.policies))
+		for i, fc := range g.forecast {
+			if fc {
+				st.profiles[i] = &model.Profile{Version: model.ProfileVersion}
+			}
 		}
 	}
 	for i, s := range g.signals {
