@@ -106,7 +106,7 @@ func TestParseDecodeErrors(t *testing.T) {
     policies: [{targt: {signal: cpu, value: 1}}]
 `,
 			want: []string{
-				`ebb.yaml:5:16: groups[0].policies[0]: must set one of target, step, simple, queue, streaming, schedule, fixed`,
+				`ebb.yaml:5:16: groups[0].policies[0]: must set one of target, step, simple, queue, streaming, schedule, predictive, fixed`,
 				`ebb.yaml:5:17: groups[0].policies[0]: unknown key "targt"; did you mean "target"?`,
 			},
 		},

@@ -122,14 +122,15 @@ type Signal struct {
 
 // Policy recommends a capacity. Exactly one kind key is set.
 type Policy struct {
-	Name      string     `yaml:"name" doc:"Label used in explanations; defaults to kind(signal)."`
-	Target    *Target    `yaml:"target" doc:"Target tracking: keep a per-instance signal at a value."`
-	Step      *Step      `yaml:"step" doc:"Step scaling with AWS semantics."`
-	Simple    *Simple    `yaml:"simple" doc:"Add or remove a fixed number when a condition holds."`
-	Queue     *Queue     `yaml:"queue" doc:"Size by queue length: items per instance."`
-	Streaming *Streaming `yaml:"streaming" doc:"Size a streaming job by throughput, backlog and CPU."`
-	Schedule  *Schedule  `yaml:"schedule" doc:"Cron windows that set min, max or desired."`
-	Fixed     *Fixed     `yaml:"fixed" doc:"Always recommend the same capacity."`
+	Name       string      `yaml:"name" doc:"Label used in explanations; defaults to kind(signal)."`
+	Target     *Target     `yaml:"target" doc:"Target tracking: keep a per-instance signal at a value."`
+	Step       *Step       `yaml:"step" doc:"Step scaling with AWS semantics."`
+	Simple     *Simple     `yaml:"simple" doc:"Add or remove a fixed number when a condition holds."`
+	Queue      *Queue      `yaml:"queue" doc:"Size by queue length: items per instance."`
+	Streaming  *Streaming  `yaml:"streaming" doc:"Size a streaming job by throughput, backlog and CPU."`
+	Schedule   *Schedule   `yaml:"schedule" doc:"Cron windows that set min, max or desired."`
+	Predictive *Predictive `yaml:"predictive" doc:"Forecast a load signal from its own daily or weekly history and size ahead of it by the boot time; never scales in on its own."`
+	Fixed      *Fixed      `yaml:"fixed" doc:"Always recommend the same capacity."`
 }
 
 // Target is target tracking: desired = ceil(current × value ÷ target).
@@ -223,6 +224,18 @@ type ScheduleWindow struct {
 	Min      *int     `yaml:"min" doc:"Capacity floor while open."`
 	Max      *int     `yaml:"max" doc:"Capacity ceiling while open."`
 	Desired  *int     `yaml:"desired" doc:"Capacity recommended while open."`
+}
+
+// Predictive forecasts a load signal from the group's own history (its
+// seasonal profile) and sizes the group for the forecast lead from now:
+// desired = ceil(forecast ÷ per_instance).
+type Predictive struct {
+	Signal      string    `yaml:"signal" doc:"A load signal that does not depend on capacity (requests or jobs arriving per second, not CPU utilization), learned and forecast. Required."`
+	PerInstance float64   `yaml:"per_instance" doc:"How much of the signal one instance should take. Required, > 0."`
+	Season      string    `yaml:"season" default:"weekly" enum:"weekly,daily" doc:"The pattern the forecast repeats: weekly (each hour of the week; the same hour of the day until a week of history exists) or daily (each hour of the day)."`
+	Lead        *Duration `yaml:"lead" doc:"How far ahead the forecast looks, so that instances are ready when the load comes; default lifecycle.launch.boot. ≥ 0."`
+	History     Duration  `yaml:"history" default:"336h" doc:"How much history the forecast averages (14 days, as AWS predictive scaling): the mean of the same hour over it. At least one season (24h daily, 168h weekly), at most 1344h (8 weeks): ebb keeps one mean per hour."`
+	MinHistory  Duration  `yaml:"min_history" default:"24h" doc:"Hours of data needed before the policy forecasts; until then it abstains. The default, a day, is the least that covers every hour of the day once (and what AWS predictive scaling needs)."`
 }
 
 // Fixed always recommends the same capacity.

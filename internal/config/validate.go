@@ -24,6 +24,7 @@ var (
 	targetModes = []string{"average", "hpa"}
 	adjustments = []string{"change", "exact", "percent"}
 	selects     = []string{"max", "min", "disabled"}
+	seasons     = []string{"weekly", "daily"}
 )
 
 // Validate checks a File built in code, without positions: the checks Parse

@@ -15,13 +15,13 @@ import (
 )
 
 // kindNames lists the policy kinds in the order Kind checks them.
-var kindNames = []string{"target", "step", "simple", "queue", "streaming", "schedule", "fixed"}
+var kindNames = []string{"target", "step", "simple", "queue", "streaming", "schedule", "predictive", "fixed"}
 
 // Kinds returns the kinds set on p, in kindNames order. A valid policy has
 // exactly one.
 func (p *Policy) Kinds() []string {
 	set := []bool{p.Target != nil, p.Step != nil, p.Simple != nil, p.Queue != nil,
-		p.Streaming != nil, p.Schedule != nil, p.Fixed != nil}
+		p.Streaming != nil, p.Schedule != nil, p.Predictive != nil, p.Fixed != nil}
 	var out []string
 	for i, ok := range set {
 		if ok {
@@ -58,6 +58,8 @@ func (p *Policy) Label() string {
 		sig = p.Queue.Signal
 	case p.Streaming != nil:
 		sig = p.Streaming.Backlog
+	case p.Predictive != nil:
+		sig = p.Predictive.Signal
 	default:
 		return p.Kind()
 	}
@@ -101,6 +103,9 @@ func (v *validator) policy(g *Group, pol *Policy, p string) {
 	}
 	if s := pol.Schedule; s != nil {
 		v.schedule(s, join(p, "schedule"))
+	}
+	if pr := pol.Predictive; pr != nil {
+		v.predictive(g, pr, join(p, "predictive"))
 	}
 	if f := pol.Fixed; f != nil {
 		v.require(joinKeys(p, "fixed.desired"))
@@ -243,6 +248,39 @@ func (v *validator) streaming(g *Group, s *Streaming, p string) {
 	}
 	v.check(s.MinInterval >= 0, join(p, "min_interval"), "must be ≥ 0")
 	v.check(s.MaxParallelism >= 0, join(p, "max_parallelism"), "must be ≥ 0")
+}
+
+// Bounds of a predictive policy's history: one season, and the most hourly
+// means a profile keeps.
+const (
+	day        = 24 * time.Hour
+	week       = 7 * day
+	maxHistory = 8 * week
+)
+
+func (v *validator) predictive(g *Group, pr *Predictive, p string) {
+	v.signalRef(g, join(p, "signal"), pr.Signal)
+	v.check(pr.PerInstance > 0, join(p, "per_instance"), "must be > 0")
+	v.oneOf(join(p, "season"), pr.Season, seasons)
+	if pr.Lead != nil && *pr.Lead < 0 {
+		v.errf(join(p, "lead"), "must be ≥ 0")
+	}
+	season := day
+	if pr.Season == "weekly" {
+		season = week
+	}
+	switch h := pr.History.D(); {
+	case h < season:
+		v.errf(join(p, "history"), "must be ≥ %s (one season) with season: %s", Duration(season), pr.Season)
+	case h > maxHistory:
+		v.errf(join(p, "history"), "must be ≤ %s (8 weeks)", Duration(maxHistory))
+	}
+	switch {
+	case pr.MinHistory < 0:
+		v.errf(join(p, "min_history"), "must be ≥ 0")
+	case pr.MinHistory > pr.History && pr.History >= 0:
+		v.errf(join(p, "min_history"), "must be ≤ history (%s)", pr.History)
+	}
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)

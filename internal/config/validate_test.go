@@ -175,10 +175,31 @@ groups:
       - {name: q, fixed: {desired: 1}}
 `,
 			want: []string{
-				`ebb.yaml:6:9: groups[0].policies[0]: must set one of target, step, simple, queue, streaming, schedule, fixed`,
+				`ebb.yaml:6:9: groups[0].policies[0]: must set one of target, step, simple, queue, streaming, schedule, predictive, fixed`,
 				`ebb.yaml:7:9: groups[0].policies[1]: sets target and queue; a policy has exactly one kind`,
 				`ebb.yaml:8:9: groups[0].policies[2]: duplicate policy name "target(cpu)" (also policies[1]); set name to tell them apart`,
 				`ebb.yaml:10:16: groups[0].policies[4].name: duplicate policy name "q" (also policies[3]); set name to tell them apart`,
+			},
+		},
+		{
+			name: "predictive",
+			src: web + `    policies:
+      - predictive: {per_instance: 0}
+      - predictive: {signal: queue, per_instance: -5, season: monthly, lead: -1m}
+      - predictive: {signal: cpu, per_instance: 10, season: weekly, history: 72h, min_history: 96h}
+      - predictive: {signal: queue, per_instance: 10, season: daily, history: 2000h, min_history: -1h}
+        name: q2
+`,
+			want: []string{
+				"ebb.yaml:6:9: groups[0].policies[0].predictive.signal: required: one of the group's signals (declared: cpu, queue)",
+				"ebb.yaml:6:36: groups[0].policies[0].predictive.per_instance: must be > 0",
+				"ebb.yaml:7:51: groups[0].policies[1].predictive.per_instance: must be > 0",
+				`ebb.yaml:7:63: groups[0].policies[1].predictive.season: must be one of weekly, daily, not "monthly"`,
+				"ebb.yaml:7:78: groups[0].policies[1].predictive.lead: must not be negative",
+				"ebb.yaml:8:78: groups[0].policies[2].predictive.history: must be ≥ 168h (one season) with season: weekly",
+				"ebb.yaml:8:96: groups[0].policies[2].predictive.min_history: must be ≤ history (72h)",
+				"ebb.yaml:9:79: groups[0].policies[3].predictive.history: must be ≤ 1344h (8 weeks)",
+				"ebb.yaml:9:99: groups[0].policies[3].predictive.min_history: must not be negative",
 			},
 		},
 		{

@@ -13,7 +13,8 @@
 //	               is missing (or that cannot compute) follows the missing mode:
 //	               hold | scale_out | treat_as | fallback
 //	combine        scale out to the largest recommendation; scale in only when
-//	               every policy with an opinion agrees, to the largest of theirs
+//	               every policy with an opinion agrees, to the largest of theirs,
+//	               and a reactive policy (not only a forecast) asks for it
 //	datapoints     a direction is taken only when M of the last N evaluations
 //	               recommended it
 //	stabilization  up: the lowest recommendation of the up window;

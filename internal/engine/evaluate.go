@@ -151,7 +151,7 @@ func (g *Group) pushedValue(st *State, i int, now time.Time) {
 // substitute applies treat_as to a missing signal.
 func (g *Group) substitute(st *State, i int) {
 	if !st.values[i].OK && g.missing.Mode == config.MissingTreatAs {
-		st.values[i] = policy.Value{V: g.missing.Value, OK: true}
+		st.values[i] = policy.Value{V: g.missing.Value, OK: true, Substituted: true}
 		st.subst[i] = true
 	}
 }
@@ -199,6 +199,9 @@ func (g *Group) recommend(st *State, obs Observation, d *model.Decision) (lo, hi
 			AddedSince:  st.added,
 			Tolerance:   policy.Tolerance{Up: g.up.tolerance, Down: g.down.tolerance},
 			Memory:      &st.memories[i],
+		}
+		if st.profiles != nil {
+			in.Profile = st.profiles[i]
 		}
 		var rec model.Recommendation
 		if miss := firstMissing(g.polSigs[i], st); miss >= 0 {
@@ -266,14 +269,25 @@ func (g *Group) onMissing(cur int, name, why string) model.Recommendation {
 
 // combine applies the combining rule: out to the largest recommendation; in
 // only when every opinion agrees, to the largest of theirs.
+//
+// A forecast takes part like any opinion: it scales out, and when it is
+// above the others it keeps a scale-in from going below it. But it never
+// scales in on its own: a scale-in needs a policy that measures (a reactive
+// one) to ask for it, so a falling forecast lowers capacity only as far as
+// the largest reactive recommendation (AWS predictive scaling, likewise,
+// leaves scale-in to the dynamic policies: capacity goes down when demand
+// does, not when a prediction says it will).
 func (g *Group) combine(cur int, d *model.Decision) int {
 	up, down, holder := -1, -1, -1
-	opinions, agreeIn := 0, true
+	opinions, agreeIn, reactiveIn := 0, true, false
 	for i, r := range d.Policies {
 		if r.Opinion != model.Recommend {
 			continue
 		}
 		opinions++
+		if r.Desired < cur && !g.forecasts(i) {
+			reactiveIn = true
+		}
 		switch {
 		case r.Desired > cur:
 			agreeIn = false
@@ -300,6 +314,12 @@ func (g *Group) combine(cur int, d *model.Decision) int {
 		return p.Desired
 	case opinions == 0:
 		d.Combined = model.Because("no policy has an opinion: hold %v", model.Int(cur))
+		return cur
+	case agreeIn && !reactiveIn:
+		// No policy's recommendation became the proposal: the decision's
+		// reason is the rule's.
+		d.Combined = model.Because("%v forecasts %v, but a forecast alone never scales in: hold %v",
+			model.Str(d.Policies[down].Policy), model.Int(d.Policies[down].Desired), model.Int(cur))
 		return cur
 	case agreeIn:
 		d.Decider = down

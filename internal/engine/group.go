@@ -27,6 +27,7 @@ type Group struct {
 	order    []int // derived signals in dependency order
 	policies []policy.Policy
 	polSigs  [][]int
+	forecast []bool // policies[i] is a policy.Forecaster; nil when none is
 	up, down rules
 	missing  config.Missing
 	warmup   time.Duration
@@ -139,12 +140,25 @@ func Compile(cfg config.Group) (*Group, error) {
 	}
 	sigs := signalSet{g: g, cfg: cfg.Signals}
 	for i, ps := range cfg.Policies {
+		if pr := ps.Predictive; pr != nil && pr.Lead == nil {
+			// A forecast looks as far ahead as an instance takes to boot:
+			// what it launches now is ready when the load comes.
+			c := *pr
+			c.Lead = &cfg.Lifecycle.Launch.Boot
+			ps.Predictive = &c
+		}
 		p, err := policy.New(ps, sigs)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: policies[%d]: %w", cfg.Name, i, err)
 		}
 		g.policies = append(g.policies, p)
 		g.polSigs = append(g.polSigs, p.Signals())
+		if _, ok := p.(policy.Forecaster); ok {
+			if g.forecast == nil {
+				g.forecast = make([]bool, len(cfg.Policies))
+			}
+			g.forecast[i] = true
+		}
 	}
 	g.up = rulesOf(model.Up, cfg.Behavior.Up.Window, cfg.Behavior.Up.Limits, cfg.Behavior.Up.Directional)
 	g.down = rulesOf(model.Down, cfg.Behavior.Down.Window, cfg.Behavior.Down.Limits, cfg.Behavior.Down.Directional)
@@ -268,6 +282,9 @@ func joinArrow(xs []string) string {
 	}
 	return out
 }
+
+// forecasts reports whether policy i is a policy.Forecaster.
+func (g *Group) forecasts(i int) bool { return g.forecast != nil && g.forecast[i] }
 
 // SignalIndex returns the index of a named signal, for building Samples.
 func (g *Group) SignalIndex(name string) (int, bool) {

@@ -25,6 +25,10 @@ type Memory struct {
 	UpPoints   model.Datapoints   `json:"up_points"`
 	DownPoints model.Datapoints   `json:"down_points"`
 	Policies   []model.Datapoints `json:"policies,omitempty"`
+	// Profiles holds each forecasting policy's learned history, by policy
+	// index (null for the others); absent when the group has none. About
+	// 12 bytes per hour of history: 4 KiB for 14 days.
+	Profiles []*model.Profile `json:"profiles,omitempty"`
 }
 
 // Memory returns a copy of what the state remembers.
@@ -33,6 +37,16 @@ func (st *State) Memory() Memory {
 		Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown,
 		UpPoints: st.upPoints, DownPoints: st.downPoints,
 		Policies: append([]model.Datapoints(nil), st.memories...),
+	}
+	for i, p := range st.profiles {
+		if p == nil {
+			continue
+		}
+		if m.Profiles == nil {
+			m.Profiles = make([]*model.Profile, len(st.profiles))
+		}
+		c := p.Clone()
+		m.Profiles[i] = &c
 	}
 	for _, r := range st.recs {
 		m.Recs = append(m.Recs, TimedValue{T: r.t, V: r.v})
@@ -45,13 +59,22 @@ func (st *State) Memory() Memory {
 
 // Restore puts remembered memory back into a fresh state. Desired is
 // clamped to the group's bounds (the config may have changed); policy
-// memories are kept only if the group still has as many policies.
+// memories are kept only if the group still has as many policies; a
+// forecasting policy's profile only if it is of the current version (a
+// policy that now reads another signal starts its profile afresh).
 func (g *Group) Restore(st *State, m Memory) {
 	st.Desired = min(max(m.Desired, g.Min), g.Max)
 	st.LastScale, st.LastUp, st.LastDown = m.LastScale, m.LastUp, m.LastDown
 	st.upPoints, st.downPoints = m.UpPoints, m.DownPoints
 	if len(m.Policies) == len(st.memories) {
 		copy(st.memories, m.Policies)
+	}
+	if len(m.Profiles) == len(st.profiles) {
+		for i, p := range m.Profiles {
+			if st.profiles[i] != nil && p != nil && p.Valid() {
+				*st.profiles[i] = p.Clone()
+			}
+		}
 	}
 	st.recs = st.recs[:0]
 	st.seeded = true // the history goes on

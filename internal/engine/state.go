@@ -55,6 +55,7 @@ type State struct {
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
+	profiles   []*model.Profile   // one per policy, nil but for forecasters; nil when none is
 	last       []lastSample       // one per signal
 	series     []*signal.Series   // one per signal; nil when no history is kept
 
@@ -91,6 +92,14 @@ func NewState(g *Group) *State {
 		perInst:  make([][]policy.InstanceValue, n),
 		subst:    make([]bool, n),
 		missing:  make([]string, n),
+	}
+	if g.forecast != nil {
+		st.profiles = make([]*model.Profile, len(g.policies))
+		for i, fc := range g.forecast {
+			if fc {
+				st.profiles[i] = &model.Profile{Version: model.ProfileVersion}
+			}
+		}
 	}
 	for i, s := range g.signals {
 		if s.horizon > 0 {

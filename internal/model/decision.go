@@ -142,7 +142,8 @@ type Decision struct {
 	Proposed int    `json:"proposed"`
 	Combined Reason `json:"combined_reason"`
 	// Decider is the index in Policies of the policy whose recommendation
-	// became the proposal, or -1 when none did (every policy abstained).
+	// became the proposal, or -1 when none did (every policy abstained, or
+	// only forecasts asked to scale in).
 	Decider int    `json:"-"`
 	Steps   []Step `json:"steps"`
 }

@@ -43,7 +43,7 @@ func New(spec config.Policy, signals Signals) (Policy, error) {
 	kinds := spec.Kinds()
 	switch len(kinds) {
 	case 0:
-		return nil, errors.New("no policy kind set: want one of target, step, simple, queue, streaming, schedule or fixed")
+		return nil, errors.New("no policy kind set: want one of target, step, simple, queue, streaming, schedule, predictive or fixed")
 	case 1:
 	default:
 		return nil, fmt.Errorf("several policy kinds set (%s): want exactly one", strings.Join(kinds, ", "))
@@ -68,6 +68,8 @@ func New(spec config.Policy, signals Signals) (Policy, error) {
 		p, err = newStreaming(name, *spec.Streaming, index)
 	case spec.Schedule != nil:
 		p, err = newSchedule(name, *spec.Schedule)
+	case spec.Predictive != nil:
+		p, err = newPredictive(name, *spec.Predictive, index)
 	case spec.Fixed != nil:
 		p, err = newFixed(name, *spec.Fixed)
 	}

@@ -7,6 +7,8 @@
 //	queue      desired = ceil(items ÷ per_instance), waking from zero
 //	streaming  keep up with input and clear the backlog; shrink by CPU
 //	schedule   cron windows that set min, max or desired
+//	predictive desired = ceil(forecast ÷ per_instance), the forecast lead ahead
+//	           from the signal's seasonal profile (hourly means over history)
 //	fixed      always the same capacity
 //
 // Policies are pure functions of their Input. They never clamp to the group's

@@ -11,6 +11,10 @@ import (
 type Value struct {
 	V  float64
 	OK bool
+	// Substituted is set when the value stands in for a missing one
+	// (behavior.missing treat_as): policies that learn from history skip
+	// it.
+	Substituted bool
 }
 
 // InstanceValue is one instance's value of a signal.
@@ -58,6 +62,10 @@ type Input struct {
 	// Memory is this policy's own datapoint history, kept by the engine
 	// between ticks (used by M-of-N conditions). Never nil.
 	Memory *model.Datapoints
+	// Profile is this policy's learned history of its signal, kept by the
+	// engine between ticks and across restarts; set for Forecasters, nil
+	// for other policies.
+	Profile *model.Profile
 }
 
 // Historian is a policy that reads capacity changes (Input.AddedSince) as
