@@ -107,8 +107,8 @@ func TestHPADocumentedExample(t *testing.T) {
 		r := start(t, "hpa", "service", "{min: 1, max: 100, initial: 4}", nil)
 		r.play([]tick{
 			{sec: 0, values: util(1.4), want: 8},
-			{sec: 15, values: util(0.75), want: 8}, // ratio 1.07: within 0.1
-			{sec: 30, values: util(0.35), want: 8}, // ratio 0.5: the window still holds 8
+			{sec: 15, values: util(0.75), want: 8},  // ratio 1.07: within 0.1
+			{sec: 30, values: util(0.35), want: 8},  // ratio 0.5: the window still holds 8
 			{sec: 300, values: util(0.35), want: 8}, // 8 was recommended at 15 s
 			{sec: 315, values: util(0.35), want: 4}, // every recommendation of the last 300 s is 4
 		})
