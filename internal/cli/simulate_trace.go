@@ -13,6 +13,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/sim"
+	"github.com/ebb-autoscaler/ebb/internal/sim/baseline"
 	"github.com/ebb-autoscaler/ebb/internal/sim/measure"
 	"github.com/ebb-autoscaler/ebb/internal/sim/oracle"
 	"github.com/ebb-autoscaler/ebb/internal/sim/trace"
@@ -33,8 +34,9 @@ type traceRun struct {
 	asJSON   bool
 }
 
-// baselines are the policies --compare accepts.
-var baselines = []string{"oracle"}
+// baselines are the policies --compare accepts: the oracle, then the peer
+// autoscalers of internal/sim/baseline.
+var baselines = append([]string{"oracle"}, baseline.Names...)
 
 // simulateTrace runs the group's policy closed loop against the workload
 // driven by the trace, and beside it the baselines asked for, and prints
@@ -43,6 +45,11 @@ func simulateTrace(w io.Writer, r traceRun) error {
 	for _, c := range r.compare {
 		if !slices.Contains(baselines, c) {
 			return usageError{fmt.Errorf("--compare %s: the baselines available are %s", c, strings.Join(baselines, ", "))}
+		}
+		if c != "oracle" {
+			if err := baseline.Check(c, r.workload); err != nil {
+				return usageError{fmt.Errorf("--compare %s: %w", c, err)}
+			}
 		}
 	}
 	group := r.group
@@ -96,6 +103,12 @@ func simulateTrace(w io.Writer, r traceRun) error {
 				return err
 			}
 			results = append(results, o)
+		default:
+			b, err := baselineResult(r, group, tr, wc, c)
+			if err != nil {
+				return err
+			}
+			results = append(results, b)
 		}
 	}
 	if r.asJSON {
@@ -106,6 +119,30 @@ func simulateTrace(w io.Writer, r traceRun) error {
 		}{results})
 	}
 	return writeComparison(w, tr, r.workload, out, results)
+}
+
+// baselineResult runs the group rewritten as the named peer baseline on
+// the same trace, workload and seed, and scores it.
+func baselineResult(r traceRun, group string, tr *trace.Trace, wc workload.Config, name string) (measure.Result, error) {
+	gi := slices.IndexFunc(r.cfg.Groups, func(g config.Group) bool { return g.Name == group })
+	if gi < 0 {
+		return measure.Result{}, fmt.Errorf("no group %q in the config", group)
+	}
+	bg, err := baseline.Apply(name, r.cfg.Groups[gi], wc)
+	if err != nil {
+		return measure.Result{}, err
+	}
+	cfg := *r.cfg
+	cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
+	m, err := workload.New(wc, r.seed)
+	if err != nil {
+		return measure.Result{}, err
+	}
+	out, err := sim.RunClosed(&cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed})
+	if err != nil {
+		return measure.Result{}, fmt.Errorf("baseline %s: %w", name, err)
+	}
+	return out.Measures(name)
 }
 
 // oracleResult scores the cheapest fleet that meets the run's demand with
