@@ -277,3 +277,66 @@ func TestApplyErrors(t *testing.T) {
 		}
 	}
 }
+
+// A preset keeps what is the group's own (name, lifecycle, max, initial
+// capacity) and drops its guards.
+func TestApplyKeepsTheGroup(t *testing.T) {
+	f, err := config.Parse("g.yaml", []byte(`groups:
+  - name: w
+    capacity: {min: 0, max: 30, initial: 5}
+    signals: {backlog: {}, db: {}}
+    policies: [{queue: {signal: backlog, per_instance: 3}}]
+    guards: [{signal: db, above: 80}]
+    lifecycle: {launch: {boot: 90s}, drain: {timeout: 7m}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := workload.Defaults("queue")
+	for _, name := range []string{"hpa", "keda", "aws-target", "aws-step"} {
+		g, err := Apply(name, f.Groups[0], w)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if g.Name != "w" || g.Capacity.Max != 30 || g.Capacity.Initial == nil || *g.Capacity.Initial != 5 ||
+			g.Lifecycle.Launch.Boot.D() != 90*time.Second || g.Lifecycle.Drain.Timeout.D() != 7*time.Minute || g.Guards != nil {
+			t.Errorf("%s: %+v", name, g)
+		}
+		if _, ok := g.Signals["db"]; ok {
+			t.Errorf("%s reads the group's db signal", name)
+		}
+	}
+	// Only KEDA follows the group down to 0; the HPA keeps 1.
+	for name, want := range map[string]int{"hpa": 1, "keda": 0} {
+		g, _ := Apply(name, f.Groups[0], w)
+		if g.Capacity.Min != want {
+			t.Errorf("%s: min %d, want %d", name, g.Capacity.Min, want)
+		}
+	}
+}
+
+// Within the Flink boundary (utilization 0.4 to 1.0 around the 0.7
+// target) the job is left alone; above it, it scales up. Ten workers of
+// 100 records/s each, no lag.
+func TestFlinkBoundary(t *testing.T) {
+	for _, tt := range []struct {
+		busy float64
+		want int
+	}{
+		// (950×300/1800 + 950/0.7) / 100 = 15.2 workers: ratio 1.52 > 1/0.7.
+		{busy: 0.95, want: 16},
+		// 12.8 and 7.2 workers: ratios 1.28 and 0.72, inside 0.57–1.43.
+		{busy: 0.8, want: 10},
+		{busy: 0.45, want: 10},
+	} {
+		r := start(t, "flink", "streaming", "{min: 1, max: 100, initial: 10}", nil)
+		in := 1000 * tt.busy
+		var got int
+		for m := 0; m < 5; m++ {
+			got = r.at(60*m, map[string]float64{"input_rate": in, "throughput": in, "busy": tt.busy, "backlog": 0})
+		}
+		if got != tt.want {
+			t.Errorf("busy %v: desired %d, want %d\n%s", tt.busy, got, tt.want, r.explain())
+		}
+	}
+}
