@@ -169,7 +169,7 @@ elasticity metrics and lost work, beside the baselines named by --compare
 	cmd.Flags().StringVar(&tracePath, "trace", "", "CSV t,rate of arrivals per second: drive --workload closed loop")
 	cmd.Flags().StringVar(&kind, "workload", "", "with --trace: the workload model: service, queue, streaming or olap")
 	cmd.Flags().StringVar(&group, "group", "", "with --trace: the group to simulate, when the config has several")
-	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: oracle")
+	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: "+strings.Join(baselines, ", "))
 	cmd.Flags().Float64Var(&scale, "scale", 1, "with --trace: multiply the trace's rates")
 	cmd.Flags().Float64Var(&compress, "compress", 1, "with --trace: play the trace this many times faster")
 	cmd.Flags().StringVar(&reportDir, "report", "", "with --trace: also write DIR/report.md and its PNG plots")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/sim"
+	"github.com/ebb-autoscaler/ebb/internal/sim/baseline"
 	"github.com/ebb-autoscaler/ebb/internal/sim/measure"
 	"github.com/ebb-autoscaler/ebb/internal/sim/oracle"
 	"github.com/ebb-autoscaler/ebb/internal/sim/report"
@@ -38,8 +39,9 @@ type traceRun struct {
 	stderr     io.Writer // progress goes here when it is a terminal
 }
 
-// baselines are the policies --compare accepts.
-var baselines = []string{"oracle"}
+// baselines are the policies --compare accepts: the oracle, then the peer
+// autoscalers of internal/sim/baseline.
+var baselines = append([]string{"oracle"}, baseline.Names...)
 
 // simulateTrace runs the group's policy closed loop against the workload
 // driven by the trace, and beside it the baselines asked for, and prints
@@ -48,6 +50,11 @@ func simulateTrace(w io.Writer, r traceRun) error {
 	for _, c := range r.compare {
 		if !slices.Contains(baselines, c) {
 			return usageError{fmt.Errorf("--compare %s: the baselines available are %s", c, strings.Join(baselines, ", "))}
+		}
+		if c != "oracle" {
+			if err := baseline.Check(c, r.workload); err != nil {
+				return usageError{fmt.Errorf("--compare %s: %w", c, err)}
+			}
 		}
 	}
 	group := r.group
@@ -105,6 +112,13 @@ func simulateTrace(w io.Writer, r traceRun) error {
 			}
 			results = append(results, o)
 			curves = append(curves, s)
+		default:
+			b, s, err := baselineResult(r, group, tr, wc, c)
+			if err != nil {
+				return err
+			}
+			results = append(results, b)
+			curves = append(curves, s)
 		}
 	}
 	if r.reportDir != "" {
@@ -125,6 +139,33 @@ func simulateTrace(w io.Writer, r traceRun) error {
 		}{results})
 	}
 	return writeComparison(w, tr, r.workload, out, results)
+}
+
+// baselineResult runs the group rewritten as the named peer baseline on
+// the same trace, workload and seed, and scores it.
+func baselineResult(r traceRun, group string, tr *trace.Trace, wc workload.Config, name string) (measure.Result, report.Series, error) {
+	gi := slices.IndexFunc(r.cfg.Groups, func(g config.Group) bool { return g.Name == group })
+	if gi < 0 {
+		return measure.Result{}, report.Series{}, fmt.Errorf("no group %q in the config", group)
+	}
+	bg, err := baseline.Apply(name, r.cfg.Groups[gi], wc)
+	if err != nil {
+		return measure.Result{}, report.Series{}, err
+	}
+	cfg := *r.cfg
+	cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
+	m, err := workload.New(wc, r.seed)
+	if err != nil {
+		return measure.Result{}, report.Series{}, err
+	}
+	bar := newProgress(r.stderr, name)
+	out, err := sim.RunClosed(&cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed, Progress: bar.update})
+	bar.clear()
+	if err != nil {
+		return measure.Result{}, report.Series{}, fmt.Errorf("baseline %s: %w", name, err)
+	}
+	res, err := out.Measures(name)
+	return res, report.Series{Policy: name, Ready: out.Ready, Running: out.Running, Violating: out.Violating}, err
 }
 
 // oracleResult scores the cheapest fleet that meets the run's demand with

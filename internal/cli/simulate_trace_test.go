@@ -83,6 +83,49 @@ func TestSimulateTraceJSON(t *testing.T) {
 	}
 }
 
+// simulate --trace --compare runs each peer baseline closed loop on the
+// same trace, workload and seed: every row is there, none loses a job, and
+// none is cheaper than the oracle.
+func TestSimulateTraceBaselines(t *testing.T) {
+	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
+	code, out, errs := run(t, "simulate", "-c", cfg, "--trace", tr, "--workload", "queue",
+		"--compare", "hpa,keda,aws-target,aws-step,oracle", "--json", "--seed", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Results []struct {
+			Policy  string  `json:"policy"`
+			Cost    float64 `json:"cost_instance_hours"`
+			Lost    float64 `json:"lost_work"`
+			Actions int     `json:"actions"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var policies []string
+	for _, r := range doc.Results {
+		policies = append(policies, r.Policy)
+	}
+	want := []string{"ebb", "hpa", "keda", "aws-target", "aws-step", "oracle"}
+	if fmt.Sprint(policies) != fmt.Sprint(want) {
+		t.Fatalf("rows %v, want %v", policies, want)
+	}
+	oracle := doc.Results[len(doc.Results)-1]
+	for _, r := range doc.Results[:len(doc.Results)-1] {
+		if r.Lost != 0 {
+			t.Errorf("%s lost %v jobs", r.Policy, r.Lost)
+		}
+		if r.Cost < oracle.Cost {
+			t.Errorf("%s costs %.2f instance-hours, below the oracle's %.2f", r.Policy, r.Cost, oracle.Cost)
+		}
+		if r.Actions < 2 {
+			t.Errorf("%s took %d actions on a surge", r.Policy, r.Actions)
+		}
+	}
+}
+
 func TestSimulateTraceErrors(t *testing.T) {
 	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
 	tests := []struct {
@@ -94,7 +137,8 @@ func TestSimulateTraceErrors(t *testing.T) {
 		{name: "no workload", args: []string{"--trace", tr}, code: 2, want: "--trace needs --workload"},
 		{name: "unknown workload", args: []string{"--trace", tr, "--workload", "batch"}, code: 2, want: `workload "batch": must be one of service, queue, streaming or olap`},
 		{name: "trace and signals", args: []string{"--trace", tr, "--workload", "queue", "--signals", tr}, code: 2, want: "pass one"},
-		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,hpa"}, code: 2, want: "--compare hpa: the baselines available are oracle"},
+		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,nomad"}, code: 2, want: "--compare nomad: the baselines available are oracle, hpa, aws-target, aws-step, keda, flink"},
+		{name: "baseline for another workload", args: []string{"--trace", tr, "--workload", "queue", "--compare", "hpa,flink"}, code: 2, want: "--compare flink: baseline does not apply to the workload: flink runs only on the streaming workload, not queue"},
 		{name: "bad scale", args: []string{"--trace", tr, "--workload", "queue", "--scale", "0"}, code: 2, want: "--scale"},
 		{name: "bad trace", args: []string{"--trace", write(t, "bad.csv", "t,rate\n0,1\n0,2\n"), "--workload", "queue"}, code: 1, want: "bad.csv:3"},
 		{name: "signal the model lacks", args: []string{"--trace", tr, "--workload", "olap"}, code: 1, want: "reads backlog, which the workload does not report"},
