@@ -136,9 +136,9 @@ func (tx *Tx) Instance(group, id string) (model.Instance, bool, error) {
 	if v == nil {
 		return model.Instance{}, false, nil
 	}
-	var inst model.Instance
-	if err := json.Unmarshal(v, &inst); err != nil {
-		return model.Instance{}, false, fmt.Errorf("decode instance %s/%s: %w", group, id, err)
+	inst, err := tx.decodeInstance(group, []byte(id), v)
+	if err != nil {
+		return model.Instance{}, false, err
 	}
 	return inst, true, nil
 }
@@ -151,15 +151,7 @@ func (tx *Tx) Instances(group string) ([]model.Instance, error) {
 		return nil, nil
 	}
 	var out []model.Instance
-	err := b.ForEach(func(k, v []byte) error {
-		var inst model.Instance
-		if err := json.Unmarshal(v, &inst); err != nil {
-			return fmt.Errorf("decode instance %s/%s: %w", group, k, err)
-		}
-		out = append(out, inst)
-		return nil
-	})
-	if err != nil {
+	if err := tx.eachInstance(group, b, func(inst model.Instance) { out = append(out, inst) }); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b model.Instance) int {

@@ -104,6 +104,7 @@ type Store struct {
 	opt    Options
 	writes atomic.Uint64
 	repl   *replica // on PostgreSQL: the link; nil for a file
+	insts  *instanceCache
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -139,7 +140,7 @@ func Open(path string, opt Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, opt: opt}, nil
+	return &Store{db: db, path: path, opt: opt, insts: newInstanceCache()}, nil
 }
 
 // Close releases the file and its lock.
@@ -168,7 +169,7 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 // The Tx must not be used after fn returns.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, insts: s.insts}) })
 }
 
 // Update runs fn in a read-write transaction: fn's writes commit together
@@ -180,7 +181,7 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.repl != nil {
 		return s.repl.update(s, fn)
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, insts: s.insts}) })
 }
 
 // Writes returns how many write transactions (Update calls) the store has
@@ -193,6 +194,8 @@ type Tx struct {
 	btx *bolt.Tx
 	opt Options
 	ch  *changes // recorded writes, when the store keeps a copy elsewhere
+	// insts decodes instances, remembering them; nil decodes each read.
+	insts *instanceCache
 }
 
 // Root bucket and key names; see doc.go for the layout.

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// instanceCache keeps each instance as the store last decoded it, beside
+// the bytes it was decoded from. A reconcile reads every instance of its
+// group, often several times, and most are unchanged since the last read:
+// finding the same bytes again, a read copies the decoded instance instead
+// of decoding JSON. Keyed on the stored bytes, it is never stale: a write
+// changes the bytes, and the next read decodes them. Entries of instances
+// no longer stored go at the next read of their whole group.
+type instanceCache struct {
+	mu     sync.Mutex
+	groups map[string]*groupCache
+}
+
+type groupCache struct {
+	gen   uint64 // counts whole-group reads
+	insts map[string]*cachedInstance
+}
+
+type cachedInstance struct {
+	raw  []byte
+	inst model.Instance
+	gen  uint64 // the last whole-group read that found it
+}
+
+func newInstanceCache() *instanceCache {
+	return &instanceCache{groups: map[string]*groupCache{}}
+}
+
+func (c *instanceCache) group(name string) *groupCache {
+	g := c.groups[name]
+	if g == nil {
+		g = &groupCache{insts: map[string]*cachedInstance{}}
+		c.groups[name] = g
+	}
+	return g
+}
+
+// decode returns the instance stored as v under key k of group g.
+func (g *groupCache) decode(group string, k, v []byte) (model.Instance, error) {
+	if e := g.insts[string(k)]; e != nil && bytes.Equal(e.raw, v) {
+		e.gen = g.gen
+		return e.copy(), nil
+	}
+	var inst model.Instance
+	if err := json.Unmarshal(v, &inst); err != nil {
+		return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", group, k, err)
+	}
+	// v points into the file's pages, valid only in its transaction.
+	e := &cachedInstance{raw: bytes.Clone(v), inst: inst, gen: g.gen}
+	g.insts[string(k)] = e
+	return e.copy(), nil
+}
+
+// copy returns the instance sharing nothing mutable with the cache.
+func (e *cachedInstance) copy() model.Instance {
+	inst := e.inst
+	if p := inst.Process; p != nil {
+		cp := *p
+		inst.Process = &cp
+	}
+	return inst
+}
+
+// sweep drops the entries the whole-group read that just ended did not
+// find.
+func (g *groupCache) sweep() {
+	for k, e := range g.insts {
+		if e.gen != g.gen {
+			delete(g.insts, k)
+		}
+	}
+}
+
+// decodeInstance decodes one stored instance, through the store's cache
+// when the transaction has one.
+func (tx *Tx) decodeInstance(group string, k, v []byte) (model.Instance, error) {
+	if tx.insts == nil {
+		var inst model.Instance
+		if err := json.Unmarshal(v, &inst); err != nil {
+			return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", group, k, err)
+		}
+		return inst, nil
+	}
+	tx.insts.mu.Lock()
+	defer tx.insts.mu.Unlock()
+	g := tx.insts.group(group)
+	return g.decode(group, k, v)
+}
+
+// eachInstance calls fn with each stored instance of the group's bucket b,
+// decoded through the store's cache when the transaction has one.
+func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) error {
+	if tx.insts == nil {
+		return b.ForEach(func(k, v []byte) error {
+			inst, err := tx.decodeInstance(group, k, v)
+			if err != nil {
+				return err
+			}
+			fn(inst)
+			return nil
+		})
+	}
+	tx.insts.mu.Lock()
+	defer tx.insts.mu.Unlock()
+	g := tx.insts.group(group)
+	g.gen++
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		inst, err := g.decode(group, k, v)
+		if err != nil {
+			return err
+		}
+		n++
+		fn(inst)
+		return nil
+	})
+	if err == nil && len(g.insts) > n {
+		g.sweep()
+	}
+	return err
+}
