@@ -11,11 +11,51 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	simprov "github.com/ebb-autoscaler/ebb/internal/provider/sim"
 	"github.com/ebb-autoscaler/ebb/internal/sim/trace"
+	"github.com/ebb-autoscaler/ebb/internal/sim/workload"
 )
 
 // benchInfra is the system the benchmarks run on: boot times spread, a
 // few failed launches and throttled calls.
 var benchInfra = simprov.Infra{BootJitter: 0.3, LaunchFailure: 0.02, Throttle: 0.02}
+
+// benchGroup is the benchmarks' group: queue workers sized by their
+// backlog, four jobs at a time each, drained on scale-in. Its jobs take a
+// minute (benchModel), so the queue's signals mean the same at 1 s and at
+// 15 s resolution: the group scales alike at both, a few hundred times a
+// day on benchTrace.
+const benchGroup = `
+  - name: %s
+    capacity: {min: 2, max: 30}
+    interval: 15s
+    signals: {backlog: {stale: 1m}}
+    policies: [{queue: {signal: backlog, per_instance: 4}}]
+    behavior: {down: {window: 5m}}
+    lifecycle: {launch: {boot: 60s}, drain: {timeout: 30m}}
+`
+
+// benchModel is the benchmarks' queue: one-minute exponential jobs, four
+// per worker.
+func benchModel(seed uint64) (workload.Model, error) {
+	return workload.NewQueue(workload.QueueConfig{
+		Service:   workload.Durations{Dist: "exponential", Mean: config.Duration(time.Minute)},
+		PerWorker: 4, MaxWait: config.Duration(time.Minute), Arrivals: "poisson", Batches: 16, Tail: 0.01,
+	}, seed)
+}
+
+// benchTrace is a daily cycle between 5 and 35 busy workers' worth of
+// jobs (1/12 to 7/12 jobs/s) peaking at peak, times 20% noise of its own
+// seed.
+func benchTrace(g trace.Grid, peak time.Duration, seed uint64) (*trace.Trace, error) {
+	cycle, err := trace.Diurnal(g, 4.0/12, 3.0/12, peak)
+	if err != nil {
+		return nil, err
+	}
+	noise, err := trace.Noise(g, 0.2, seed)
+	if err != nil {
+		return nil, err
+	}
+	return trace.Mul(cycle, noise)
+}
 
 // BenchmarkClosed30Days runs one queue group closed loop for 30 days at
 // 1-second resolution on a daily cycle with noise: the engine, the fleet
@@ -27,11 +67,11 @@ var benchInfra = simprov.Infra{BootJitter: 0.3, LaunchFailure: 0.02, Throttle: 0
 // EBB_BENCH_DAYS (default 30) shortens it.
 func BenchmarkClosed30Days(b *testing.B) {
 	days := benchEnvInt(b, "EBB_BENCH_DAYS", 30)
-	cfg, err := config.Parse("workers.yaml", []byte(workers))
+	cfg, names, err := manyGroups(benchGroup, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := daily(trace.Grid{Step: time.Second, Duration: time.Duration(days) * 24 * time.Hour}, 1)
+	tr, err := benchTrace(trace.Grid{Step: time.Second, Duration: time.Duration(days) * 24 * time.Hour}, 14*time.Hour, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,11 +79,11 @@ func BenchmarkClosed30Days(b *testing.B) {
 	var out *Outcome
 	b.ReportAllocs()
 	for b.Loop() {
-		m, err := queueModel(1)
+		m, err := benchModel(1)
 		if err != nil {
 			b.Fatal(err)
 		}
-		out, err = RunClosed(cfg, "workers", tr, m, ClosedOptions{Start: closedStart, Seed: 1, Infra: benchInfra, Dir: b.TempDir()})
+		out, err = RunClosed(cfg, names[0], tr, m, ClosedOptions{Start: closedStart, Seed: 1, Infra: benchInfra, Dir: b.TempDir()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -64,22 +104,25 @@ func BenchmarkClosed30Days(b *testing.B) {
 func BenchmarkClosed1000Groups(b *testing.B) {
 	n := benchEnvInt(b, "EBB_BENCH_GROUPS", 1000)
 	hours := benchEnvInt(b, "EBB_BENCH_HOURS", 24)
-	cfg, names, err := manyWorkers(n)
+	cfg, names, err := manyGroups(benchGroup, n)
 	if err != nil {
 		b.Fatal(err)
 	}
 	const step = 15 * time.Second
 	g := trace.Grid{Step: step, Duration: time.Duration(hours) * time.Hour}
-	traces, err := phased(g, n)
-	if err != nil {
-		b.Fatal(err)
+	traces := make([]*trace.Trace, n)
+	for i := range traces {
+		// Each group peaks at its own time of day.
+		if traces[i], err = benchTrace(g, time.Duration(i)*24*time.Hour/time.Duration(n), uint64(i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	var outs []*Outcome
 	b.ReportAllocs()
 	for b.Loop() {
 		runs := make([]GroupRun, n)
 		for i := range runs {
-			m, err := queueModel(uint64(i))
+			m, err := benchModel(uint64(i))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -102,21 +145,28 @@ func BenchmarkClosed1000Groups(b *testing.B) {
 
 // manyWorkers is a config of n workers groups, w0000, w0001, …
 func manyWorkers(n int) (*config.File, []string, error) {
-	var y strings.Builder
-	y.WriteString("groups:\n")
-	names := make([]string, n)
-	for i := range n {
-		names[i] = fmt.Sprintf("w%04d", i)
-		fmt.Fprintf(&y, `  - name: %s
+	return manyGroups(`
+  - name: %s
     capacity: {min: 2, max: 30}
     interval: 15s
     signals: {backlog: {stale: 1m}}
     policies: [{queue: {signal: backlog, per_instance: 8}}]
     behavior: {down: {window: 2m}}
     lifecycle: {launch: {boot: 60s}, drain: {timeout: 30m}}
-`, names[i])
+`, n)
+}
+
+// manyGroups is a config of n groups w0000, w0001, … made from group, a
+// group's YAML with %s for its name.
+func manyGroups(group string, n int) (*config.File, []string, error) {
+	var y strings.Builder
+	y.WriteString("groups:")
+	names := make([]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("w%04d", i)
+		fmt.Fprintf(&y, group, names[i])
 	}
-	cfg, err := config.Parse("workers.yaml", []byte(y.String()))
+	cfg, err := config.Parse("groups.yaml", []byte(y.String()))
 	return cfg, names, err
 }
 
