@@ -162,6 +162,15 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 }
 
 func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
+	if r.cap != nil && r.cap.seen != nil {
+		// A capacity provider answers from the reconcile's observation:
+		// nothing is sent, so there is no call to bound (and a replica
+		// that lost the lead sends nothing either way).
+		done := r.observed("alive")
+		_, ok := r.cap.seen[inst.ID]
+		done(nil)
+		return ok, nil
+	}
 	cctx, cancel := r.call(ctx)
 	defer cancel()
 	done := r.observed("alive")

@@ -59,6 +59,9 @@ type Outcome struct {
 	// Launches, Failures and Throttled count what the system did: launches,
 	// launches that never became ready, API calls refused.
 	Launches, Failures, Throttled int
+	// Reconciles counts the fleet reconciles run: every step but those of
+	// a settled fleet with nothing new.
+	Reconciles int
 	// ReconcileErrors counts reconciles that failed (throttled calls, as a
 	// daemon's would, retried at the next).
 	ReconcileErrors int
@@ -322,6 +325,7 @@ func (g *closedGroup) reconcile(ctx context.Context) {
 	if !g.changed && g.state.Desired == g.before && g.settled {
 		return
 	}
+	g.out.Reconciles++
 	status, err := g.rec.Reconcile(ctx, func() int { return g.state.Desired })
 	g.settled = err == nil && status.Settled
 	if err != nil {

@@ -91,6 +91,7 @@ func BenchmarkClosed30Days(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
 	b.ReportMetric(float64(out.Actions), "actions")
 	b.ReportMetric(float64(out.Launches), "launches")
+	b.ReportMetric(float64(out.Reconciles), "reconciles")
 }
 
 // BenchmarkClosed1000Groups runs 1,000 queue groups closed loop for a day
@@ -135,10 +136,11 @@ func BenchmarkClosed1000Groups(b *testing.B) {
 	}
 	steps := int(g.Duration / step)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps*n), "ns/group-step")
-	actions, launches := 0, 0
+	actions, launches, reconciles := 0, 0, 0
 	for _, o := range outs {
-		actions, launches = actions+o.Actions, launches+o.Launches
+		actions, launches, reconciles = actions+o.Actions, launches+o.Launches, reconciles+o.Reconciles
 	}
+	b.ReportMetric(float64(reconciles)/float64(n), "reconciles/group")
 	b.ReportMetric(float64(actions)/float64(n), "actions/group")
 	b.ReportMetric(float64(launches)/float64(n), "launches/group")
 }
