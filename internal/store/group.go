@@ -43,9 +43,9 @@ func (tx *Tx) GroupState(group string) (GroupState, bool, error) {
 	if v == nil {
 		return GroupState{}, false, nil
 	}
-	var st GroupState
-	if err := json.Unmarshal(v, &st); err != nil {
-		return GroupState{}, false, fmt.Errorf("decode state of group %s: %w", group, err)
+	st, err := tx.decodeState(group, v)
+	if err != nil {
+		return GroupState{}, false, err
 	}
 	return st, true, nil
 }

@@ -278,7 +278,7 @@ func (r *replica) open(ctx context.Context, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: r.where, opt: opt, repl: r, insts: newInstanceCache()}
+	s := &Store{db: db, path: r.where, opt: opt, repl: r, insts: newDecodeCache()}
 	if err := r.reload(ctx, db); err != nil {
 		db.Close()
 		return nil, err

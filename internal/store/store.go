@@ -104,7 +104,7 @@ type Store struct {
 	opt    Options
 	writes atomic.Uint64
 	repl   *replica // on PostgreSQL: the link; nil for a file
-	insts  *instanceCache
+	insts  *decodeCache
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -140,7 +140,7 @@ func Open(path string, opt Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, opt: opt, insts: newInstanceCache()}, nil
+	return &Store{db: db, path: path, opt: opt, insts: newDecodeCache()}, nil
 }
 
 // Close releases the file and its lock.
@@ -194,8 +194,9 @@ type Tx struct {
 	btx *bolt.Tx
 	opt Options
 	ch  *changes // recorded writes, when the store keeps a copy elsewhere
-	// insts decodes instances, remembering them; nil decodes each read.
-	insts *instanceCache
+	// insts decodes instances and states, remembering them; nil decodes
+	// each read.
+	insts *decodeCache
 }
 
 // Root bucket and key names; see doc.go for the layout.

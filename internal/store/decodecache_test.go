@@ -16,7 +16,7 @@ import (
 // returns, across random puts, changes and deletes, in committed and
 // rolled-back transactions, and the cache holds no instance the store no
 // longer does once its group is read.
-func TestInstanceCacheMatchesDecoding(t *testing.T) {
+func TestDecodeCacheInstances(t *testing.T) {
 	s := openTemp(t, Options{})
 	rng := rand.New(rand.NewPCG(5, 6))
 	states := []model.InstanceState{model.Pending, model.Launching, model.InService, model.Draining, model.Terminating}
@@ -112,7 +112,7 @@ func checkDecoded(t *testing.T, tx *Tx, group string) {
 
 // An instance read from the cache shares nothing a caller can change with
 // the next read.
-func TestInstanceCacheCopies(t *testing.T) {
+func TestDecodeCacheCopies(t *testing.T) {
 	s := openTemp(t, Options{})
 	mustUpdate(t, s, func(tx *Tx) error {
 		return tx.PutInstance(model.Instance{ID: "i-1", Group: "web", Process: &model.Process{PID: 7}})
@@ -130,5 +130,32 @@ func TestInstanceCacheCopies(t *testing.T) {
 			all[0].State = model.Failed
 			return nil
 		})
+	}
+}
+
+// A group's state read through the cache is what decoding its stored bytes
+// gives, as it changes, and callers changing what they read change nothing
+// the next read returns.
+func TestDecodeCacheState(t *testing.T) {
+	s := openTemp(t, Options{})
+	for i := range 6 {
+		n := i % 3
+		want := GroupState{Desired: i, LastScale: t0.Add(time.Duration(i) * time.Minute),
+			Suspended: Suspended{Launch: i%2 == 0}, Engine: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2)), System: &n}
+		mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", want) })
+		for range 2 {
+			mustView(t, s, func(tx *Tx) error {
+				got, ok, err := tx.GroupState("web")
+				if err != nil || !ok {
+					t.Fatalf("GroupState: %v, %v", ok, err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("state (-put +read):\n%s", diff)
+				}
+				*got.System = 99 // must not reach the next read
+				got.Engine[0] = 'x'
+				return nil
+			})
+		}
 	}
 }

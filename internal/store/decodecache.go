@@ -9,14 +9,15 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
 
-// instanceCache keeps each instance as the store last decoded it, beside
-// the bytes it was decoded from. A reconcile reads every instance of its
-// group, often several times, and most are unchanged since the last read:
-// finding the same bytes again, a read copies the decoded instance instead
-// of decoding JSON. Keyed on the stored bytes, it is never stale: a write
-// changes the bytes, and the next read decodes them. Entries of instances
-// no longer stored go at the next read of their whole group.
-type instanceCache struct {
+// decodeCache keeps each instance, and each group's state, as the store
+// last decoded it, beside the bytes it was decoded from. A reconcile reads
+// every instance of its group, often several times, and its state, and
+// most are unchanged since the last read: finding the same bytes again, a
+// read copies the decoded value instead of decoding JSON. Keyed on the
+// stored bytes, it is never stale: a write changes the bytes, and the next
+// read decodes them. Entries of instances no longer stored go at the next
+// read of their whole group.
+type decodeCache struct {
 	mu     sync.Mutex
 	groups map[string]*groupCache
 }
@@ -24,6 +25,9 @@ type instanceCache struct {
 type groupCache struct {
 	gen   uint64 // counts whole-group reads
 	insts map[string]*cachedInstance
+	// state is the group's state as last decoded from stateRaw.
+	stateRaw []byte
+	state    GroupState
 }
 
 type cachedInstance struct {
@@ -32,11 +36,11 @@ type cachedInstance struct {
 	gen  uint64 // the last whole-group read that found it
 }
 
-func newInstanceCache() *instanceCache {
-	return &instanceCache{groups: map[string]*groupCache{}}
+func newDecodeCache() *decodeCache {
+	return &decodeCache{groups: map[string]*groupCache{}}
 }
 
-func (c *instanceCache) group(name string) *groupCache {
+func (c *decodeCache) group(name string) *groupCache {
 	g := c.groups[name]
 	if g == nil {
 		g = &groupCache{insts: map[string]*cachedInstance{}}
@@ -128,4 +132,38 @@ func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) err
 		g.sweep()
 	}
 	return err
+}
+
+// decodeState decodes the group's stored state v, through the store's
+// cache when the transaction has one.
+func (tx *Tx) decodeState(group string, v []byte) (GroupState, error) {
+	if tx.insts == nil {
+		return unmarshalState(group, v)
+	}
+	tx.insts.mu.Lock()
+	defer tx.insts.mu.Unlock()
+	g := tx.insts.group(group)
+	if g.stateRaw == nil || !bytes.Equal(g.stateRaw, v) {
+		st, err := unmarshalState(group, v)
+		if err != nil {
+			return GroupState{}, err
+		}
+		g.stateRaw, g.state = bytes.Clone(v), st
+	}
+	// Shares nothing a caller can change with the cache.
+	st := g.state
+	st.Engine = bytes.Clone(st.Engine)
+	if st.System != nil {
+		n := *st.System
+		st.System = &n
+	}
+	return st, nil
+}
+
+func unmarshalState(group string, v []byte) (GroupState, error) {
+	var st GroupState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return GroupState{}, fmt.Errorf("decode state of group %s: %w", group, err)
+	}
+	return st, nil
 }
