@@ -356,7 +356,8 @@ const reasonNotReady = "not ready within "
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
-	var launching, rebalancing, inService []model.Instance
+	var launching, rebalancing []model.Instance
+	inService := make([]model.Instance, 0, len(insts))
 	for _, in := range insts {
 		switch in.State {
 		case model.Launching:

@@ -101,6 +101,20 @@ func (tx *Tx) decodeInstance(group string, k, v []byte) (model.Instance, error) 
 	return g.decode(group, k, v)
 }
 
+// instancesHint is how many instances the group had at its last read
+// through the cache: room to read them into.
+func (tx *Tx) instancesHint(group string) int {
+	if tx.insts == nil {
+		return 0
+	}
+	tx.insts.mu.Lock()
+	defer tx.insts.mu.Unlock()
+	if g := tx.insts.groups[group]; g != nil {
+		return len(g.insts)
+	}
+	return 0
+}
+
 // eachInstance calls fn with each stored instance of the group's bucket b,
 // decoded through the store's cache when the transaction has one.
 func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) error {

@@ -150,7 +150,7 @@ func (tx *Tx) Instances(group string) ([]model.Instance, error) {
 	if b == nil {
 		return nil, nil
 	}
-	var out []model.Instance
+	out := make([]model.Instance, 0, tx.instancesHint(group))
 	if err := tx.eachInstance(group, b, func(inst model.Instance) { out = append(out, inst) }); err != nil {
 		return nil, err
 	}
