@@ -266,8 +266,16 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 		KeepTerminated: time.Minute,
 	})
 	sys.Warm(state.Desired) // the group runs at its initial capacity
-	if _, err := rec.Adopt(ctx); err != nil {
-		return nil, fmt.Errorf("adopt the initial instances of %s: %w", r.Group, err)
+	// A throttled system refuses some calls, the first one included: it
+	// is asked again, as a daemon starting up would.
+	for try := 1; ; try++ {
+		_, err := rec.Adopt(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, simprov.ErrThrottled) || try == maxAdoptTries {
+			return nil, fmt.Errorf("adopt the initial instances of %s: %w", r.Group, err)
+		}
 	}
 	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, cursor: r.Trace.Cursor(),
 		values: map[string]float64{}}, nil
@@ -380,6 +388,10 @@ func modelSignals(g config.Group, m workload.Model) ([]string, error) {
 }
 
 var _ provider.Capacity = (*simprov.System)(nil)
+
+// maxAdoptTries bounds the tries to adopt a group's initial instances
+// from a throttled system.
+const maxAdoptTries = 100
 
 // errNoTrace is returned for an empty trace.
 var errNoTrace = errors.New("the trace is empty")

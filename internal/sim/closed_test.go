@@ -192,3 +192,21 @@ func TestClosedLoopGroupsInvalid(t *testing.T) {
 		})
 	}
 }
+
+// A system that refuses most calls refuses the first too: the run asks
+// again until the group's initial instances are adopted, and goes on.
+func TestClosedLoopThrottledStart(t *testing.T) {
+	cfg, err := config.Parse("workers.yaml", []byte(workers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: 5 * time.Minute}, 1)
+	m, _ := queueModel(1)
+	out, err := RunClosed(cfg, "workers", tr, m, ClosedOptions{Start: closedStart, Seed: 1, Infra: simprov.Infra{Throttle: 0.9}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Throttled == 0 || out.Ready.V[0] != 2 {
+		t.Errorf("%d calls throttled, %v ready at the start; want calls refused and the 2 initial instances serving", out.Throttled, out.Ready.V[0])
+	}
+}
