@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -317,6 +318,20 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	g, err := groups.CreateBucketIfNotExists([]byte(group))
 	if err != nil {
 		return nil, fmt.Errorf("create group %s: %w", group, err)
+	}
+	// One pass over the group's keys finds its sub-buckets, which every
+	// write but a group's first finds all there, without opening each.
+	have := 0
+	if err := g.ForEachBucket(func(k []byte) error {
+		if slices.ContainsFunc(groupSubBuckets, func(n []byte) bool { return bytes.Equal(n, k) }) {
+			have++
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list buckets of group %s: %w", group, err)
+	}
+	if have == len(groupSubBuckets) {
+		return g, nil
 	}
 	for _, name := range groupSubBuckets {
 		if _, err := g.CreateBucketIfNotExists(name); err != nil {
