@@ -301,8 +301,17 @@ func TestWriteGroupCreatesMissingSubBuckets(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = g.CreateBucket(bucketInstances)
-		return err
+		// As many other buckets as a group has sub-buckets: only the
+		// right names count.
+		if _, err := g.CreateBucket(bucketInstances); err != nil {
+			return err
+		}
+		for i := range len(groupSubBuckets) - 1 {
+			if _, err := g.CreateBucket([]byte{'x', byte('a' + i)}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
