@@ -88,28 +88,28 @@ func (g *groupCache) sweep() {
 // decodeInstance decodes one stored instance, through the store's cache
 // when the transaction has one.
 func (tx *Tx) decodeInstance(group string, k, v []byte) (model.Instance, error) {
-	if tx.insts == nil {
+	if tx.dec == nil {
 		var inst model.Instance
 		if err := json.Unmarshal(v, &inst); err != nil {
 			return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", group, k, err)
 		}
 		return inst, nil
 	}
-	tx.insts.mu.Lock()
-	defer tx.insts.mu.Unlock()
-	g := tx.insts.group(group)
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
 	return g.decode(group, k, v)
 }
 
 // instancesHint is how many instances the group had at its last read
 // through the cache: room to read them into.
 func (tx *Tx) instancesHint(group string) int {
-	if tx.insts == nil {
+	if tx.dec == nil {
 		return 0
 	}
-	tx.insts.mu.Lock()
-	defer tx.insts.mu.Unlock()
-	if g := tx.insts.groups[group]; g != nil {
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	if g := tx.dec.groups[group]; g != nil {
 		return len(g.insts)
 	}
 	return 0
@@ -118,7 +118,7 @@ func (tx *Tx) instancesHint(group string) int {
 // eachInstance calls fn with each stored instance of the group's bucket b,
 // decoded through the store's cache when the transaction has one.
 func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) error {
-	if tx.insts == nil {
+	if tx.dec == nil {
 		return b.ForEach(func(k, v []byte) error {
 			inst, err := tx.decodeInstance(group, k, v)
 			if err != nil {
@@ -128,9 +128,9 @@ func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) err
 			return nil
 		})
 	}
-	tx.insts.mu.Lock()
-	defer tx.insts.mu.Unlock()
-	g := tx.insts.group(group)
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
 	g.gen++
 	n := 0
 	err := b.ForEach(func(k, v []byte) error {
@@ -151,12 +151,12 @@ func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) err
 // decodeState decodes the group's stored state v, through the store's
 // cache when the transaction has one.
 func (tx *Tx) decodeState(group string, v []byte) (GroupState, error) {
-	if tx.insts == nil {
+	if tx.dec == nil {
 		return unmarshalState(group, v)
 	}
-	tx.insts.mu.Lock()
-	defer tx.insts.mu.Unlock()
-	g := tx.insts.group(group)
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
 	if g.stateRaw == nil || !bytes.Equal(g.stateRaw, v) {
 		st, err := unmarshalState(group, v)
 		if err != nil {

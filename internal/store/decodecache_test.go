@@ -60,7 +60,7 @@ func TestDecodeCacheInstances(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(s.insts.groups[group].insts); n != len(all) {
+			if n := len(s.dec.groups[group].insts); n != len(all) {
 				t.Errorf("group %s: %d instances cached, %d stored", group, n, len(all))
 			}
 		}

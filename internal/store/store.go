@@ -104,8 +104,8 @@ type Store struct {
 	path   string
 	opt    Options
 	writes atomic.Uint64
-	repl   *replica // on PostgreSQL: the link; nil for a file
-	insts  *decodeCache
+	repl   *replica     // on PostgreSQL: the link; nil for a file
+	dec    *decodeCache // instances and group states as last decoded
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -141,7 +141,7 @@ func Open(path string, opt Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, opt: opt, insts: newDecodeCache()}, nil
+	return &Store{db: db, path: path, opt: opt, dec: newDecodeCache()}, nil
 }
 
 // Close releases the file and its lock.
@@ -170,7 +170,7 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 // The Tx must not be used after fn returns.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, insts: s.insts}) })
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
 
 // Update runs fn in a read-write transaction: fn's writes commit together
@@ -182,7 +182,7 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.repl != nil {
 		return s.repl.update(s, fn)
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, insts: s.insts}) })
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
 
 // Writes returns how many write transactions (Update calls) the store has
@@ -195,9 +195,9 @@ type Tx struct {
 	btx *bolt.Tx
 	opt Options
 	ch  *changes // recorded writes, when the store keeps a copy elsewhere
-	// insts decodes instances and states, remembering them; nil decodes
-	// each read.
-	insts *decodeCache
+	// dec decodes instances and group states, remembering them; nil
+	// decodes each read.
+	dec *decodeCache
 }
 
 // Root bucket and key names; see doc.go for the layout.
