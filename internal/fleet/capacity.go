@@ -52,6 +52,9 @@ type capacityProvider struct {
 	// hooked are the instances the system is removing on its own and
 	// waits on (provider.Hooked): drained by ebb, then let go.
 	hooked map[string]bool
+	// known is observeCapacity's set of recorded instances, kept to be
+	// reused.
+	known map[string]bool
 }
 
 // reasonHook is the reason of an instance the system removes on its own
@@ -118,7 +121,10 @@ func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, erro
 		return obs, err
 	}
 	a.obs = obs
-	a.seen = make(map[string]provider.Instance, len(obs.Instances))
+	if a.seen == nil {
+		a.seen = make(map[string]provider.Instance, len(obs.Instances))
+	}
+	clear(a.seen) // reused: a reconcile observes at each run
 	for _, in := range obs.Instances {
 		a.seen[in.ID] = in
 	}
@@ -149,7 +155,10 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("observe group %s: %w", r.spec.Group, err)
 	}
-	a.hooked = map[string]bool{}
+	if a.hooked == nil {
+		a.hooked = map[string]bool{}
+	}
+	clear(a.hooked)
 	if h, ok := a.cap.(provider.Hooked); ok {
 		cctx, cancel := r.call(ctx)
 		done := r.observed("hooks")
@@ -201,7 +210,11 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	var puts []model.Instance
 	var fresh []string
 	err = r.st.View(func(tx *store.Tx) error {
-		known := map[string]bool{}
+		if a.known == nil {
+			a.known = map[string]bool{}
+		}
+		known := a.known
+		clear(known)
 		all, err := tx.Instances(r.spec.Group)
 		if err != nil {
 			return err

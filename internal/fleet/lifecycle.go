@@ -162,6 +162,15 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 }
 
 func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
+	if r.cap != nil && r.cap.seen != nil {
+		// A capacity provider answers from the reconcile's observation:
+		// nothing is sent, so there is no call to bound (and a replica
+		// that lost the lead sends nothing either way).
+		done := r.observed("alive")
+		_, ok := r.cap.seen[inst.ID]
+		done(nil)
+		return ok, nil
+	}
 	cctx, cancel := r.call(ctx)
 	defer cancel()
 	done := r.observed("alive")
@@ -347,7 +356,8 @@ const reasonNotReady = "not ready within "
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
-	var launching, rebalancing, inService []model.Instance
+	var launching, rebalancing []model.Instance
+	inService := make([]model.Instance, 0, len(insts))
 	for _, in := range insts {
 		switch in.State {
 		case model.Launching:

@@ -43,9 +43,14 @@ func (noObserver) DrainEnded(time.Duration, string)          {}
 // observed times one provider call: start it with the operation's name,
 // end it with its error.
 func (r *Reconciler) observed(op string) func(error) {
+	if _, none := r.opt.Observe.(noObserver); none {
+		return unobserved // nobody hears it: nothing to time
+	}
 	start := r.opt.Clock.Now()
 	return func(err error) { r.opt.Observe.ProviderCall(op, r.opt.Clock.Now().Sub(start), err) }
 }
+
+func unobserved(error) {}
 
 // drainEnded forgets a drain's checks and retries, clears the condition
 // a failing drain request left on the instance, and reports the drain.

@@ -59,6 +59,9 @@ type Outcome struct {
 	// Launches, Failures and Throttled count what the system did: launches,
 	// launches that never became ready, API calls refused.
 	Launches, Failures, Throttled int
+	// Reconciles counts the fleet reconciles run: every step but those of
+	// a settled fleet with nothing new.
+	Reconciles int
 	// ReconcileErrors counts reconciles that failed (throttled calls, as a
 	// daemon's would, retried at the next).
 	ReconcileErrors int
@@ -78,23 +81,54 @@ func (o *Outcome) Measures(policy string) (measure.Result, error) {
 // simulated system, and what runs changes what m sees next. It is
 // deterministic for a seed.
 func RunClosed(cfg *config.File, group string, tr *trace.Trace, m workload.Model, opt ClosedOptions) (*Outcome, error) {
-	gi := slices.IndexFunc(cfg.Groups, func(g config.Group) bool { return g.Name == group })
-	if gi < 0 {
-		return nil, fmt.Errorf("no group %q in the config", group)
+	outs, err := RunClosedGroups(cfg, []GroupRun{{Group: group, Trace: tr, Model: m}}, opt)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// GroupRun is one group of a closed-loop run: the group of the config, its
+// workload model and the arrival trace that drives it.
+type GroupRun struct {
+	Group string
+	Trace *trace.Trace
+	Model workload.Model
+}
+
+// RunClosedGroups runs several groups of cfg closed loop at once, as one
+// ebb runs them: one engine decides for every group at each tick (budgets
+// across them apply), one state file records them all, and each group has
+// its own simulated system and fleet reconciler. The traces must last
+// equally long. Group i's system draws from its own generator, seeded
+// from the seed and i; the first group's is RunClosed's, so a group run
+// first among others runs as it would alone, budgets aside. It returns an
+// outcome per group, in runs' order.
+func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*Outcome, error) {
+	if len(runs) == 0 {
+		return nil, errors.New("no group to run")
 	}
 	if opt.Step <= 0 {
 		opt.Step = time.Second
 	}
-	gc := simulated(cfg.Groups[gi])
 	one := *cfg
-	one.Groups = []config.Group{gc}
+	one.Groups = make([]config.Group, len(runs))
+	for i, r := range runs {
+		gi := slices.IndexFunc(cfg.Groups, func(g config.Group) bool { return g.Name == r.Group })
+		if gi < 0 {
+			return nil, fmt.Errorf("no group %q in the config", r.Group)
+		}
+		if slices.ContainsFunc(runs[:i], func(o GroupRun) bool { return o.Group == r.Group }) {
+			return nil, fmt.Errorf("group %q is run twice", r.Group)
+		}
+		if d, d0 := r.Trace.Duration(), runs[0].Trace.Duration(); d != d0 {
+			return nil, fmt.Errorf("the trace of group %s lasts %s, that of %s %s: they must last equally long", r.Group, d, runs[0].Group, d0)
+		}
+		one.Groups[i] = simulated(cfg.Groups[gi])
+	}
 	eng, err := engine.New(&one)
 	if err != nil {
 		return nil, err
-	}
-	infra := opt.Infra
-	if infra.Boot == 0 {
-		infra.Boot = gc.Lifecycle.Launch.Boot.D()
 	}
 	dir := opt.Dir
 	if dir == "" {
@@ -103,15 +137,120 @@ func RunClosed(cfg *config.File, group string, tr *trace.Trace, m workload.Model
 		}
 		defer os.RemoveAll(dir)
 	}
-	st, err := store.Open(filepath.Join(dir, group+".db"), store.Options{Scratch: true})
+	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true})
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 
 	clk := clock.NewFake(opt.Start)
-	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x5eed))
-	sys, err := simprov.New(infra, group+"-", clk.Now, rng, m)
+	ctx := context.Background()
+	groups := make([]*closedGroup, len(runs))
+	index := make(map[string]int, len(runs))
+	for i, r := range runs {
+		g, err := newClosedGroup(ctx, one.Groups[i], r, eng.States[i], st, clk, opt, uint64(i))
+		if err != nil {
+			return nil, err
+		}
+		g.interval = eng.Groups[i].Interval
+		groups[i] = g
+		index[r.Group] = i
+	}
+
+	steps := int(runs[0].Trace.Duration() / opt.Step)
+	if steps == 0 {
+		return nil, errNoTrace
+	}
+	for _, g := range groups {
+		g.out = &Outcome{
+			Demand:    measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+			Ready:     measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+			Running:   measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+			Violating: make([]bool, 0, steps),
+		}
+	}
+	for k := 0; k < steps; k++ {
+		t := time.Duration(k) * opt.Step
+		if k > 0 {
+			clk.Advance(opt.Step)
+		}
+		now := clk.Now()
+		due := false
+		for i, g := range groups {
+			if err := g.step(t, opt.Step, k == 0, eng.Groups[i]); err != nil {
+				return nil, err
+			}
+			g.before = g.state.Desired
+			due = due || t%g.interval == 0
+		}
+		if due {
+			for _, d := range eng.StepReady(now, func(i int) (engine.Observation, bool) {
+				return groups[i].observe(t, now)
+			}) {
+				if d.Direction == model.Up || d.Direction == model.Down {
+					groups[index[d.Group]].out.Actions++
+				}
+			}
+		}
+		for _, g := range groups {
+			g.reconcile(ctx)
+			g.record()
+		}
+		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
+			opt.Progress(float64(k) / float64(steps))
+		}
+	}
+	outs := make([]*Outcome, len(groups))
+	for i, g := range groups {
+		out := g.out
+		out.Work = g.m.Work()
+		out.Launches, out.Failures, out.Throttled = g.sys.Launches, g.sys.Failures, g.sys.Throttled
+		outs[i] = out
+	}
+	return outs, nil
+}
+
+// closedGroup is one group of a closed-loop run: its simulated system,
+// workload and reconciler, and what the run measured of it so far.
+type closedGroup struct {
+	gc       config.Group
+	m        workload.Model
+	sys      *simprov.System
+	rec      *ebbfleet.Reconciler
+	state    *engine.State
+	cursor   *trace.Cursor
+	interval time.Duration
+
+	reads   []signalRead
+	values  map[string]float64
+	samples []engine.Sample
+	insts   []workload.Instance
+
+	rate    float64
+	ready   int
+	changed bool // the system changed in this step
+	before  int  // desired before this step's evaluation
+	settled bool // the last reconcile left nothing in flight
+	out     *Outcome
+}
+
+// signalRead is a signal the model reports and its index in the engine's
+// group.
+type signalRead struct {
+	name string
+	idx  int
+}
+
+// newClosedGroup builds the i-th group of a run: its system runs the
+// group's initial capacity, adopted by its reconciler.
+func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *engine.State, st *store.Store, clk *clock.Fake, opt ClosedOptions, i uint64) (*closedGroup, error) {
+	infra := opt.Infra
+	if infra.Boot == 0 {
+		infra.Boot = gc.Lifecycle.Launch.Boot.D()
+	}
+	seed := opt.Seed ^ i*0x9e3779b97f4a7c15 // the seed itself for the first group
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	sys, err := simprov.New(infra, r.Group+"-", clk.Now, rng, r.Model)
 	if err != nil {
 		return nil, fmt.Errorf("simulated system: %w", err)
 	}
@@ -121,107 +260,94 @@ func RunClosed(cfg *config.File, group string, tr *trace.Trace, m workload.Model
 	}
 	rec := ebbfleet.NewCapacity(spec, sys, st, ebbfleet.Options{
 		Clock: clk, Log: slog.New(slog.DiscardHandler),
-		Rand: rand.New(rand.NewPCG(opt.Seed^1, opt.Seed^2)),
+		Rand: rand.New(rand.NewPCG(seed^1, seed^2)),
 		// Ended instances are only history here: kept briefly, so each
 		// reconcile does not read every instance ever launched.
 		KeepTerminated: time.Minute,
 	})
-	ctx := context.Background()
-	state := eng.States[0]
 	sys.Warm(state.Desired) // the group runs at its initial capacity
-	if _, err := rec.Adopt(ctx); err != nil {
-		return nil, fmt.Errorf("adopt the initial instances: %w", err)
+	// A throttled system refuses some calls, the first one included: it
+	// is asked again, as a daemon starting up would.
+	for try := 1; ; try++ {
+		_, err := rec.Adopt(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, simprov.ErrThrottled) || try == maxAdoptTries {
+			return nil, fmt.Errorf("adopt the initial instances of %s: %w", r.Group, err)
+		}
 	}
+	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, cursor: r.Trace.Cursor(),
+		values: map[string]float64{}}, nil
+}
 
-	steps := int(tr.Duration() / opt.Step)
-	if steps == 0 {
-		return nil, errNoTrace
-	}
-	type read struct {
-		name string
-		idx  int
-	}
-	var reads []read
-	values := map[string]float64{}
-	out := &Outcome{
-		Demand:    measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-		Ready:     measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-		Running:   measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-		Violating: make([]bool, 0, steps),
-	}
-	cursor := tr.Cursor()
-	interval := eng.Groups[0].Interval
-	var insts []workload.Instance
-	var samples []engine.Sample
-	settled := false
-	for k := 0; k < steps; k++ {
-		t := time.Duration(k) * opt.Step
-		if k > 0 {
-			clk.Advance(opt.Step)
+// step moves the group's system and workload to t. At the first step it
+// also finds the signals the model must report.
+func (g *closedGroup) step(t, dt time.Duration, first bool, eg *engine.Group) error {
+	g.changed = g.sys.Step()
+	g.rate = g.cursor.At(t)
+	g.insts = g.insts[:0]
+	g.ready = 0
+	g.sys.Each(func(id string, serving, draining bool) {
+		g.insts = append(g.insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
+		if serving {
+			g.ready++
 		}
-		now := clk.Now()
-		changed := sys.Step()
-		rate := cursor.At(t)
-		insts = insts[:0]
-		ready := 0
-		sys.Each(func(id string, serving, draining bool) {
-			insts = append(insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
-			if serving {
-				ready++
-			}
-		})
-		m.Step(t, opt.Step, rate, insts)
-		if k == 0 {
-			names, err := modelSignals(gc, m)
-			if err != nil {
-				return nil, err
-			}
-			for _, n := range names {
-				idx, _ := eng.Groups[0].SignalIndex(n)
-				reads = append(reads, read{n, idx})
-			}
+	})
+	g.m.Step(t, dt, g.rate, g.insts)
+	if first {
+		names, err := modelSignals(g.gc, g.m)
+		if err != nil {
+			return err
 		}
+		for _, n := range names {
+			idx, _ := eg.SignalIndex(n)
+			g.reads = append(g.reads, signalRead{n, idx})
+		}
+	}
+	return nil
+}
 
-		before := state.Desired
-		if t%interval == 0 {
-			if w, ok := m.(workload.SignalsWriter); ok {
-				w.SignalsInto(values)
-			} else {
-				values = m.Signals()
-			}
-			samples = samples[:0]
-			for _, r := range reads {
-				samples = append(samples, engine.Sample{Signal: r.idx, T: now, V: values[r.name]})
-			}
-			for _, d := range eng.Step(now, func(int) engine.Observation {
-				return engine.Observation{Now: now, Ready: ready, Samples: samples}
-			}) {
-				if d.Direction == model.Up || d.Direction == model.Down {
-					out.Actions++
-				}
-			}
-		}
-		// A settled fleet whose system did not change and whose desired
-		// capacity did not move has nothing to do: its reconcile is skipped.
-		if changed || state.Desired != before || !settled {
-			status, err := rec.Reconcile(ctx, func() int { return state.Desired })
-			settled = err == nil && status.Settled
-			if err != nil {
-				out.ReconcileErrors++
-			}
-		}
-
-		out.Demand.V = append(out.Demand.V, float64(m.Demand(rate)))
-		out.Ready.V = append(out.Ready.V, float64(ready))
-		out.Running.V = append(out.Running.V, float64(sys.Running()))
-		out.Violating = append(out.Violating, m.Violating())
-		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
-			opt.Progress(float64(k) / float64(steps))
-		}
+// observe is the group's observation for the engine, when the group is
+// due at t: once per interval.
+func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observation, bool) {
+	if t%g.interval != 0 {
+		return engine.Observation{}, false
 	}
-	out.Work = m.Work()
-	out.Launches, out.Failures, out.Throttled = sys.Launches, sys.Failures, sys.Throttled
-	return out, nil
+	if w, ok := g.m.(workload.SignalsWriter); ok {
+		w.SignalsInto(g.values)
+	} else {
+		g.values = g.m.Signals()
+	}
+	g.samples = g.samples[:0]
+	for _, r := range g.reads {
+		g.samples = append(g.samples, engine.Sample{Signal: r.idx, T: now, V: g.values[r.name]})
+	}
+	return engine.Observation{Now: now, Ready: g.ready, Samples: g.samples}, true
+}
+
+// reconcile runs the group's fleet reconciler. A settled fleet whose
+// system did not change and whose desired capacity did not move has
+// nothing to do: its reconcile is skipped.
+func (g *closedGroup) reconcile(ctx context.Context) {
+	if !g.changed && g.state.Desired == g.before && g.settled {
+		return
+	}
+	g.out.Reconciles++
+	status, err := g.rec.Reconcile(ctx, func() int { return g.state.Desired })
+	g.settled = err == nil && status.Settled
+	if err != nil {
+		g.out.ReconcileErrors++
+	}
+}
+
+// record appends the step to the group's curves.
+func (g *closedGroup) record() {
+	o := g.out
+	o.Demand.V = append(o.Demand.V, float64(g.m.Demand(g.rate)))
+	o.Ready.V = append(o.Ready.V, float64(g.ready))
+	o.Running.V = append(o.Running.V, float64(g.sys.Running()))
+	o.Violating = append(o.Violating, g.m.Violating())
 }
 
 // simulated is the group as the simulator runs it: its own drain actions,
@@ -262,6 +388,10 @@ func modelSignals(g config.Group, m workload.Model) ([]string, error) {
 }
 
 var _ provider.Capacity = (*simprov.System)(nil)
+
+// maxAdoptTries bounds the tries to adopt a group's initial instances
+// from a throttled system.
+const maxAdoptTries = 100
 
 // errNoTrace is returned for an empty trace.
 var errNoTrace = errors.New("the trace is empty")

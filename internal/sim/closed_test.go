@@ -27,7 +27,13 @@ groups:
 
 func closedRun(t *testing.T, seed uint64, infra simprov.Infra) (*Outcome, *config.File) {
 	t.Helper()
-	cfg, err := config.Parse("workers.yaml", []byte(workers))
+	return closedRunOf(t, workers, seed, infra)
+}
+
+// closedRunOf is closedRun with the group's config given.
+func closedRunOf(t *testing.T, group string, seed uint64, infra simprov.Infra) (*Outcome, *config.File) {
+	t.Helper()
+	cfg, err := config.Parse("workers.yaml", []byte(group))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +117,102 @@ func TestClosedLoopUnknownSignal(t *testing.T) {
 	_, err = RunClosed(cfg, "workers", tr, m, ClosedOptions{Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "reads lag, which the workload does not report; it reports age_s, backlog") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Several groups run at once share an engine and a state file, each with
+// its own system and workload: the first runs exactly as it would alone,
+// the others on systems of their own seeds.
+func TestClosedLoopGroups(t *testing.T) {
+	cfg, names, err := manyWorkers(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := trace.Grid{Step: 15 * time.Second, Duration: 6 * time.Hour}
+	traces, err := phased(g, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := ClosedOptions{Start: closedStart, Step: g.Step, Seed: 9, Infra: faulty}
+	runs := func(n int) []GroupRun {
+		var out []GroupRun
+		for i := range n {
+			m, err := queueModel(uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, GroupRun{Group: names[i], Trace: traces[i], Model: m})
+		}
+		return out
+	}
+	opt.Dir = t.TempDir()
+	all, err := RunClosedGroups(cfg, runs(3), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Dir = t.TempDir()
+	alone, err := RunClosedGroups(cfg, runs(1), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("%d outcomes for 3 groups", len(all))
+	}
+	if a, b := digest(all[0]), digest(alone[0]); a != b {
+		t.Errorf("the first group ran differently beside others (%s) than alone (%s)", a, b)
+	}
+	for i, o := range all {
+		if o.Launches <= 2 || o.Actions < 2 {
+			t.Errorf("group %d: %d launches, %d actions; want it scaled out and in", i, o.Launches, o.Actions)
+		}
+	}
+	if digest(all[1]) == digest(all[2]) {
+		t.Error("two groups on different traces and seeds ran alike")
+	}
+}
+
+// A run's groups are checked before anything runs.
+func TestClosedLoopGroupsInvalid(t *testing.T) {
+	cfg, names, err := manyWorkers(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: time.Minute}, 1)
+	long, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: time.Hour}, 1)
+	m, _ := queueModel(1)
+	for _, tc := range []struct {
+		name string
+		runs []GroupRun
+		want string
+	}{
+		{"none", nil, "no group to run"},
+		{"unknown", []GroupRun{{"nope", short, m}}, `no group "nope" in the config`},
+		{"twice", []GroupRun{{names[0], short, m}, {names[0], short, m}}, `group "w0000" is run twice`},
+		{"lengths", []GroupRun{{names[0], short, m}, {names[1], long, m}}, "the trace of group w0001 lasts 1h0m0s, that of w0000 1m0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := RunClosedGroups(cfg, tc.runs, ClosedOptions{Dir: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A system that refuses most calls refuses the first too: the run asks
+// again until the group's initial instances are adopted, and goes on.
+func TestClosedLoopThrottledStart(t *testing.T) {
+	cfg, err := config.Parse("workers.yaml", []byte(workers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: 5 * time.Minute}, 1)
+	m, _ := queueModel(1)
+	out, err := RunClosed(cfg, "workers", tr, m, ClosedOptions{Start: closedStart, Seed: 1, Infra: simprov.Infra{Throttle: 0.9}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Throttled == 0 || out.Ready.V[0] != 2 {
+		t.Errorf("%d calls throttled, %v ready at the start; want calls refused and the 2 initial instances serving", out.Throttled, out.Ready.V[0])
 	}
 }

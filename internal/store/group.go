@@ -43,9 +43,9 @@ func (tx *Tx) GroupState(group string) (GroupState, bool, error) {
 	if v == nil {
 		return GroupState{}, false, nil
 	}
-	var st GroupState
-	if err := json.Unmarshal(v, &st); err != nil {
-		return GroupState{}, false, fmt.Errorf("decode state of group %s: %w", group, err)
+	st, err := tx.decodeState(group, v)
+	if err != nil {
+		return GroupState{}, false, err
 	}
 	return st, true, nil
 }
@@ -136,9 +136,9 @@ func (tx *Tx) Instance(group, id string) (model.Instance, bool, error) {
 	if v == nil {
 		return model.Instance{}, false, nil
 	}
-	var inst model.Instance
-	if err := json.Unmarshal(v, &inst); err != nil {
-		return model.Instance{}, false, fmt.Errorf("decode instance %s/%s: %w", group, id, err)
+	inst, err := tx.decodeInstance(group, []byte(id), v)
+	if err != nil {
+		return model.Instance{}, false, err
 	}
 	return inst, true, nil
 }
@@ -150,16 +150,8 @@ func (tx *Tx) Instances(group string) ([]model.Instance, error) {
 	if b == nil {
 		return nil, nil
 	}
-	var out []model.Instance
-	err := b.ForEach(func(k, v []byte) error {
-		var inst model.Instance
-		if err := json.Unmarshal(v, &inst); err != nil {
-			return fmt.Errorf("decode instance %s/%s: %w", group, k, err)
-		}
-		out = append(out, inst)
-		return nil
-	})
-	if err != nil {
+	out := make([]model.Instance, 0, tx.instancesHint(group))
+	if err := tx.eachInstance(group, b, func(inst model.Instance) { out = append(out, inst) }); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b model.Instance) int {

@@ -134,26 +134,45 @@ func (tx *Tx) FinishIntent(seq uint64, now time.Time, result string) error {
 
 // pruneDone drops the oldest done intents of a group beyond keep. Open ones
 // stay whatever their age: they are work not yet accounted for.
+//
+// Both buckets are keyed by seq, so the done ones are found by walking
+// them side by side, not by looking each intent up among the open: it runs
+// at every finish, over up to keep intents.
 func pruneDone(intents, open, index *bucket, keep int) error {
-	var done [][]byte
-	c := intents.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if open.Get(k) == nil {
-			done = append(done, k)
-		}
-	}
-	if len(done) <= keep {
+	done := 0
+	walkDone(intents, open, func([]byte) bool { done++; return true })
+	if done <= keep {
 		return nil
 	}
-	drop := done[:len(done)-keep]
-	for i, k := range drop {
+	drop := make([][]byte, 0, done-keep)
+	walkDone(intents, open, func(k []byte) bool {
 		// Copy before deleting: k points into the bucket's pages.
-		drop[i] = bytes.Clone(k)
-	}
+		drop = append(drop, bytes.Clone(k))
+		return len(drop) < cap(drop)
+	})
 	if err := deleteKeys(intents, drop); err != nil {
 		return err
 	}
 	return deleteKeys(index, drop)
+}
+
+// walkDone calls fn with the key of each intent not in open, oldest
+// first, while fn returns true.
+func walkDone(intents, open *bucket, fn func(k []byte) bool) {
+	oc := open.Cursor()
+	o, _ := oc.First()
+	c := intents.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for o != nil && bytes.Compare(o, k) < 0 {
+			o, _ = oc.Next()
+		}
+		if o != nil && bytes.Equal(o, k) {
+			continue
+		}
+		if !fn(k) {
+			return
+		}
+	}
 }
 
 // OpenIntents returns the group's intents that are not done, oldest first:

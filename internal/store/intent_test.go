@@ -1,6 +1,8 @@
 package store
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -310,4 +312,41 @@ func TestIntentRetention(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Retention checked against a naive account of the same history: random
+// adds and finishes across many pruning rounds keep exactly the open
+// intents and the newest journalMax done ones.
+func TestIntentRetentionRandom(t *testing.T) {
+	const keep = 5
+	s := openTemp(t, Options{JournalMax: keep})
+	rng := rand.New(rand.NewPCG(3, 4))
+	var open, done []uint64 // the naive account, by seq
+	for range 300 {
+		if len(open) == 0 || rng.IntN(3) > 0 {
+			var in Intent
+			mustUpdate(t, s, func(tx *Tx) (err error) { in, err = tx.AddIntent(launch("web", "i")); return err })
+			open = append(open, in.Seq)
+			continue
+		}
+		i := rng.IntN(len(open))
+		seq := open[i]
+		open = slices.Delete(open, i, i+1)
+		mustUpdate(t, s, func(tx *Tx) error { return tx.FinishIntent(seq, t0, "ok") })
+		done = append(done, seq)
+		slices.Sort(done)
+		done = done[max(0, len(done)-keep):]
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(open), done...)))
+	slices.Reverse(want)
+	mustView(t, s, func(tx *Tx) error {
+		all, err := tx.Intents("web", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, seqsOf(all)); diff != "" {
+			t.Errorf("kept (-want +got):\n%s", diff)
+		}
+		return nil
+	})
 }

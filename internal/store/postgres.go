@@ -278,7 +278,7 @@ func (r *replica) open(ctx context.Context, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: r.where, opt: opt, repl: r}
+	s := &Store{db: db, path: r.where, opt: opt, repl: r, dec: newDecodeCache()}
 	if err := r.reload(ctx, db); err != nil {
 		db.Close()
 		return nil, err
@@ -442,7 +442,7 @@ func (r *replica) update(s *Store, fn func(*Tx) error) error {
 	var committed uint64
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		ch := newChanges()
-		if err := fn(&Tx{btx: btx, opt: s.opt, ch: ch}); err != nil {
+		if err := fn(&Tx{btx: btx, opt: s.opt, ch: ch, dec: s.dec}); err != nil {
 			return err
 		}
 		if ch.empty() {

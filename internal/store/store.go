@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +104,8 @@ type Store struct {
 	path   string
 	opt    Options
 	writes atomic.Uint64
-	repl   *replica // on PostgreSQL: the link; nil for a file
+	repl   *replica     // on PostgreSQL: the link; nil for a file
+	dec    *decodeCache // instances and group states as last decoded
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -139,7 +141,7 @@ func Open(path string, opt Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, opt: opt}, nil
+	return &Store{db: db, path: path, opt: opt, dec: newDecodeCache()}, nil
 }
 
 // Close releases the file and its lock.
@@ -168,7 +170,7 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 // The Tx must not be used after fn returns.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
 
 // Update runs fn in a read-write transaction: fn's writes commit together
@@ -180,7 +182,7 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.repl != nil {
 		return s.repl.update(s, fn)
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt}) })
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
 
 // Writes returns how many write transactions (Update calls) the store has
@@ -193,6 +195,9 @@ type Tx struct {
 	btx *bolt.Tx
 	opt Options
 	ch  *changes // recorded writes, when the store keeps a copy elsewhere
+	// dec decodes instances and group states, remembering them; nil
+	// decodes each read.
+	dec *decodeCache
 }
 
 // Root bucket and key names; see doc.go for the layout.
@@ -313,6 +318,20 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	g, err := groups.CreateBucketIfNotExists([]byte(group))
 	if err != nil {
 		return nil, fmt.Errorf("create group %s: %w", group, err)
+	}
+	// One pass over the group's keys finds its sub-buckets, which every
+	// write but a group's first finds all there, without opening each.
+	have := 0
+	if err := g.ForEachBucket(func(k []byte) error {
+		if slices.ContainsFunc(groupSubBuckets, func(n []byte) bool { return bytes.Equal(n, k) }) {
+			have++
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list buckets of group %s: %w", group, err)
+	}
+	if have == len(groupSubBuckets) {
+		return g, nil
 	}
 	for _, name := range groupSubBuckets {
 		if _, err := g.CreateBucketIfNotExists(name); err != nil {

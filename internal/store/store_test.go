@@ -291,3 +291,39 @@ func TestWritesCountsUpdates(t *testing.T) {
 		t.Errorf("Writes after a View, a committed and a rolled-back Update = %d, want 2", got)
 	}
 }
+
+// A group written by an older ebb may lack sub-buckets added since: the
+// next write creates them, beside those there.
+func TestWriteGroupCreatesMissingSubBuckets(t *testing.T) {
+	s := openTemp(t, Options{})
+	if err := s.db.Update(func(btx *bolt.Tx) error {
+		g, err := btx.Bucket(bucketGroups).CreateBucket([]byte("web"))
+		if err != nil {
+			return err
+		}
+		// As many other buckets as a group has sub-buckets: only the
+		// right names count.
+		if _, err := g.CreateBucket(bucketInstances); err != nil {
+			return err
+		}
+		for i := range len(groupSubBuckets) - 1 {
+			if _, err := g.CreateBucket([]byte{'x', byte('a' + i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		mustUpdate(t, s, func(tx *Tx) error { return tx.PutInstance(model.Instance{ID: "i-1", Group: "web"}) })
+		mustView(t, s, func(tx *Tx) error {
+			for _, name := range groupSubBuckets {
+				if tx.readSub("web", name) == nil {
+					t.Errorf("group web has no %s bucket after a write", name)
+				}
+			}
+			return nil
+		})
+	}
+}

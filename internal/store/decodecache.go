@@ -1,0 +1,183 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// decodeCache keeps each instance, and each group's state, as the store
+// last decoded it, beside the bytes it was decoded from. A reconcile reads
+// every instance of its group, often several times, and its state, and
+// most are unchanged since the last read: finding the same bytes again, a
+// read copies the decoded value instead of decoding JSON. Keyed on the
+// stored bytes, it is never stale: a write changes the bytes, and the next
+// read decodes them. Entries of instances no longer stored go at the next
+// read of their whole group.
+type decodeCache struct {
+	mu     sync.Mutex
+	groups map[string]*groupCache
+}
+
+type groupCache struct {
+	gen   uint64 // counts whole-group reads
+	insts map[string]*cachedInstance
+	// state is the group's state as last decoded from stateRaw.
+	stateRaw []byte
+	state    GroupState
+}
+
+type cachedInstance struct {
+	raw  []byte
+	inst model.Instance
+	gen  uint64 // the last whole-group read that found it
+}
+
+func newDecodeCache() *decodeCache {
+	return &decodeCache{groups: map[string]*groupCache{}}
+}
+
+func (c *decodeCache) group(name string) *groupCache {
+	g := c.groups[name]
+	if g == nil {
+		g = &groupCache{insts: map[string]*cachedInstance{}}
+		c.groups[name] = g
+	}
+	return g
+}
+
+// decode returns the instance stored as v under key k of group g.
+func (g *groupCache) decode(group string, k, v []byte) (model.Instance, error) {
+	if e := g.insts[string(k)]; e != nil && bytes.Equal(e.raw, v) {
+		e.gen = g.gen
+		return e.copy(), nil
+	}
+	var inst model.Instance
+	if err := json.Unmarshal(v, &inst); err != nil {
+		return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", group, k, err)
+	}
+	// v points into the file's pages, valid only in its transaction.
+	e := &cachedInstance{raw: bytes.Clone(v), inst: inst, gen: g.gen}
+	g.insts[string(k)] = e
+	return e.copy(), nil
+}
+
+// copy returns the instance sharing nothing mutable with the cache.
+func (e *cachedInstance) copy() model.Instance {
+	inst := e.inst
+	if p := inst.Process; p != nil {
+		cp := *p
+		inst.Process = &cp
+	}
+	return inst
+}
+
+// sweep drops the entries the whole-group read that just ended did not
+// find.
+func (g *groupCache) sweep() {
+	for k, e := range g.insts {
+		if e.gen != g.gen {
+			delete(g.insts, k)
+		}
+	}
+}
+
+// decodeInstance decodes one stored instance, through the store's cache
+// when the transaction has one.
+func (tx *Tx) decodeInstance(group string, k, v []byte) (model.Instance, error) {
+	if tx.dec == nil {
+		var inst model.Instance
+		if err := json.Unmarshal(v, &inst); err != nil {
+			return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", group, k, err)
+		}
+		return inst, nil
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
+	return g.decode(group, k, v)
+}
+
+// instancesHint is how many instances the group had at its last read
+// through the cache: room to read them into.
+func (tx *Tx) instancesHint(group string) int {
+	if tx.dec == nil {
+		return 0
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	if g := tx.dec.groups[group]; g != nil {
+		return len(g.insts)
+	}
+	return 0
+}
+
+// eachInstance calls fn with each stored instance of the group's bucket b,
+// decoded through the store's cache when the transaction has one.
+func (tx *Tx) eachInstance(group string, b *bucket, fn func(model.Instance)) error {
+	if tx.dec == nil {
+		return b.ForEach(func(k, v []byte) error {
+			inst, err := tx.decodeInstance(group, k, v)
+			if err != nil {
+				return err
+			}
+			fn(inst)
+			return nil
+		})
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
+	g.gen++
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		inst, err := g.decode(group, k, v)
+		if err != nil {
+			return err
+		}
+		n++
+		fn(inst)
+		return nil
+	})
+	if err == nil && len(g.insts) > n {
+		g.sweep()
+	}
+	return err
+}
+
+// decodeState decodes the group's stored state v, through the store's
+// cache when the transaction has one.
+func (tx *Tx) decodeState(group string, v []byte) (GroupState, error) {
+	if tx.dec == nil {
+		return unmarshalState(group, v)
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
+	if g.stateRaw == nil || !bytes.Equal(g.stateRaw, v) {
+		st, err := unmarshalState(group, v)
+		if err != nil {
+			return GroupState{}, err
+		}
+		g.stateRaw, g.state = bytes.Clone(v), st
+	}
+	// Shares nothing a caller can change with the cache.
+	st := g.state
+	st.Engine = bytes.Clone(st.Engine)
+	if st.System != nil {
+		n := *st.System
+		st.System = &n
+	}
+	return st, nil
+}
+
+func unmarshalState(group string, v []byte) (GroupState, error) {
+	var st GroupState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return GroupState{}, fmt.Errorf("decode state of group %s: %w", group, err)
+	}
+	return st, nil
+}

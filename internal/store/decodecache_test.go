@@ -1,0 +1,161 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ebb-autoscaler/ebb/internal/model"
+)
+
+// Reads through the decode cache return what decoding the stored bytes
+// returns, across random puts, changes and deletes, in committed and
+// rolled-back transactions, and the cache holds no instance the store no
+// longer does once its group is read.
+func TestDecodeCacheInstances(t *testing.T) {
+	s := openTemp(t, Options{})
+	rng := rand.New(rand.NewPCG(5, 6))
+	states := []model.InstanceState{model.Pending, model.Launching, model.InService, model.Draining, model.Terminating}
+	for round := range 400 {
+		id := fmt.Sprintf("i-%d", rng.IntN(12))
+		group := []string{"web", "api"}[rng.IntN(2)]
+		write := func(tx *Tx) error {
+			if rng.IntN(4) == 0 {
+				return tx.DeleteInstance(group, id)
+			}
+			inst := model.Instance{ID: id, Group: group, State: states[rng.IntN(len(states))],
+				LaunchedAt: t0.Add(time.Duration(rng.IntN(5)) * time.Second), StateSince: t0.Add(time.Duration(round) * time.Second)}
+			if rng.IntN(2) == 0 {
+				inst.Process = &model.Process{PID: rng.IntN(100)}
+			}
+			return tx.PutInstance(inst)
+		}
+		if rng.IntN(5) == 0 {
+			// Read inside a transaction that then rolls back.
+			err := s.Update(func(tx *Tx) error {
+				if err := write(tx); err != nil {
+					return err
+				}
+				checkDecoded(t, tx, group)
+				return errRollback
+			})
+			if err != errRollback {
+				t.Fatal(err)
+			}
+		} else {
+			mustUpdate(t, s, write)
+		}
+		mustView(t, s, func(tx *Tx) error {
+			checkDecoded(t, tx, group)
+			return nil
+		})
+	}
+	mustView(t, s, func(tx *Tx) error {
+		for _, group := range []string{"web", "api"} {
+			all, err := tx.Instances(group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(s.dec.groups[group].insts); n != len(all) {
+				t.Errorf("group %s: %d instances cached, %d stored", group, n, len(all))
+			}
+		}
+		return nil
+	})
+}
+
+// checkDecoded compares the group's instances, read by Instances and one
+// by one by Instance, with the stored bytes decoded afresh.
+func checkDecoded(t *testing.T, tx *Tx, group string) {
+	t.Helper()
+	var want []model.Instance
+	if b := tx.readSub(group, bucketInstances); b != nil {
+		if err := b.ForEach(func(k, v []byte) error {
+			var inst model.Instance
+			if err := json.Unmarshal(v, &inst); err != nil {
+				return err
+			}
+			want = append(want, inst)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := tx.Instances(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := func(insts []model.Instance) map[string]model.Instance {
+		m := map[string]model.Instance{}
+		for _, in := range insts {
+			m[in.ID] = in
+		}
+		return m
+	}
+	if diff := cmp.Diff(byID(want), byID(got)); diff != "" {
+		t.Fatalf("Instances (-decoded +read):\n%s", diff)
+	}
+	for _, w := range want {
+		one, ok, err := tx.Instance(group, w.ID)
+		if err != nil || !ok {
+			t.Fatalf("Instance %s: %v, %v", w.ID, ok, err)
+		}
+		if diff := cmp.Diff(w, one); diff != "" {
+			t.Fatalf("Instance %s (-decoded +read):\n%s", w.ID, diff)
+		}
+	}
+}
+
+// An instance read from the cache shares nothing a caller can change with
+// the next read.
+func TestDecodeCacheCopies(t *testing.T) {
+	s := openTemp(t, Options{})
+	mustUpdate(t, s, func(tx *Tx) error {
+		return tx.PutInstance(model.Instance{ID: "i-1", Group: "web", Process: &model.Process{PID: 7}})
+	})
+	for range 2 {
+		mustView(t, s, func(tx *Tx) error {
+			all, err := tx.Instances("web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 1 || all[0].Process == nil || all[0].Process.PID != 7 {
+				t.Fatalf("read %+v, want i-1 with pid 7", all)
+			}
+			all[0].Process.PID = 8 // must not reach the next read
+			all[0].State = model.Failed
+			return nil
+		})
+	}
+}
+
+// A group's state read through the cache is what decoding its stored bytes
+// gives, as it changes, and callers changing what they read change nothing
+// the next read returns.
+func TestDecodeCacheState(t *testing.T) {
+	s := openTemp(t, Options{})
+	for i := range 6 {
+		n := i % 3
+		want := GroupState{Desired: i, LastScale: t0.Add(time.Duration(i) * time.Minute),
+			Suspended: Suspended{Launch: i%2 == 0}, Engine: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2)), System: &n}
+		mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", want) })
+		for range 2 {
+			mustView(t, s, func(tx *Tx) error {
+				got, ok, err := tx.GroupState("web")
+				if err != nil || !ok {
+					t.Fatalf("GroupState: %v, %v", ok, err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("state (-put +read):\n%s", diff)
+				}
+				*got.System = 99 // must not reach the next read
+				got.Engine[0] = 'x'
+				return nil
+			})
+		}
+	}
+}
