@@ -269,6 +269,12 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		}
 		busy = b || err != nil
 	}
+	if _, undelivered := r.drainRetry[inst.ID]; undelivered && !busy {
+		// The drain request has not gone through yet (it is retried with
+		// backoff): the instance still takes work, so idle now is not
+		// drained.
+		busy = true
+	}
 	late := now.Sub(inst.StateSince) >= r.spec.drainLimit
 	if r.hookExpiring(inst.ID, now) {
 		// The system's own wait ends soon (an Auto Scaling hook's global
@@ -330,6 +336,22 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 // stays open and is tried again with backoff; the instance shows the
 // failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
+	beforeReady := strings.HasPrefix(inst.Reason, reasonNotReady) || inst.Reason == reasonScaleInBeforeReady
+	if r.cap != nil && beforeReady && r.cap.seen[inst.ID].Ready {
+		// Stopped before it was ready, so without a drain; but its
+		// removal waited (a refused call, a retry) and meanwhile the
+		// system put it in service: it may hold work now. A launch given
+		// up as late is kept; a scale-in's victim is drained first.
+		delete(r.termRetry, inst.ID)
+		inst.Condition = ""
+		inst.ReadyAt = r.opt.Clock.Now()
+		scaleIn := inst.Reason == reasonScaleInBeforeReady
+		r.move(&inst, model.InService, reasonReadyLate)
+		if err := r.finish(in, inst, "not removed: "+reasonReadyLate); err != nil || !scaleIn {
+			return err
+		}
+		return r.startDrain(ctx, inst, "scale-in: "+reasonReadyLate)
+	}
 	cctx, cancel := r.call(ctx)
 	done := r.observed(r.terminateOp(inst.ID))
 	err := r.prov.Terminate(cctx, inst)
@@ -353,6 +375,13 @@ func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.
 // it is stopped (terminating), then ends as failed, not terminated. The
 // reason is the record of it that survives a restart of ebb.
 const reasonNotReady = "not ready within "
+
+// Reasons of instances stopped before they were ready, and of those the
+// system put in service while their removal waited.
+const (
+	reasonScaleInBeforeReady = "scale-in before ready"
+	reasonReadyLate          = "ready while its removal waited"
+)
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
@@ -402,7 +431,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 				continue
 			}
 			l := launching[i]
-			r.move(&l, model.Terminating, "scale-in before ready")
+			r.move(&l, model.Terminating, reasonScaleInBeforeReady)
 			if err := r.stop(ctx, &l); err != nil { // recorded: retried with backoff
 				r.opt.Log.Warn("terminate failed", "instance", l.ID, "err", err)
 			}
@@ -489,6 +518,7 @@ func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.
 		if err != nil {
 			return r.failed(r.drainRetry, inst, "drain in the system", err)
 		}
+		delete(r.drainRetry, inst.ID)
 	}
 	if _, graceful := r.spec.GracefulStop(); graceful && r.cap != nil {
 		// No drain configured: the system stops the instance gracefully

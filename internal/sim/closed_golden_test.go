@@ -89,7 +89,14 @@ func TestClosedLoopGolden(t *testing.T) {
 		{name: "daily 1s, 6 hours, faulty", want: "4967121b2ffd7664", run: func(t *testing.T) *Outcome {
 			return dailyRun(t, 6*time.Hour, time.Second, 3, faulty)
 		}},
-		{name: "daily 15s, one day", want: "f1160960dadb2299", run: func(t *testing.T) *Outcome {
+		// Captured again after two fixes this run exposed (it lost a job
+		// each time): a drain refused by the system is not drained while
+		// the instance is idle for a moment, and an instance stopped
+		// before it was ready that the system put in service while its
+		// removal waited is drained or kept, not removed with its work.
+		// The other two runs did not meet those cases: their digests are
+		// still the unoptimised code's.
+		{name: "daily 15s, one day", want: "6e7707507dd07885", run: func(t *testing.T) *Outcome {
 			return dailyRun(t, 24*time.Hour, 15*time.Second, 5, simprov.Infra{BootJitter: 0.3, LaunchFailure: 0.05, Throttle: 0.05})
 		}},
 	} {
@@ -100,6 +107,9 @@ func TestClosedLoopGolden(t *testing.T) {
 				got, sum(out.Ready.V), sum(out.Running.V), out.Actions, out.Launches, out.Failures, out.Throttled, out.ReconcileErrors, out.Work)
 			if got != tc.want {
 				t.Errorf("digest %s, want %s: the run's curves changed", got, tc.want)
+			}
+			if out.Work.Lost != 0 {
+				t.Errorf("lost %v jobs", out.Work.Lost)
 			}
 		})
 	}

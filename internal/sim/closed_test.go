@@ -165,6 +165,9 @@ func TestClosedLoopGroups(t *testing.T) {
 		if o.Launches <= 2 || o.Actions < 2 {
 			t.Errorf("group %d: %d launches, %d actions; want it scaled out and in", i, o.Launches, o.Actions)
 		}
+		if o.Work.Lost != 0 {
+			t.Errorf("group %d lost %v jobs", i, o.Work.Lost)
+		}
 	}
 	if digest(all[1]) == digest(all[2]) {
 		t.Error("two groups on different traces and seeds ran alike")
