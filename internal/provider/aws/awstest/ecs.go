@@ -394,35 +394,9 @@ func (s *Server) ecsAction(action string, in obj) (any, *apiError) {
 		}
 		return out, nil
 	case "DescribeTasks":
-		refs := strs(in, "tasks")
-		if len(refs) > 100 {
-			return nil, clientErr("InvalidParameterException", "Tasks cannot be longer than 100.")
-		}
-		tasks, failures := []obj{}, []obj{}
-		for _, ref := range refs {
-			t := c.task(ref)
-			if t == nil {
-				failures = append(failures, obj{"arn": ref, "reason": "MISSING"})
-				continue
-			}
-			tasks = append(tasks, c.taskJSON(t))
-		}
-		return obj{"tasks": tasks, "failures": failures}, nil
+		return c.eachTask(in, "tasks", c.taskJSON)
 	case "GetTaskProtection":
-		refs := strs(in, "tasks")
-		if len(refs) > 100 {
-			return nil, clientErr("InvalidParameterException", "Tasks cannot be longer than 100.")
-		}
-		tasks, failures := []obj{}, []obj{}
-		for _, ref := range refs {
-			t := c.task(ref)
-			if t == nil {
-				failures = append(failures, obj{"arn": ref, "reason": "MISSING"})
-				continue
-			}
-			tasks = append(tasks, s.protectionJSON(c, t))
-		}
-		return obj{"protectedTasks": tasks, "failures": failures}, nil
+		return c.eachTask(in, "protectedTasks", func(t *Task) obj { return s.protectionJSON(c, t) })
 	case "UpdateTaskProtection":
 		refs := strs(in, "tasks")
 		if len(refs) == 0 || len(refs) > 10 {
@@ -468,4 +442,23 @@ func (s *Server) ecsAction(action string, in obj) (any, *apiError) {
 		return obj{"task": c.taskJSON(t)}, nil
 	}
 	return nil, clientErr("UnknownOperationException", "unknown action %s", action)
+}
+
+// eachTask answers a call naming up to 100 tasks: each one found, shaped
+// by shape, under key, and a MISSING failure for each one not.
+func (c *Cluster) eachTask(in obj, key string, shape func(*Task) obj) (obj, *apiError) {
+	refs := strs(in, "tasks")
+	if len(refs) > 100 {
+		return nil, clientErr("InvalidParameterException", "Tasks cannot be longer than 100.")
+	}
+	tasks, failures := []obj{}, []obj{}
+	for _, ref := range refs {
+		t := c.task(ref)
+		if t == nil {
+			failures = append(failures, obj{"arn": ref, "reason": "MISSING"})
+			continue
+		}
+		tasks = append(tasks, shape(t))
+	}
+	return obj{key: tasks, "failures": failures}, nil
 }
