@@ -77,7 +77,9 @@ func startReplica(t *testing.T, dir, dsn, id string, election ...string) *replic
 	r := &replicaProc{id: id, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
 	r.c = client.New(r.url, "tok")
 	r.cmd = exec.Command(os.Args[0], "run", "-c", cfg, "--log-level", "info")
-	r.cmd.Env = append(os.Environ(), asEbb+"=1", "EBB_TOKEN=tok")
+	// TMPDIR: the replica's local copy of the state, left behind by a
+	// SIGKILL, goes where the test cleans up.
+	r.cmd.Env = append(os.Environ(), asEbb+"=1", "EBB_TOKEN=tok", "TMPDIR="+dir)
 	r.cmd.Stderr = r
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
