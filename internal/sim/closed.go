@@ -18,7 +18,6 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/engine"
 	ebbfleet "github.com/ebb-autoscaler/ebb/internal/fleet"
 	"github.com/ebb-autoscaler/ebb/internal/model"
-	"github.com/ebb-autoscaler/ebb/internal/provider"
 	simprov "github.com/ebb-autoscaler/ebb/internal/provider/sim"
 	"github.com/ebb-autoscaler/ebb/internal/sim/measure"
 	"github.com/ebb-autoscaler/ebb/internal/sim/trace"
@@ -386,8 +385,6 @@ func modelSignals(g config.Group, m workload.Model) ([]string, error) {
 	}
 	return reads, nil
 }
-
-var _ provider.Capacity = (*simprov.System)(nil)
 
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.

@@ -112,9 +112,10 @@ type replica struct {
 	// mu serializes what changes the local copy and what writes to the
 	// database: a leader's updates, a follower's catching up.
 	mu      sync.Mutex
-	applied uint64 // the log version the local copy holds
-	batches int    // catch-up transactions applied, for tests
-	dirty   bool   // a change may be in PostgreSQL and not here
+	applied uint64        // the log version the local copy holds
+	batches int           // catch-up transactions applied, for tests
+	dirty   bool          // a change may be in PostgreSQL and not here
+	version atomic.Uint64 // grows with every change to the local copy, for Store.Version
 
 	// lmu guards the lead, held only for moments, never across a call to
 	// the database: renewing the lease never waits behind a slow write.
@@ -343,6 +344,7 @@ func (r *replica) reload(ctx context.Context, db *bolt.DB) error {
 		return fmt.Errorf("load the state from %s: %w", r.where, err)
 	}
 	r.applied, r.dirty = version, false
+	r.version.Add(1)
 	return nil
 }
 
@@ -417,6 +419,7 @@ func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
 		return r.reload(ctx, db)
 	}
 	r.applied = entries[len(entries)-1].v
+	r.version.Add(1)
 	r.batches++
 	if more || len(entries) == 1000 {
 		return r.catchUp(ctx, db)
@@ -458,6 +461,7 @@ func (r *replica) update(s *Store, fn func(*Tx) error) error {
 	switch {
 	case err == nil && committed != 0:
 		r.applied = committed
+		r.version.Add(1)
 	case err != nil && committed != 0:
 		// In PostgreSQL, not here: the next write catches up first.
 		r.dirty = true

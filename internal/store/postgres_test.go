@@ -483,3 +483,29 @@ func TestPostgresLogKeepsItsBytes(t *testing.T) {
 		t.Errorf("the newest change in the log is %d; want 20", newest)
 	}
 }
+
+// Version moves when a replica's copy changes, its own write or one it
+// followed, and stays when nothing did: a follower's API reads again only
+// then.
+func TestPostgresVersion(t *testing.T) {
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a")
+	follower := replicaOn(t, dsn, "b")
+	lead(t, leader)
+	lv, fv := leader.Version(), follower.Version()
+	if err := leader.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 3}) }); err != nil {
+		t.Fatal(err)
+	}
+	if leader.Version() == lv {
+		t.Error("the leader's Version did not move with its write")
+	}
+	follow(t, follower)
+	if v := follower.Version(); v == fv {
+		t.Error("the follower's Version did not move with the change it followed")
+	} else {
+		follow(t, follower)
+		if follower.Version() != v {
+			t.Error("the follower's Version moved with nothing to follow")
+		}
+	}
+}

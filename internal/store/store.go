@@ -190,6 +190,17 @@ func (s *Store) Update(fn func(*Tx) error) error {
 // disk a page write and fdatasync, so idle work should open none.
 func (s *Store) Writes() uint64 { return s.writes.Load() }
 
+// Version grows whenever the state may have changed: an Update on a file
+// store, a change applied to a replica's local copy (its own or one it
+// followed). A reader that saw a Version and sees it again has nothing new
+// to read.
+func (s *Store) Version() uint64 {
+	if s.repl != nil {
+		return s.repl.version.Load()
+	}
+	return s.writes.Load()
+}
+
 // Tx is a transaction on the store, handed to View and Update callbacks.
 type Tx struct {
 	btx *bolt.Tx
