@@ -56,21 +56,8 @@ case "$*" in
 esac
 `})
 	c := example(t, "flink-parallelism.sh", "streams", "{{.Group}}")
-	clk, _ := fakeClock()
-	p, err := Kind().Open(c, provider.Deps{Group: "clickstream", Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := p.(provider.Capacity)
+	cp, obs, got := observeExample(t, c, "clickstream")
 	ctx := context.Background()
-	obs, err := cp.Observe(ctx)
-	if err != nil {
-		t.Fatalf("observe: %v", err)
-	}
-	var got []string
-	for _, in := range obs.Instances {
-		got = append(got, in.ID+" "+in.LaunchedAt.Format("15:04:05")+" "+yes(in.Ready, "ready")+" "+yes(in.Leaving, "leaving"))
-	}
 	want := []string{ // highest name first
 		"clickstream-taskmanager-1-3 10:00:02 - -",
 		"clickstream-taskmanager-1-2 10:00:01 ready leaving",
@@ -121,21 +108,8 @@ case "$1 $2" in
 esac
 `})
 	c := example(t, "nomad-group.sh", "shop", "{{.Group}}")
-	clk, _ := fakeClock()
-	p, err := Kind().Open(c, provider.Deps{Group: "web", Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := p.(provider.Capacity)
+	cp, obs, got := observeExample(t, c, "web")
 	ctx := context.Background()
-	obs, err := cp.Observe(ctx)
-	if err != nil {
-		t.Fatalf("observe: %v", err)
-	}
-	var got []string
-	for _, in := range obs.Instances {
-		got = append(got, in.ID+" "+in.LaunchedAt.Format("15:04:05")+" "+yes(in.Ready, "ready")+" "+yes(in.Leaving, "leaving"))
-	}
 	want := []string{ // highest name index first, as Nomad stops them
 		"a10 10:00:01 ready -",
 		"a2 10:00:02 - -",
@@ -145,7 +119,7 @@ esac
 	if d := cmp.Diff(want, got); d != "" || obs.Desired != 4 || obs.Min != 1 || obs.Max != 10 {
 		t.Errorf("observed desired %d, min %d, max %d; instances (-want +got):\n%s", obs.Desired, obs.Min, obs.Max, d)
 	}
-	if d := cmp.Diff([]string{"a10", "a2"}, p.(provider.Picker).Pick(obs, 2)); d != "" {
+	if d := cmp.Diff([]string{"a10", "a2"}, cp.(provider.Picker).Pick(obs, 2)); d != "" {
 		t.Errorf("pick 2 (-want +got):\n%s", d)
 	}
 	if err := cp.SetDesired(ctx, 6); err != nil {
@@ -171,4 +145,25 @@ func yes(b bool, s string) string {
 		return s
 	}
 	return "-"
+}
+
+// observeExample opens the example's provider for group and lists what it
+// observes, an instance a line: ID, launch time, ready, leaving.
+func observeExample(t *testing.T, c *Config, group string) (provider.Capacity, provider.Observed, []string) {
+	t.Helper()
+	clk, _ := fakeClock()
+	p, err := Kind().Open(c, provider.Deps{Group: group, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := p.(provider.Capacity)
+	obs, err := cp.Observe(context.Background())
+	if err != nil {
+		t.Fatalf("observe: %v", err)
+	}
+	var got []string
+	for _, in := range obs.Instances {
+		got = append(got, in.ID+" "+in.LaunchedAt.Format("15:04:05")+" "+yes(in.Ready, "ready")+" "+yes(in.Leaving, "leaving"))
+	}
+	return cp, obs, got
 }
