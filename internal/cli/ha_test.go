@@ -344,3 +344,15 @@ func TestHAKubernetesLease(t *testing.T) {
 		t.Errorf("the Lease is held by %q after its holder stopped; want it given up", h)
 	}
 }
+
+// A replica's EBB_ADVERTISE that is not an http URL is refused before
+// anything is started, saying what it must be.
+func TestRunRefusesABadAdvertise(t *testing.T) {
+	dir := t.TempDir()
+	cfg := write(t, "r.yaml", haConfig(dir, "postgres://127.0.0.1:1/none", "r1", freeTCPPort(t), ""))
+	t.Setenv("EBB_ADVERTISE", "ftp://10.0.0.5")
+	code, _, errs := run(t, "run", "-c", cfg)
+	if code == 0 || !strings.Contains(errs, `EBB_ADVERTISE="ftp://10.0.0.5": must be an http or https URL`) {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}

@@ -34,6 +34,25 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "postgres store",
+			src: `store:
+  postgres:
+    lease: 2s
+    advertise: "ftp://x"
+    kubernetes_lease: {name: "Ebb!", namespace: "a.b"}
+groups:
+  - {name: web, capacity: {max: 1}, policies: [{fixed: {desired: 1}}]}
+`,
+			want: []string{
+				`ebb.yaml:2:3: store.postgres.dsn: required: the database's connection string (from env or file)`,
+				`ebb.yaml:2:3: store.postgres.timeout: must be > 0 and ≤ the lease (2s), not 10s`,
+				`ebb.yaml:3:12: store.postgres.lease: must be ≥ 3s (it is renewed every third of it)`,
+				`ebb.yaml:4:16: store.postgres.advertise: must be an http or https URL of the API, such as http://10.0.0.5:7070, not "ftp://x"`,
+				`ebb.yaml:5:30: store.postgres.kubernetes_lease.name: must be a Kubernetes object name (lower case letters, digits, '-' and '.'), not "Ebb!"`,
+				`ebb.yaml:5:49: store.postgres.kubernetes_lease.namespace: must be a namespace name (lower case letters, digits and '-'), not "a.b"`,
+			},
+		},
+		{
 			name: "group names",
 			src: `groups:
   - {name: web, capacity: {max: 1}, policies: [{fixed: {desired: 1}}]}
