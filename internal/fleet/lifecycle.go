@@ -294,6 +294,9 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		r.move(inst, model.Terminating, "drain timed out after "+model.FormatDuration(r.spec.drainLimit))
 		return r.stop(ctx, inst)
 	case busy:
+		if now.Sub(inst.HeartbeatAt) < heartbeatRecord {
+			return nil
+		}
 		inst.HeartbeatAt = now
 		return r.put(*inst)
 	}
@@ -301,6 +304,12 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	r.move(inst, model.Terminating, "drained")
 	return r.stop(ctx, inst)
 }
+
+// heartbeatRecord is how often, at most, a drain check that finds the
+// instance still busy records it (HeartbeatAt): a write per check would
+// cost a store write per draining instance every heartbeat, for a
+// timestamp only people read.
+const heartbeatRecord = time.Minute
 
 // kill ends a graceful stop that outlasted its grace: SIGKILL now, then
 // the terminate intent (which finds the process gone, so the provider's own

@@ -92,6 +92,14 @@ type Status struct {
 	// as many as desired, with no condition, no failed health check and
 	// no retry pending. A settled group can be reconciled less often.
 	Settled bool `json:"-"`
+	// Wake is when the reconciler next has something to do of its own: a
+	// retry comes due, a launch times out, a draining instance is checked
+	// (lifecycle.drain.heartbeat), a probe is asked. Before Wake, a
+	// reconcile does nothing unless the desired capacity or what the
+	// provider reports changes. A reconcile that acted (wrote to the
+	// store) sets it to now: what it started may need another step at
+	// once. Zero: no timer is pending.
+	Wake time.Time `json:"-"`
 }
 
 // New returns a reconciler for spec's group.
@@ -136,6 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired func() int) (Status,
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error) {
+	start := r.writes
 	if r.cap != nil {
 		// Observed first: an intent a crash left open is resumed knowing
 		// what the system runs and which of its removals wait on a hook.
@@ -155,7 +164,7 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 		// capacity, and the next reconcile scales to it.
 		n := max(0, *r.outside-r.cap.draining(insts))
 		st := r.status(desired, insts)
-		st.Outside, st.Settled = &n, false
+		st.Outside, st.Settled, st.Wake = &n, false, r.opt.Clock.Now()
 		return st, r.saveExpect()
 	}
 	for i := range insts {
@@ -176,7 +185,9 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 			return Status{}, err
 		}
 	}
-	return r.status(desired, insts), nil
+	st := r.status(desired, insts)
+	st.Wake = r.wake(insts, r.writes != start)
+	return st, nil
 }
 
 // pruneEvery is how often, at most, a reconcile deletes the records of
@@ -270,6 +281,66 @@ func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 	s.Settled = s.InService == desired && s.Launching+s.Draining+s.Terminating == 0 && len(s.Conditions) == 0 &&
 		r.launchRetry == nil && len(r.healthFails)+len(r.drainRetry)+len(r.termRetry)+len(r.openTerm) == 0
 	return s
+}
+
+// wake is Status.Wake (see there) for the group's live instances as the
+// reconcile left them; acted says it wrote something.
+func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
+	now := r.opt.Clock.Now()
+	if acted || r.cap == nil {
+		// What was started may need another step at once; and a local
+		// process may exit at any moment, which only asking it tells.
+		return now
+	}
+	var wake time.Time
+	at := func(when time.Time) {
+		if wake.IsZero() || when.Before(wake) {
+			wake = when
+		}
+	}
+	if r.launchRetry != nil {
+		at(r.launchRetry.next)
+	}
+	for _, rt := range r.drainRetry {
+		at(rt.next)
+	}
+	for _, rt := range r.termRetry {
+		at(rt.next)
+	}
+	if len(r.healthFails) > 0 {
+		at(now)
+	}
+	for _, in := range insts {
+		switch in.State {
+		case model.Launching:
+			if r.spec.readyProbe.set() {
+				at(now)
+			}
+			at(in.LaunchedAt.Add(r.spec.launchTimeout + 1)) // timed out once past it
+		case model.InService:
+			if r.spec.healthProbe.set() {
+				at(maxTime(now, in.ReadyAt.Add(r.spec.healthGrace)))
+			}
+		case model.Draining:
+			check := now
+			if last, ok := r.checked[in.ID]; ok {
+				check = last.Add(r.spec.checkEvery())
+			}
+			at(check)
+		case model.Pending, model.Unhealthy, model.Terminating:
+			if !r.openTerm[in.ID] { // an open termination waits on termRetry
+				at(now)
+			}
+		}
+	}
+	return wake
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // call bounds one provider call.

@@ -459,6 +459,7 @@ lifecycle:
 	before := h.st.Writes()
 	for i := range 300 { // 5 minutes at 1 s: past several prune checks
 		h.clock.Advance(time.Second)
+		want.Wake = h.clock.Now() // a local process is asked at every reconcile
 		if s := h.reconcile(1); !cmp.Equal(s, want) {
 			t.Fatalf("idle reconcile %d: %+v, want %+v", i, s, want)
 		}

@@ -41,6 +41,11 @@ type ClosedOptions struct {
 	Dir string
 	// Progress, if set, is called now and then with the fraction done.
 	Progress func(done float64)
+
+	// everyStep reconciles every group at every step, as the daemon
+	// does at every tick: the tests check that skipping the reconciles
+	// that have nothing to do changes nothing.
+	everyStep bool
 }
 
 // Outcome is what a closed-loop run measured.
@@ -192,7 +197,7 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 			}
 		}
 		for _, g := range groups {
-			g.reconcile(ctx)
+			g.reconcile(ctx, now)
 			g.record()
 		}
 		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
@@ -225,12 +230,17 @@ type closedGroup struct {
 	samples []engine.Sample
 	insts   []workload.Instance
 
+	everyStep bool
+
 	rate    float64
 	ready   int
 	changed bool // the system changed in this step
 	before  int  // desired before this step's evaluation
-	settled bool // the last reconcile left nothing in flight
 	out     *Outcome
+
+	// wake is the last reconcile's Status.Wake: when the reconciler next
+	// has something to do of its own.
+	wake time.Time
 }
 
 // signalRead is a signal the model reports and its index in the engine's
@@ -277,7 +287,7 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 		}
 	}
 	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, cursor: r.Trace.Cursor(),
-		values: map[string]float64{}}, nil
+		values: map[string]float64{}, everyStep: opt.everyStep}, nil
 }
 
 // step moves the group's system and workload to t. At the first step it
@@ -325,18 +335,23 @@ func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observatio
 	return engine.Observation{Now: now, Ready: g.ready, Samples: g.samples}, true
 }
 
-// reconcile runs the group's fleet reconciler. A settled fleet whose
-// system did not change and whose desired capacity did not move has
-// nothing to do: its reconcile is skipped.
-func (g *closedGroup) reconcile(ctx context.Context) {
-	if !g.changed && g.state.Desired == g.before && g.settled {
+// reconcile runs the group's fleet reconciler when it has something to
+// do: the desired capacity moved, the system changed, or the reconciler's
+// own next step came due (Status.Wake: a retry, a timeout, a drain
+// check). Any other reconcile would find what the last one left and
+// change nothing (the daemon reconciles every tick, because it cannot
+// know that): it is skipped.
+func (g *closedGroup) reconcile(ctx context.Context, now time.Time) {
+	due := !g.wake.IsZero() && !now.Before(g.wake)
+	if !due && !g.changed && g.state.Desired == g.before && !g.everyStep {
 		return
 	}
 	g.out.Reconciles++
 	status, err := g.rec.Reconcile(ctx, func() int { return g.state.Desired })
-	g.settled = err == nil && status.Settled
+	g.wake = status.Wake
 	if err != nil {
 		g.out.ReconcileErrors++
+		g.wake = now // tried again at the next step, as the daemon would at its next tick
 	}
 }
 
