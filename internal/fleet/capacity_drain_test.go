@@ -226,8 +226,8 @@ func TestCapacityUndeliveredDrainIsNotDone(t *testing.T) {
 	}
 }
 
-// A system drain refused once and delivered on its retry leaves no retry
-// behind: the instance is removed at the first check that finds it idle
+// A system drain refused once and delivered on its retry leaves nothing
+// behind: the instance no longer shows the refusal, it is removed at the first check that finds it idle
 // (not held as undelivered until the drain timeout), and once its drain
 // is over the group settles — also when the system removes the instance
 // itself, which ends the drain without a check.
@@ -267,9 +267,15 @@ func TestCapacitySystemDrainDeliveredOnRetryIsForgotten(t *testing.T) {
 			sys.drains.refuse(1)
 			h.reconcile(1)
 			h.clock.Advance(10 * time.Second) // the retry goes through; i-1 is still busy
-			h.reconcile(1)
+			s := h.reconcile(1)
 			if n := sys.drains.deliveries(); n != 1 {
 				t.Fatalf("%d drains delivered; want the retry's", n)
+			}
+			if got := record(t, h, "i-1").Condition; got != "" {
+				t.Errorf("i-1's condition once its drain went through: %q; want none", got)
+			}
+			if diff := cmp.Diff([]string(nil), s.Conditions); diff != "" {
+				t.Errorf("conditions once the drain went through (-want +got):\n%s", diff)
 			}
 
 			tc.end(sys)

@@ -519,6 +519,7 @@ func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.
 			return r.failed(r.drainRetry, inst, "drain in the system", err)
 		}
 		delete(r.drainRetry, inst.ID)
+		inst.Condition = "" // delivered: an earlier refusal shows no more
 	}
 	if _, graceful := r.spec.GracefulStop(); graceful && r.cap != nil {
 		// No drain configured: the system stops the instance gracefully
