@@ -370,7 +370,8 @@ lifecycle:
 // A launch not ready in time is stopped and given up (it ends failed).
 // When its removal is refused and, while the fleet waits to retry, the
 // system puts it in service, it is capacity after all: the fleet keeps it
-// — no drain, no removal.
+// — no drain, no removal — and no longer counts it as a failed launch, so
+// the group settles with it.
 func TestCapacityLateLaunchPutInServiceMeanwhileIsKept(t *testing.T) {
 	sys := &refusingRemover{Memory: newSystem(), removes: &refusals{}}
 	h := newCapacityHarness(t, `name: web
@@ -401,7 +402,7 @@ lifecycle:
 		t.Fatalf("i-2's state, reason and condition once the system put it in service (-want +got):\n%s", diff)
 	}
 	h.clock.Advance(10 * time.Second)
-	if s := h.reconcile(2); s.InService != 2 || sys.Desired() != 2 {
-		t.Errorf("status %+v, system desired %d; want 2 in service", s, sys.Desired())
+	if s := h.reconcile(2); !s.Settled || s.InService != 2 || sys.Desired() != 2 {
+		t.Errorf("status %+v, system desired %d; want 2 in service, settled", s, sys.Desired())
 	}
 }

@@ -345,6 +345,9 @@ func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.
 		delete(r.termRetry, inst.ID)
 		inst.Condition = ""
 		inst.ReadyAt = r.opt.Clock.Now()
+		// Ready after all, as a launching instance that becomes ready: a
+		// launch given up as late is no longer held against launches.
+		r.launchRetry = nil
 		scaleIn := inst.Reason == reasonScaleInBeforeReady
 		r.move(&inst, model.InService, reasonReadyLate)
 		if err := r.finish(in, inst, "not removed: "+reasonReadyLate); err != nil || !scaleIn {
