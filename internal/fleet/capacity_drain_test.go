@@ -406,3 +406,65 @@ lifecycle:
 		t.Errorf("status %+v, system desired %d; want 2 in service, settled", s, sys.Desired())
 	}
 }
+
+// An instance the system removes itself while the fleet waits to retry a
+// refused drain or removal of it needs no retry any more: the group
+// settles without it.
+func TestCapacityRetriesOfAnInstanceGoneFromTheSystemAreForgotten(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// open returns the system and its in-memory core, which refuses
+		// every drain or every removal from the scale-in on.
+		open func() (provider.Capacity, *capacitytest.Memory, func())
+		// checks is how many drain checks the fleet makes before the
+		// system removes i-1 (the first check stops an idle instance).
+		checks int
+	}{
+		{
+			name: "its drain refused",
+			open: func() (provider.Capacity, *capacitytest.Memory, func()) {
+				sys := &refusingDrainer{Memory: newSystem(), drains: &refusals{}, busy: map[string]bool{}}
+				return sys, sys.Memory, func() { sys.drains.refuse(1000) }
+			},
+		},
+		{
+			name: "its removal refused",
+			open: func() (provider.Capacity, *capacitytest.Memory, func()) {
+				sys := &refusingRemover{Memory: newSystem(), removes: &refusals{}}
+				return sys, sys.Memory, func() { sys.removes.refuse(1000) }
+			},
+			checks: 1,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sys, mem, refuse := tc.open()
+			h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]\nlifecycle: {drain: {heartbeat: 10s}}", sys)
+			h.reconcile(2)
+			mem.Converge()
+			h.reconcile(2)
+			refuse()
+			h.reconcile(1) // i-1, the oldest, drains
+			for range tc.checks {
+				h.clock.Advance(10 * time.Second)
+				h.reconcile(1)
+			}
+			if got := record(t, h, "i-1"); got.Condition == "" {
+				t.Fatalf("i-1 %s with no condition; want a refusal shown", got.State)
+			}
+
+			mem.Edit(func(_ *int, insts *[]provider.Instance) {
+				*insts = slices.DeleteFunc(*insts, func(in provider.Instance) bool { return in.ID == "i-1" })
+			})
+			for range 3 { // bounded: past every retry's backoff
+				h.clock.Advance(time.Minute)
+				h.reconcile(1)
+			}
+			if got := record(t, h, "i-1").State; got != model.Terminated {
+				t.Errorf("i-1 %s; want terminated, gone from the system", got)
+			}
+			if s := h.reconcile(1); !s.Settled {
+				t.Errorf("status %+v; want the group settled, nothing left to retry", s)
+			}
+		})
+	}
+}

@@ -52,7 +52,16 @@ func (r *Reconciler) resume(ctx context.Context) error {
 		case in.Kind == store.IntentTerminate && inst.State.Ended():
 			moot = "instance already " + string(inst.State)
 		}
-		if moot != "" { // nothing to act on; close the intent
+		if moot != "" {
+			// Nothing to act on: close the intent and forget its retry (a
+			// drain or a removal refused before the instance ended or went
+			// from the system is not tried again, and holds nothing up).
+			switch in.Kind {
+			case store.IntentDrain:
+				delete(r.drainRetry, in.Instance)
+			case store.IntentTerminate:
+				delete(r.termRetry, in.Instance)
+			}
 			if err := r.update(func(tx *store.Tx) error {
 				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
