@@ -52,7 +52,16 @@ func (r *Reconciler) resume(ctx context.Context) error {
 		case in.Kind == store.IntentTerminate && inst.State.Ended():
 			moot = "instance already " + string(inst.State)
 		}
-		if moot != "" { // nothing to act on; close the intent
+		if moot != "" {
+			// Nothing to act on: close the intent and forget its retry (a
+			// drain or a removal refused before the instance ended or went
+			// from the system is not tried again, and holds nothing up).
+			switch in.Kind {
+			case store.IntentDrain:
+				delete(r.drainRetry, in.Instance)
+			case store.IntentTerminate:
+				delete(r.termRetry, in.Instance)
+			}
 			if err := r.update(func(tx *store.Tx) error {
 				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
@@ -354,6 +363,9 @@ func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.
 		delete(r.termRetry, inst.ID)
 		inst.Condition = ""
 		inst.ReadyAt = r.opt.Clock.Now()
+		// Ready after all, as a launching instance that becomes ready: a
+		// launch given up as late is no longer held against launches.
+		r.launchRetry = nil
 		scaleIn := inst.Reason == reasonScaleInBeforeReady
 		r.move(&inst, model.InService, reasonReadyLate)
 		if err := r.finish(in, inst, "not removed: "+reasonReadyLate); err != nil || !scaleIn {
@@ -528,6 +540,7 @@ func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.
 			return r.failed(r.drainRetry, inst, "drain in the system", err)
 		}
 		delete(r.drainRetry, inst.ID)
+		inst.Condition = "" // delivered: an earlier refusal shows no more
 	}
 	if _, graceful := r.spec.GracefulStop(); graceful && r.cap != nil {
 		// No drain configured: the system stops the instance gracefully
