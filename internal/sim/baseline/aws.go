@@ -72,9 +72,9 @@ const (
 )
 
 // awsPredictive is an EC2 Auto Scaling predictive scaling policy in
-// ForecastAndScale mode beside the target tracking policy of awsTarget, the
-// pairing AWS recommends ("use a dynamic scaling policy to scale between
-// the minimum and maximum capacity"), per "How predictive scaling works"
+// ForecastAndScale mode beside the target tracking policy of awsTarget (AWS
+// recommends a dynamic scaling policy alongside, to follow real-time
+// changes and to scale in), per "How predictive scaling works"
 // (EC2 Auto Scaling user guide) and PredictiveScalingConfiguration and
 // PredictiveScalingMetricSpecification (EC2 Auto Scaling API reference):
 //
