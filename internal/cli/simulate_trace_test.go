@@ -137,7 +137,7 @@ func TestSimulateTraceErrors(t *testing.T) {
 		{name: "no workload", args: []string{"--trace", tr}, code: 2, want: "--trace needs --workload"},
 		{name: "unknown workload", args: []string{"--trace", tr, "--workload", "batch"}, code: 2, want: `workload "batch": must be one of service, queue, streaming or olap`},
 		{name: "trace and signals", args: []string{"--trace", tr, "--workload", "queue", "--signals", tr}, code: 2, want: "pass one"},
-		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,nomad"}, code: 2, want: "--compare nomad: the baselines available are oracle, hpa, aws-target, aws-step, keda, flink"},
+		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,nomad"}, code: 2, want: "--compare nomad: the baselines available are oracle, hpa, aws-target, aws-step, aws-predictive, keda, flink"},
 		{name: "baseline for another workload", args: []string{"--trace", tr, "--workload", "queue", "--compare", "hpa,flink"}, code: 2, want: "--compare flink: baseline does not apply to the workload: flink runs only on the streaming workload, not queue"},
 		{name: "bad scale", args: []string{"--trace", tr, "--workload", "queue", "--scale", "0"}, code: 2, want: "--scale"},
 		{name: "bad trace", args: []string{"--trace", write(t, "bad.csv", "t,rate\n0,1\n0,2\n"), "--workload", "queue"}, code: 1, want: "bad.csv:3"},

@@ -115,7 +115,7 @@ func TestClosedLoopUnknownSignal(t *testing.T) {
 	m, _ := workload.NewQueue(workload.QueueConfig{Service: workload.Durations{Dist: "fixed", Mean: config.Duration(time.Second)},
 		PerWorker: 1, MaxWait: config.Duration(time.Minute), Arrivals: "even", Batches: 1, Tail: 0.01}, 1)
 	_, err = RunClosed(cfg, "workers", tr, m, ClosedOptions{Dir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "reads lag, which the workload does not report; it reports age_s, backlog") {
+	if err == nil || !strings.Contains(err.Error(), "reads lag, which the workload does not report; it reports age_s, arrival_rate, backlog") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -11,6 +11,10 @@ import (
 // monitoring.
 const awsPeriod = time.Minute
 
+// awsTargetOutOf is how many datapoints target tracking's scale-out alarm
+// needs above the target, all of the last as many.
+const awsTargetOutOf = 3
+
 // awsTarget is an AWS target tracking scaling policy on the workload's
 // Target, per "How target tracking scaling works" (Application Auto
 // Scaling user guide) and "Set the default instance warmup for an Auto
@@ -50,12 +54,75 @@ func awsTarget(g config.Group, t Target) (spec, error) {
 		interval: awsPeriod,
 		signals:  pushed(t.Signal),
 		policies: policy,
-		behavior: fmt.Sprintf(`up: {window: 0s, limits: [], tolerance: 0, datapoints: {need: 3, of: 3}}
-down: {window: 0s, limits: [], tolerance: 0.1, datapoints: {need: 15, of: 15}, cooldown: %s}
-warmup: %s
+		behavior: fmt.Sprintf(`up: {window: 0s, limits: [], tolerance: 0, datapoints: {need: %[1]d, of: %[1]d}}
+down: {window: 0s, limits: [], tolerance: 0.1, datapoints: {need: 15, of: 15}, cooldown: %[2]s}
+warmup: %[2]s
 missing: hold
-`, dur(boot), dur(boot)),
+`, awsTargetOutOf, dur(boot)),
 	}, nil
+}
+
+// AWS predictive scaling's settings: the history it reads (up to 14
+// days), the least it forecasts from (24 hours) and SchedulingBufferTime's
+// default, 300 s.
+const (
+	awsPredictiveHistory    = 14 * 24 * time.Hour
+	awsPredictiveMinHistory = 24 * time.Hour
+	awsPredictiveBuffer     = 300 * time.Second
+)
+
+// awsPredictive is an EC2 Auto Scaling predictive scaling policy in
+// ForecastAndScale mode beside the target tracking policy of awsTarget (AWS
+// recommends a dynamic scaling policy alongside, to follow real-time
+// changes and to scale in), per "How predictive scaling works"
+// (EC2 Auto Scaling user guide) and PredictiveScalingConfiguration and
+// PredictiveScalingMetricSpecification (EC2 Auto Scaling API reference):
+//
+//   - the load metric is the workload's arrival rate (Target.Load), the
+//     target its per-instance load at the target tracking target
+//     (Target.LoadPerInstance), as a metric pair such as ALBRequestCount
+//     with a target value per instance: capacity forecast = load forecast
+//     ÷ target value;
+//   - the forecast learns hourly from up to 14 days of history and needs
+//     24 hours of it;
+//   - it scales out ahead of a forecast rise and never scales in on a
+//     forecast: removing capacity is left to the dynamic policy;
+//   - SchedulingBufferTime at its default, 300 s: the capacity an hour
+//     needs is launched that long before the hour;
+//   - MaxCapacityBreachBehavior at its default, HonorMaxCapacity:
+//     capacity.max holds.
+//
+// In ebb: the aws-target preset unchanged, plus a predictive policy on
+// Target.Load with per_instance Target.LoadPerInstance, season weekly (the
+// daily profile until a week of history), history 336h, min_history 24h,
+// and lead = 300 s + 2 minutes. ebb's datapoints rule is the group's, not
+// target tracking's alone: a forecast's scale-out too waits for 3 of 3
+// one-minute evaluations, 2 minutes after the first, and the lead adds
+// them back so that instances come the buffer ahead. The engine scales in
+// only when target tracking asks to, and no lower than the forecast.
+//
+// What ebb does not reproduce: AWS forecasts with a model it does not
+// publish (machine learning over daily and weekly patterns), refreshed
+// every 6 hours for the next 48 and applied as one capacity per hour from
+// the hour's start; ebb forecasts at every evaluation from the means of
+// each hour of the week (or day) over the history, interpolated between
+// the hours' centres, so capacity for a ramp that starts on the hour rises
+// up to an hour early.
+func awsPredictive(g config.Group, t Target) (spec, error) {
+	s, err := awsTarget(g, t)
+	if err != nil {
+		return spec{}, err
+	}
+	if t.Load == "" || !(t.LoadPerInstance > 0) {
+		return spec{}, fmt.Errorf("no load signal to forecast for target %s", t.Signal)
+	}
+	if t.Load != t.Signal {
+		s.signals += pushed(t.Load)
+	}
+	lead := awsPredictiveBuffer + (awsTargetOutOf-1)*awsPeriod
+	s.policies += fmt.Sprintf("- name: aws-predictive\n  predictive: {signal: %s, per_instance: %s, season: weekly, history: %s, min_history: %s, lead: %s}\n",
+		t.Load, num(t.LoadPerInstance), dur(awsPredictiveHistory), dur(awsPredictiveMinHistory), dur(lead))
+	return s, nil
 }
 
 // awsStepCooldown is the step policies' warm-up and the scale-in cooldown:

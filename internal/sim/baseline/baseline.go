@@ -12,7 +12,7 @@ import (
 )
 
 // Names are the baselines, in the order `--compare` lists them.
-var Names = []string{"hpa", "aws-target", "aws-step", "keda", "flink"}
+var Names = []string{"hpa", "aws-target", "aws-step", "aws-predictive", "keda", "flink"}
 
 // ErrUnknown is returned for a name that is not a baseline.
 var ErrUnknown = errors.New("unknown baseline")
@@ -34,6 +34,13 @@ type Target struct {
 	// Kubernetes external metric with an AverageValue target is; else it
 	// is already a per-instance average, as a utilization is.
 	PerReplica bool
+	// Load is the workload's arrival rate: load that does not depend on
+	// capacity, which a forecast can learn (AWS predictive scaling's load
+	// metric).
+	Load string
+	// LoadPerInstance is the Load one instance takes when Signal is at
+	// Value: the load a forecast divides by to size the group.
+	LoadPerInstance float64
 }
 
 // TargetFor is the default target of a workload kind:
@@ -43,14 +50,34 @@ type Target struct {
 //	           KEDA's guidance "if one pod can handle N messages, target N"
 //	streaming  busy (busyTimeMsPerSecond ÷ 1000) at 0.7, the Flink autoscaler's target
 //	olap       busy (slots in use) at 0.7
+//
+// and the load one instance takes at that target (LoadPerInstance), in the
+// workload's arrival-rate signal (Load), for c instances, λ arrivals per
+// second, μ the rate one instance serves at and k the jobs it holds:
+//
+//	service    rps           0.7 × capacity_rps                utilization = λ ÷ (c·μ)
+//	queue      arrival_rate  per_worker ÷ mean service time    Little's law: backlog = λ × time in system
+//	streaming  input_rate    0.7 × per_worker_rps              busy = λ ÷ (c·μ) in steady state
+//	olap       arrival_rate  0.7 × per_worker ÷ mean duration  Little's law: slots in use = λ × duration
+//
+// For queue workers that is the most a replica holding per_worker jobs can
+// take with none waiting (time in system = service time); any wait brings
+// the backlog to the target at less.
 func TargetFor(w workload.Config) (Target, error) {
 	switch kind := Kind(w); kind {
 	case "service":
-		return Target{Signal: "utilization", Value: 0.7}, nil
+		return Target{Signal: "utilization", Value: 0.7,
+			Load: "rps", LoadPerInstance: 0.7 * w.Service.CapacityRPS}, nil
 	case "queue":
-		return Target{Signal: "backlog", Value: float64(w.Queue.PerWorker), PerReplica: true}, nil
-	case "streaming", "olap":
-		return Target{Signal: "busy", Value: 0.7}, nil
+		k := float64(w.Queue.PerWorker)
+		return Target{Signal: "backlog", Value: k, PerReplica: true,
+			Load: "arrival_rate", LoadPerInstance: k / w.Queue.Service.Mean.D().Seconds()}, nil
+	case "streaming":
+		return Target{Signal: "busy", Value: 0.7,
+			Load: "input_rate", LoadPerInstance: 0.7 * w.Streaming.PerWorkerRPS}, nil
+	case "olap":
+		return Target{Signal: "busy", Value: 0.7,
+			Load: "arrival_rate", LoadPerInstance: 0.7 * float64(w.OLAP.PerWorker) / w.OLAP.Duration.Mean.D().Seconds()}, nil
 	default:
 		return Target{}, fmt.Errorf("workload %q: no baseline target", kind)
 	}
@@ -89,11 +116,12 @@ type spec struct {
 }
 
 var presets = map[string]preset{
-	"hpa":        {build: hpa},
-	"aws-target": {build: awsTarget},
-	"aws-step":   {build: awsStep},
-	"keda":       {kinds: []string{"queue"}, build: keda},
-	"flink":      {kinds: []string{"streaming"}, build: flink},
+	"hpa":            {build: hpa},
+	"aws-target":     {build: awsTarget},
+	"aws-step":       {build: awsStep},
+	"aws-predictive": {build: awsPredictive},
+	"keda":           {kinds: []string{"queue"}, build: keda},
+	"flink":          {kinds: []string{"streaming"}, build: flink},
 }
 
 // Check reports whether name is a baseline that applies to the workload

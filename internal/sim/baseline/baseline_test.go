@@ -3,6 +3,7 @@ package baseline
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -293,7 +294,7 @@ func TestApplyKeepsTheGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, _ := workload.Defaults("queue")
-	for _, name := range []string{"hpa", "keda", "aws-target", "aws-step"} {
+	for _, name := range []string{"hpa", "keda", "aws-target", "aws-step", "aws-predictive"} {
 		g, err := Apply(name, f.Groups[0], w)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -338,5 +339,171 @@ func TestFlinkBoundary(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("busy %v: desired %d, want %d\n%s", tt.busy, got, tt.want, r.explain())
 		}
+	}
+}
+
+// Each workload's arrival-rate signal and the load one instance takes at
+// the preset's target, from the workload defaults.
+func TestTargetForLoad(t *testing.T) {
+	for _, tt := range []struct {
+		kind, load string
+		per        float64
+	}{
+		{"service", "rps", 70},                 // 0.7 × capacity_rps 100
+		{"queue", "arrival_rate", 0.4},         // per_worker 4 ÷ 10 s
+		{"streaming", "input_rate", 700},       // 0.7 × per_worker_rps 1000
+		{"olap", "arrival_rate", 0.7 * 8 / 30}, // 0.7 × per_worker 8 ÷ 30 s
+	} {
+		w, err := workload.Defaults(tt.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := TargetFor(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Load != tt.load || math.Abs(got.LoadPerInstance-tt.per) > 1e-12 {
+			t.Errorf("%s: load %s at %v per instance, want %s at %v", tt.kind, got.Load, got.LoadPerInstance, tt.load, tt.per)
+		}
+	}
+}
+
+// dailyLoad is a service's load on every day: 700 rps (10 instances at
+// the 70 rps one takes at utilization 0.7) until 06:00, rising 350 rps an
+// hour to 2100 (30 instances) at 10:00, flat until 16:00, falling back to
+// 700 by 20:00.
+func dailyLoad(at time.Duration) float64 {
+	switch h := math.Mod(at.Hours(), 24); {
+	case h < 6:
+		return 700
+	case h < 10:
+		return 700 + 350*(h-6)
+	case h < 16:
+		return 2100
+	case h < 20:
+		return 2100 - 350*(h-16)
+	default:
+		return 700
+	}
+}
+
+// serve evaluates the service closed loop at t0+at: load rps on the
+// current capacity (all ready, capacity_rps 100), rps only where the
+// preset reads it. It returns the desired capacity.
+func (r *runner) serve(at time.Duration, load float64) int {
+	r.t.Helper()
+	values := map[string]float64{"utilization": load / (float64(max(r.st.Desired, 1)) * 100)}
+	if _, ok := r.g.SignalIndex("rps"); ok {
+		values["rps"] = load
+	}
+	return r.at(int(at/time.Second), values)
+}
+
+// rec is the named policy's recommendation in the last decision.
+func (r *runner) rec(name string) model.Recommendation {
+	r.t.Helper()
+	for _, p := range r.d.Policies {
+		if p.Policy == name {
+			return p
+		}
+	}
+	r.t.Fatalf("no policy %q in the decision\n%s", name, r.explain())
+	return model.Recommendation{}
+}
+
+// Evaluated at 30 s past each minute, so that an hour's mean is the load
+// at its half hour.
+const offset = 30 * time.Second
+
+// Until a day of history, AWS predictive scaling has no forecast: the
+// preset decides exactly as aws-target does.
+func TestAWSPredictiveFirstDayIsTargetTracking(t *testing.T) {
+	tt := start(t, "aws-target", "service", "{min: 1, max: 100, initial: 10}", nil)
+	pr := start(t, "aws-predictive", "service", "{min: 1, max: 100, initial: 10}", nil)
+	changes := 0
+	for at := offset; at < 24*time.Hour; at += time.Minute {
+		want := tt.serve(at, dailyLoad(at))
+		if got := pr.serve(at, dailyLoad(at)); got != want {
+			t.Fatalf("at %v: aws-predictive %d, aws-target %d\n%s", at, got, want, pr.explain())
+		}
+		if r := pr.rec("aws-predictive"); r.Opinion != model.Abstain {
+			t.Fatalf("at %v: the forecast recommends %d before a day of history", at, r.Desired)
+		}
+		if tt.d.Desired != tt.d.Current {
+			changes++
+		}
+	}
+	if changes == 0 {
+		t.Fatal("target tracking never scaled: the comparison shows nothing")
+	}
+}
+
+// After a day of the same daily load, the preset launches ahead of the
+// ramp: capacity rises before the load does, and on the ramp it is already
+// what the load 300 s later (AWS's default SchedulingBufferTime) needs,
+// where target tracking alone trails the load. It scales in only as target
+// tracking asks, and not below it or the forecast.
+func TestAWSPredictivePreScalesTheDailyRamp(t *testing.T) {
+	const perInstance = 70.0
+	tt := start(t, "aws-target", "service", "{min: 1, max: 100, initial: 10}", nil)
+	pr := start(t, "aws-predictive", "service", "{min: 1, max: 100, initial: 10}", nil)
+	for at := offset; at < 24*time.Hour; at += time.Minute {
+		tt.serve(at, dailyLoad(at))
+		pr.serve(at, dailyLoad(at))
+	}
+	day2 := map[string]map[time.Duration]int{"aws-target": {}, "aws-predictive": {}}
+	scaleIns := 0
+	for at := 24*time.Hour + offset; at < 48*time.Hour; at += time.Minute {
+		load := dailyLoad(at)
+		day2["aws-target"][at-24*time.Hour] = tt.serve(at, load)
+		got := pr.serve(at, load)
+		day2["aws-predictive"][at-24*time.Hour] = got
+		if pr.d.Desired < pr.d.Current {
+			scaleIns++
+			target, forecast := pr.rec("aws-target"), pr.rec("aws-predictive")
+			if got < target.Desired || (forecast.Opinion == model.Recommend && got < forecast.Desired) {
+				t.Fatalf("day 2 %v: scaled in to %d, below target tracking's %d or the forecast's %d\n%s",
+					at-24*time.Hour, got, target.Desired, forecast.Desired, pr.explain())
+			}
+		}
+	}
+	if scaleIns == 0 {
+		t.Fatal("no scale-in on day 2: the evening fall was not followed")
+	}
+
+	// The first rise above the night's capacity: before 06:00 with the
+	// forecast, after it without.
+	firstRise := func(name string) time.Duration {
+		m := day2[name]
+		night := m[5*time.Hour+offset]
+		for at := 5*time.Hour + offset; at < 12*time.Hour; at += time.Minute {
+			if m[at] > night {
+				return at
+			}
+		}
+		t.Fatalf("%s: capacity never rose above %d", name, night)
+		return 0
+	}
+	if at := firstRise("aws-predictive"); at >= 6*time.Hour {
+		t.Errorf("aws-predictive first scales out at %v, after the load starts rising at 06:00", at)
+	}
+	if at := firstRise("aws-target"); at <= 6*time.Hour {
+		t.Errorf("aws-target first scales out at %v, before the load rises", at)
+	}
+
+	// On the ramp (away from the hours where it bends), capacity is what
+	// the load a buffer ahead needs.
+	behind := 0
+	for at := 6*time.Hour + 30*time.Minute + offset; at <= 9*time.Hour; at += time.Minute {
+		need := int(math.Ceil(dailyLoad(at+awsPredictiveBuffer)/perInstance - 1e-9))
+		if got := day2["aws-predictive"][at]; got < need {
+			t.Errorf("day 2 %v: aws-predictive %d, the load at +%v needs %d", at, got, awsPredictiveBuffer, need)
+		}
+		if day2["aws-target"][at] < need {
+			behind++
+		}
+	}
+	if behind == 0 {
+		t.Error("aws-target alone was ready a buffer ahead too: the test shows nothing")
 	}
 }

@@ -53,7 +53,7 @@ func TestQueueGolden(t *testing.T) {
 	if diff := cmp.Diff(Work{Submitted: 10, Completed: 4, InFlight: 2, Queued: 4}, q.Work()); diff != "" {
 		t.Errorf("work (-want +got):\n%s", diff)
 	}
-	want := map[string]float64{"queue": 4, "in_flight": 2, "backlog": 6, "busy": 1, "age_s": 4}
+	want := map[string]float64{"arrival_rate": 1, "queue": 4, "in_flight": 2, "backlog": 6, "busy": 1, "age_s": 4}
 	if diff := cmp.Diff(want, q.Signals()); diff != "" {
 		t.Errorf("signals (-want +got):\n%s", diff)
 	}
@@ -230,7 +230,7 @@ func TestOLAPGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps(o, 0, 5, 1, serving("a"))
-	want := map[string]float64{"running": 5, "queued": 0, "memory_util": 20.0 / 64, "busy": 5.0 / 8}
+	want := map[string]float64{"arrival_rate": 1, "running": 5, "queued": 0, "memory_util": 20.0 / 64, "busy": 5.0 / 8}
 	if diff := cmp.Diff(want, o.Signals()); diff != "" {
 		t.Errorf("signals (-want +got):\n%s", diff)
 	}
@@ -239,7 +239,7 @@ func TestOLAPGolden(t *testing.T) {
 	if !o.Busy("a") {
 		t.Error("a idle at t=23 with a query ending at 24")
 	}
-	want = map[string]float64{"running": 1, "queued": 0, "memory_util": 0, "busy": 0}
+	want = map[string]float64{"arrival_rate": 0, "running": 1, "queued": 0, "memory_util": 0, "busy": 0}
 	if diff := cmp.Diff(want, o.Signals()); diff != "" {
 		t.Errorf("signals while draining (-want +got):\n%s", diff)
 	}

@@ -44,10 +44,11 @@ func (c *OLAPConfig) Validate() error {
 
 // OLAP is the OLAP model. Signals:
 //
-//	running     queries running, on every worker (draining ones too)
-//	queued      queries waiting
-//	memory_util memory the serving workers' queries hold over theirs (0 with none)
-//	busy        the fraction of serving workers' slots in use (0 with none)
+//	arrival_rate queries/s arriving (λ, the last step's rate)
+//	running      queries running, on every worker (draining ones too)
+//	queued       queries waiting
+//	memory_util  memory the serving workers' queries hold over theirs (0 with none)
+//	busy         the fraction of serving workers' slots in use (0 with none)
 //
 // The SLO is violated while the oldest queued query has waited max_wait or
 // more. A draining worker finishes its running queries (graceful shutdown)
@@ -86,6 +87,7 @@ func (o *OLAP) SignalsInto(dst map[string]float64) {
 	if o.s.nServing > 0 {
 		mu = o.s.memUsed / (float64(o.s.nServing) * o.cfg.WorkerGiB)
 	}
+	dst["arrival_rate"] = o.s.rate
 	dst["running"] = o.s.work.InFlight
 	dst["queued"] = o.s.work.Queued
 	dst["memory_util"] = mu

@@ -46,11 +46,12 @@ func validateSlots(perWorker int, maxWait config.Duration, batches int, tail flo
 
 // Queue is the queue-worker model. Signals:
 //
-//	queue     jobs waiting
-//	in_flight jobs being worked, on every instance (draining ones too)
-//	backlog   queue + in_flight
-//	busy      the fraction of serving instances' slots in use (0 with none)
-//	age_s     how long the oldest waiting job has waited, in seconds
+//	arrival_rate jobs/s arriving (λ, the last step's rate)
+//	queue        jobs waiting
+//	in_flight    jobs being worked, on every instance (draining ones too)
+//	backlog      queue + in_flight
+//	busy         the fraction of serving instances' slots in use (0 with none)
+//	age_s        how long the oldest waiting job has waited, in seconds
 //
 // The SLO is violated while age_s ≥ max_wait. A draining instance takes no
 // job and is Busy until its jobs end; Stopped with jobs held loses them.
@@ -80,6 +81,7 @@ func (q *Queue) Signals() map[string]float64 { return newSignals(q) }
 // SignalsInto implements SignalsWriter.
 func (q *Queue) SignalsInto(dst map[string]float64) {
 	w := q.s.work
+	dst["arrival_rate"] = q.s.rate
 	dst["queue"] = w.Queued
 	dst["in_flight"] = w.InFlight
 	dst["backlog"] = w.Queued + w.InFlight

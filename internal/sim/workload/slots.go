@@ -48,6 +48,7 @@ type slots struct {
 	hole   bool    // heap[0] has ended: push replaces it
 
 	// as of the last step
+	rate     float64 // arrivals per second
 	end      float64 // real seconds
 	nServing int
 	held     float64 // jobs on serving instances
@@ -88,7 +89,8 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	d := seconds(dt)
 	t1 := t0 + d
 	members := s.fl.sync(insts)
-	if n := s.arr.draw(s.rng, sanitize(rate)*d); n > 0 {
+	s.rate = sanitize(rate)
+	if n := s.arr.draw(s.rng, s.rate*d); n > 0 {
 		s.queue = append(s.queue, cohort{n: n, at: t0})
 		s.work.Queued += n
 		s.work.Submitted += n
