@@ -347,3 +347,32 @@ func fromJSON(t *testing.T, s string) Memory {
 
 // roundTrip is what the store does to a memory: JSON out and back.
 func roundTrip(t *testing.T, m Memory) Memory { return fromJSON(t, mustJSON(t, m)) }
+
+// The example in docs/engine.md: a scale-out that raised throughput by 1%
+// of the 50% expected, and the next one it blocks.
+func TestIneffectiveScaleUpExplained(t *testing.T) {
+	r := newRunner(t, `
+name: ingest
+capacity: {min: 2, max: 40, initial: 8}
+signals: {backlog: {stale: 1h}, processed: {stale: 1h}}
+policies:
+  - queue: {signal: backlog, per_instance: 1000}
+behavior:
+  up: {effectiveness: {signal: processed, after: 2m}}
+`)
+	r.at(0, map[string]float64{"backlog": 12000, "processed": 1000})
+	d := r.at(2*time.Minute, map[string]float64{"backlog": 16500, "processed": 1010})
+	want := `ingest at 2026-01-05T00:02:00Z: 12 → 12 (hold)
+  inputs:  backlog=16500  processed=1010
+  policies:
+    queue(backlog)  17  backlog: 16500 items at 1000 per instance: ceil(16500 / 1000) = 17
+  combined: 17: queue(backlog) asks for 17, the largest scale-out
+  note: scale-up 8 → 12 ineffective: processed 1000 → 1010, 2% of the expected rise (threshold 10%): scale-out blocked
+  guard: 17 → 12: ineffective scale-up 8 → 12: processed 1000 → 1010, 2% of the expected rise (threshold 10%): no scale-out
+  bounds: min 2, max 40
+  result: 12, bound by guard
+`
+	if diff := cmp.Diff(want, explain(d)); diff != "" {
+		t.Errorf("explanation (-want +got):\n%s", diff)
+	}
+}

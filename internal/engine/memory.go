@@ -98,9 +98,9 @@ func (g *Group) Restore(st *State, m Memory) {
 
 // SetDesired sets capacity by hand (an operator's scale command), within
 // the group's bounds. The next evaluation starts from it; stabilization,
-// rate limits and cooldowns go on from their history. A change by hand
-// ends the judgement of scale-outs: the one awaiting it is forgotten and a
-// block is lifted (the operator has decided).
+// rate limits and cooldowns go on from their history. A change from outside
+// the decisions ends the judgement of scale-outs: the one awaiting it is
+// forgotten and a block is lifted (someone else has decided).
 func (g *Group) SetDesired(st *State, now time.Time, n int) int {
 	n = min(max(n, g.Min), g.Max)
 	if n != st.Desired {
