@@ -253,9 +253,21 @@ type Behavior struct {
 
 // Up is the scale-out half of Behavior.
 type Up struct {
-	Window      Duration `yaml:"window" default:"0s" doc:"Stabilization: scale out only to the lowest recommendation of this window."`
-	Limits      []Limit  `yaml:"limits" default:"[{count: 4, per: 15s}, {percent: 100, per: 15s}]" doc:"How fast capacity may grow."`
-	Directional `yaml:",inline"`
+	Window        Duration `yaml:"window" default:"0s" doc:"Stabilization: scale out only to the lowest recommendation of this window."`
+	Limits        []Limit  `yaml:"limits" default:"[{count: 4, per: 15s}, {percent: 100, per: 15s}]" doc:"How fast capacity may grow."`
+	Directional   `yaml:",inline"`
+	Effectiveness *Effectiveness `yaml:"effectiveness" doc:"Judge each scale-out by the throughput it brought and stop scaling out after one that brought almost none (the bottleneck is elsewhere: a shared backend, a database). Absent: off."`
+}
+
+// Effectiveness is ineffective scale-up detection, after the Flink
+// Kubernetes operator's autoscaler: a scale-out from N to M instances
+// should raise throughput about M ÷ N-fold; one that raised it by less than
+// threshold of that blocks further scale-outs.
+type Effectiveness struct {
+	Signal    string    `yaml:"signal" doc:"A signal measuring work done per second (records or requests processed, not arriving), which more instances should raise while there is work waiting. Required."`
+	Threshold float64   `yaml:"threshold" default:"0.1" doc:"The fraction of the expected rise a scale-out must bring to count as effective: after N → M, the signal must rise by at least threshold × value × (M − N) ÷ N. > 0 and ≤ 1."`
+	After     *Duration `yaml:"after" doc:"How long after a scale-out its effect is judged, once the new instances are ready; default lifecycle.launch.boot + behavior.warmup. Add the window of a rate() the signal is computed with. ≥ 0."`
+	Block     Duration  `yaml:"block" default:"1h" doc:"How long an ineffective scale-out blocks the next ones at most, unless the signal rises by threshold on its own or the group scales in first; then one scale-out is allowed and judged again. 0s: no time limit."`
 }
 
 // Down is the scale-in half of Behavior.

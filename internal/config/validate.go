@@ -317,6 +317,18 @@ func (v *validator) behavior(g *Group, b *Behavior, p string) {
 	v.check(b.Warmup >= 0, join(p, "warmup"), "must be ≥ 0")
 	v.check(b.Up.Window >= 0, joinKeys(p, "up.window"), "must be ≥ 0")
 	v.check(b.Down.Window >= 0, joinKeys(p, "down.window"), "must be ≥ 0")
+	if e := b.Up.Effectiveness; e != nil {
+		v.effectiveness(g, e, joinKeys(p, "up.effectiveness"))
+	}
+}
+
+func (v *validator) effectiveness(g *Group, e *Effectiveness, p string) {
+	v.signalRef(g, join(p, "signal"), e.Signal)
+	v.check(e.Threshold > 0 && e.Threshold <= 1, join(p, "threshold"), "must be > 0 and ≤ 1")
+	if e.After != nil && *e.After < 0 {
+		v.errf(join(p, "after"), "must be ≥ 0")
+	}
+	v.check(e.Block >= 0, join(p, "block"), "must be ≥ 0")
 }
 
 func (v *validator) direction(d *Directional, limits []Limit, p string) {

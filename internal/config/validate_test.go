@@ -460,6 +460,30 @@ groups:
 			},
 		},
 		{
+			name: "effectiveness",
+			src: web + cpuPolicy + `    behavior:
+      up:
+        effectiveness: {signal: tput, threshold: 1.5, after: -1s, block: -1m}
+`,
+			want: []string{
+				`ebb.yaml:8:33: groups[0].behavior.up.effectiveness.signal: unknown signal "tput" (declared: cpu, queue)`,
+				`ebb.yaml:8:50: groups[0].behavior.up.effectiveness.threshold: must be > 0 and ≤ 1`,
+				`ebb.yaml:8:62: groups[0].behavior.up.effectiveness.after: must not be negative`,
+				`ebb.yaml:8:74: groups[0].behavior.up.effectiveness.block: must not be negative`,
+			},
+		},
+		{
+			name: "effectiveness needs a signal and a threshold above 0",
+			src: web + cpuPolicy + `    behavior:
+      up:
+        effectiveness: {threshold: 0}
+`,
+			want: []string{
+				`ebb.yaml:8:9: groups[0].behavior.up.effectiveness.signal: required: one of the group's signals (declared: cpu, queue)`,
+				`ebb.yaml:8:36: groups[0].behavior.up.effectiveness.threshold: must be > 0 and ≤ 1`,
+			},
+		},
+		{
 			name: "budgets",
 			src: web + cpuPolicy + `budgets:
   - {max: 0, groups: {}}

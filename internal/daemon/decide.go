@@ -338,5 +338,6 @@ func cloneDecision(d *model.Decision) model.Decision {
 	c.Inputs = slices.Clone(d.Inputs)
 	c.Policies = slices.Clone(d.Policies)
 	c.Steps = slices.Clone(d.Steps)
+	c.Notes = slices.Clone(d.Notes)
 	return c
 }

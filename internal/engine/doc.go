@@ -23,7 +23,8 @@
 //	               max | min | disabled (the HPA rule)
 //	cooldowns      up: since the last scale-out; down: since any scaling
 //	guards         a downstream signal above its threshold freezes or caps
-//	               scale-out
+//	               scale-out; so does a scale-out judged ineffective (it
+//	               did not raise the throughput signal: effectiveness.go)
 //	clamps         capacity min/max, replaced by open schedule windows
 //	budgets        (Engine only) limits shared by several groups cap scale-out
 //

@@ -17,9 +17,10 @@ import (
 func (g *Group) Evaluate(st *State, obs Observation, d *model.Decision) {
 	now, cur := obs.Now, st.Desired
 	d.Group, d.Time, d.Current = g.Name, now, cur
-	d.Inputs, d.Policies, d.Steps = d.Inputs[:0], d.Policies[:0], d.Steps[:0]
+	d.Inputs, d.Policies, d.Steps, d.Notes = d.Inputs[:0], d.Policies[:0], d.Steps[:0], d.Notes[:0]
 
 	g.observe(st, obs, d)
+	g.judge(st, obs, d)
 	lo, hi := g.recommend(st, obs, d)
 	d.Min, d.Max = lo, hi
 	out := g.combine(cur, d)
@@ -30,6 +31,7 @@ func (g *Group) Evaluate(st *State, obs Observation, d *model.Decision) {
 	out = g.rateLimit(st, now, cur, out, d)
 	out = g.cooldown(st, now, cur, out, d)
 	out = g.guard(st, cur, out, d)
+	out = g.holdIneffective(st, cur, out, d)
 	out = clamp(out, lo, hi, g, d)
 
 	d.Desired = out
@@ -37,12 +39,14 @@ func (g *Group) Evaluate(st *State, obs Observation, d *model.Decision) {
 }
 
 // Commit records a final decision: capacity changes feed the rate limits and
-// cooldowns of later ticks.
+// cooldowns of later ticks, and a scale-out awaits its effectiveness
+// judgement. It may add a note to d (a scale-in lifting a block).
 func (g *Group) Commit(st *State, d *model.Decision) {
 	st.events = trim(st.events, d.Time, g.history)
 	if d.Desired == st.Desired {
 		return
 	}
+	g.commitEffect(st, st.Desired, d)
 	delta := d.Desired - st.Desired
 	st.events = append(st.events, timedValue{t: d.Time, v: delta})
 	st.LastScale = d.Time

@@ -56,6 +56,11 @@ behavior:
 		15*rng.IntN(4), upLimit[0], upLimit[1], 15*rng.IntN(3), 1+rng.IntN(3),
 		15*rng.IntN(10), downLimit[0], downLimit[1], 15*rng.IntN(3),
 		modes[rng.IntN(len(modes))])
+	if rng.IntN(2) == 0 { // judge scale-outs by throughput
+		eff := fmt.Sprintf(", effectiveness: {signal: tput, threshold: %.2f, after: %ds, block: %ds}",
+			0.05+0.95*rng.Float64(), 15*rng.IntN(4), 60*rng.IntN(3))
+		body = strings.Replace(body, "of: 3}}\n  down:", "of: 3}"+eff+"}\n  down:", 1)
+	}
 	return body, upLimit, downLimit
 }
 
@@ -86,8 +91,10 @@ type change struct {
 
 // FuzzEngineInvariants drives a random group through random signals and
 // checks, every tick: min ≤ desired ≤ max; rate limits hold unless a clamp
-// overrode them (checked against a naive recount of past changes); every
-// input is a finite number; and the same run twice gives the same decisions.
+// overrode them (checked against a naive recount of past changes); no
+// scale-out while an ineffective one blocks it, unless a clamp forces it;
+// every input is a finite number; and the same run twice gives the same
+// decisions.
 func FuzzEngineInvariants(f *testing.F) {
 	for _, seed := range []uint64{1, 2, 3, 42, 1234, 99999} {
 		f.Add(seed)
@@ -149,6 +156,10 @@ func runRandom(t *testing.T, body string, seed uint64, upLimit, downLimit [2]int
 				t.Fatalf("tick %d: %d → %d breaks the limit %d per %ds from %d\n%s\n%s",
 					tick, d.Current, d.Desired, limit[0], limit[1], start, body, explain(&d))
 			}
+		}
+		if st.blocked != nil && d.Desired > d.Current && !clamped {
+			t.Fatalf("tick %d: %d → %d while an ineffective scale-out blocks scale-out\n%s\n%s",
+				tick, d.Current, d.Desired, body, explain(&d))
 		}
 		if d.Desired != d.Current {
 			history = append(history, change{t: now, delta: d.Desired - d.Current})

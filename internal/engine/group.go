@@ -32,7 +32,8 @@ type Group struct {
 	missing  config.Missing
 	warmup   time.Duration
 	guards   []guard
-	history  time.Duration // longest stabilization window or limit period
+	eff      *effectiveness // nil: scale-outs are not judged
+	history  time.Duration  // longest stabilization window or limit period
 }
 
 type aggregate int8
@@ -181,6 +182,13 @@ func Compile(cfg config.Group) (*Group, error) {
 			gd.cap, gd.hasCap = *gc.Cap, true
 		}
 		g.guards = append(g.guards, gd)
+	}
+	if ec := cfg.Behavior.Up.Effectiveness; ec != nil {
+		i, ok := g.index[ec.Signal]
+		if !ok {
+			return nil, fmt.Errorf("group %s: behavior.up.effectiveness: unknown signal %q", cfg.Name, ec.Signal)
+		}
+		g.eff = compileEffectiveness(cfg, i)
 	}
 	return g, nil
 }

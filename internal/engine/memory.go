@@ -29,6 +29,12 @@ type Memory struct {
 	// index (null for the others); absent when the group has none. About
 	// 12 bytes per hour of history: 4 KiB for 14 days.
 	Profiles []*model.Profile `json:"profiles,omitempty"`
+	// Pending is a scale-out awaiting its effectiveness judgement, Blocked
+	// one judged ineffective that still blocks scale-out
+	// (behavior.up.effectiveness); absent when there is none, as in memory
+	// saved before ebb judged scale-outs.
+	Pending *ScaleOut `json:"pending_scale_out,omitempty"`
+	Blocked *ScaleOut `json:"blocked_scale_out,omitempty"`
 }
 
 // Memory returns a copy of what the state remembers.
@@ -37,6 +43,7 @@ func (st *State) Memory() Memory {
 		Desired: st.Desired, LastScale: st.LastScale, LastUp: st.LastUp, LastDown: st.LastDown,
 		UpPoints: st.upPoints, DownPoints: st.downPoints,
 		Policies: append([]model.Datapoints(nil), st.memories...),
+		Pending:  cloneScaleOut(st.pending), Blocked: cloneScaleOut(st.blocked),
 	}
 	for i, p := range st.profiles {
 		if p == nil {
@@ -61,9 +68,11 @@ func (st *State) Memory() Memory {
 // clamped to the group's bounds (the config may have changed); policy
 // memories are kept only if the group still has as many policies; a
 // forecasting policy's profile only if it is of the current version (a
-// policy that now reads another signal starts its profile afresh).
+// policy that now reads another signal starts its profile afresh); a
+// scale-out's judgement only if the group still judges by the same signal.
 func (g *Group) Restore(st *State, m Memory) {
 	st.Desired = min(max(m.Desired, g.Min), g.Max)
+	g.restoreEffect(st, m.Pending, m.Blocked)
 	st.LastScale, st.LastUp, st.LastDown = m.LastScale, m.LastUp, m.LastDown
 	st.upPoints, st.downPoints = m.UpPoints, m.DownPoints
 	if len(m.Policies) == len(st.memories) {
@@ -89,10 +98,13 @@ func (g *Group) Restore(st *State, m Memory) {
 
 // SetDesired sets capacity by hand (an operator's scale command), within
 // the group's bounds. The next evaluation starts from it; stabilization,
-// rate limits and cooldowns go on from their history.
+// rate limits and cooldowns go on from their history. A change from outside
+// the decisions ends the judgement of scale-outs: the one awaiting it is
+// forgotten and a block is lifted (someone else has decided).
 func (g *Group) SetDesired(st *State, now time.Time, n int) int {
 	n = min(max(n, g.Min), g.Max)
 	if n != st.Desired {
+		st.pending, st.blocked = nil, nil
 		st.LastScale = now
 		if n > st.Desired {
 			st.LastUp = now

@@ -56,6 +56,8 @@ type State struct {
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
 	profiles   []*model.Profile   // one per policy, nil but for forecasters; nil when none is
+	pending    *ScaleOut          // a scale-out awaiting its effectiveness judgement
+	blocked    *ScaleOut          // a scale-out judged ineffective, blocking scale-out
 	last       []lastSample       // one per signal
 	series     []*signal.Series   // one per signal; nil when no history is kept
 

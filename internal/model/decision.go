@@ -146,6 +146,10 @@ type Decision struct {
 	// only forecasts asked to scale in).
 	Decider int    `json:"-"`
 	Steps   []Step `json:"steps"`
+	// Notes are judgements made at this evaluation that did not change the
+	// number themselves: a scale-out judged effective or not, a block
+	// lifted. They are not the decision's reason.
+	Notes []Reason `json:"notes,omitempty"`
 }
 
 // Bound returns the last stage that changed the proposal, if any: the limit

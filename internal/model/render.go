@@ -62,6 +62,9 @@ func (d *Decision) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(&b, "  combined: %d: %s\n", d.Proposed, d.Combined)
+	for _, n := range d.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	for _, s := range d.Steps {
 		fmt.Fprintf(&b, "  %s: %d → %d: %s\n", s.Stage, s.From, s.To, s.Reason)
 	}
