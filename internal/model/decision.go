@@ -68,6 +68,27 @@ const (
 	Recommend
 )
 
+// MarshalText renders the opinion as "recommend" or "abstain".
+func (o Opinion) MarshalText() ([]byte, error) {
+	if o == Recommend {
+		return []byte("recommend"), nil
+	}
+	return []byte("abstain"), nil
+}
+
+// UnmarshalText reads "recommend" or "abstain".
+func (o *Opinion) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "recommend":
+		*o = Recommend
+	case "abstain":
+		*o = Abstain
+	default:
+		return fmt.Errorf("opinion %q: must be recommend or abstain", b)
+	}
+	return nil
+}
+
 // Bounds are capacity limits a policy imposes for now (a schedule window's min
 // and max). Zero-valued fields impose nothing.
 type Bounds struct {
@@ -80,7 +101,7 @@ type Bounds struct {
 // Recommendation is one policy's answer for one tick.
 type Recommendation struct {
 	Policy  string  `json:"policy"`
-	Opinion Opinion `json:"-"`
+	Opinion Opinion `json:"opinion"`
 	Desired int     `json:"desired"`
 	Reason  Reason  `json:"reason"`
 	Bounds  Bounds  `json:"bounds,omitzero"`
@@ -144,7 +165,7 @@ type Decision struct {
 	// Decider is the index in Policies of the policy whose recommendation
 	// became the proposal, or -1 when none did (every policy abstained, or
 	// only forecasts asked to scale in).
-	Decider int    `json:"-"`
+	Decider int    `json:"decider"`
 	Steps   []Step `json:"steps"`
 	// Notes are judgements made at this evaluation that did not change the
 	// number themselves: a scale-out judged effective or not, a block

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"github.com/google/go-cmp/cmp"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,43 @@ func TestReasonSaysThePolicyNameOnce(t *testing.T) {
 		if got := d.Reason(); got != tt.want {
 			t.Errorf("Reason() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// A decision read back from its JSON (the journal, as a replica following
+// the leader reads it) renders as it did, a literal % included.
+func TestDecisionJSONRoundTrip(t *testing.T) {
+	d := Decision{
+		Group: "web", Time: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), Current: 10, Desired: 12, Direction: Up, Min: 1, Max: 20,
+		Inputs:   []SignalValue{{Name: "cpu", Value: 0.9}},
+		Policies: []Recommendation{{Policy: "target(cpu)", Opinion: Recommend, Desired: 15, Reason: Because("ceil(%v) at 90%% of %v", Num(15), Str("100%v"))}},
+		Proposed: 15, Decider: 0,
+		Steps: []Step{{Stage: StageRateLimit, From: 15, To: 12, Reason: Because("limit allows %v", Int(12))}},
+		Notes: []Reason{Because("note %v", Dur(90*time.Second))},
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Decision
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("unmarshal %s: %v", b, err)
+	}
+	var want, got strings.Builder
+	if err := d.WriteText(&want); err != nil {
+		t.Fatal(err)
+	}
+	if err := back.WriteText(&got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+		t.Errorf("text after a JSON round trip (-before +after):\n%s", diff)
+	}
+	if b2, _ := json.Marshal(back); string(b2) != string(b) {
+		t.Errorf("JSON after a round trip:\n%s\nwant\n%s", b2, b)
+	}
+	var r Reason
+	if err := json.Unmarshal([]byte(`3`), &r); err == nil {
+		t.Error("a reason that is not a string was accepted")
 	}
 }

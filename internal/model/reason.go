@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -110,6 +111,18 @@ func (a Arg) String() string {
 
 // MarshalJSON renders the reason as a JSON string.
 func (r Reason) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
+
+// UnmarshalJSON reads a reason MarshalJSON wrote (a decision from the
+// journal, as a replica following the leader reads it): its text, which
+// renders again as it was.
+func (r *Reason) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("a reason is a JSON string: %w", err)
+	}
+	*r = Reason{format: strings.ReplaceAll(s, "%", "%%")}
+	return nil
+}
 
 // FormatNum renders a float for people: integers without decimals, others with
 // at most three decimals, magnitudes from 1e15 up in exponent form (rounding
