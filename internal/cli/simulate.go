@@ -64,7 +64,7 @@ elasticity metrics and lost work, beside the baselines named by --compare
 					return usageError{errTraceAndSignals}
 				}
 				if kind == "" {
-					return usageError{errors.New("--trace needs --workload service, queue, streaming or olap")}
+					return usageError{errors.New("--trace needs --workload: service, queue, streaming, olap, or a workload file")}
 				}
 				t0, err := time.Parse(time.RFC3339, start)
 				if err != nil {
@@ -79,8 +79,15 @@ elasticity metrics and lost work, beside the baselines named by --compare
 				if compare != "" {
 					cmp = strings.Split(compare, ",")
 				}
+				var res time.Duration // the simulation's resolution: 1s unless --step
+				if cmd.Flags().Changed("step") {
+					if step <= 0 {
+						return usageError{fmt.Errorf("--step must be > 0, not %s", step)}
+					}
+					res = step
+				}
 				err = simulateTrace(cmd.OutOrStdout(), traceRun{cfg: f, group: group, trace: tracePath, workload: kind,
-					scale: scale, compress: compress, compare: cmp, seed: seed, start: t0, asJSON: asJSON,
+					scale: scale, compress: compress, step: res, compare: cmp, seed: seed, start: t0, asJSON: asJSON,
 					configPath: path, reportDir: reportDir, stderr: cmd.ErrOrStderr()})
 				var ue usageError
 				if err == nil || errors.As(err, &ue) {
@@ -163,11 +170,11 @@ elasticity metrics and lost work, beside the baselines named by --compare
 	cmd.Flags().StringVar(&start, "start", defaultStart, "virtual time of t=0 (RFC 3339); schedules read it; with --from-prometheus, the range's start")
 	cmd.Flags().StringVar(&fromProm, "from-prometheus", "", "replay the config's prometheus signals from this Prometheus (URL) between --start and --end")
 	cmd.Flags().StringVar(&end, "end", "", "with --from-prometheus: the range's end (RFC 3339)")
-	cmd.Flags().DurationVar(&step, "step", time.Minute, "with --from-prometheus: one value per step")
+	cmd.Flags().DurationVar(&step, "step", time.Minute, "with --from-prometheus: one value per step; with --trace: the simulation's resolution (default there 1s)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"summary": …, "timeline": […]} as JSON`)
 	cmd.Flags().BoolVar(&explain, "explain", false, "print every scaling decision in full as it happens")
 	cmd.Flags().StringVar(&tracePath, "trace", "", "CSV t,rate of arrivals per second: drive --workload closed loop")
-	cmd.Flags().StringVar(&kind, "workload", "", "with --trace: the workload model: service, queue, streaming or olap")
+	cmd.Flags().StringVar(&kind, "workload", "", "with --trace: the workload model at its defaults (service, queue, streaming or olap), or a file of the model's settings and the simulated system's")
 	cmd.Flags().StringVar(&group, "group", "", "with --trace: the group to simulate, when the config has several")
 	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: "+strings.Join(baselines, ", "))
 	cmd.Flags().Float64Var(&scale, "scale", 1, "with --trace: multiply the trace's rates")

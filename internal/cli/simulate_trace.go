@@ -26,9 +26,10 @@ type traceRun struct {
 	cfg      *config.File
 	group    string
 	trace    string
-	workload string
+	workload string // a workload kind, or a world file (sim.World)
 	scale    float64
 	compress float64
+	step     time.Duration // the simulation's resolution; 0: 1s
 	compare  []string
 	seed     uint64
 	start    time.Time
@@ -37,98 +38,68 @@ type traceRun struct {
 	configPath string    // the config file, as the report names it
 	reportDir  string    // --report: where to write report.md and its plots
 	stderr     io.Writer // progress goes here when it is a terminal
+	label      string    // prefixes the progress bar (a suite's case)
+}
+
+// traceResult is one closed-loop comparison: the group's own run and
+// every result beside it.
+type traceResult struct {
+	group   string
+	kind    string // the workload kind
+	trace   *trace.Trace
+	out     *sim.Outcome // the group's own policy's run
+	results []measure.Result
+	series  []report.Series
 }
 
 // baselines are the policies --compare accepts: the oracle, then the peer
 // autoscalers of internal/sim/baseline.
 var baselines = append([]string{"oracle"}, baseline.Names...)
 
+// checkCompare reports a --compare name that is not a baseline, or that
+// the workload kind cannot run.
+func checkCompare(names []string, kind string) error {
+	for _, c := range names {
+		if !slices.Contains(baselines, c) {
+			return fmt.Errorf("--compare %s: the baselines available are %s", c, strings.Join(baselines, ", "))
+		}
+		if c != "oracle" {
+			if err := baseline.Check(c, kind); err != nil {
+				return fmt.Errorf("--compare %s: %w", c, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loadWorld is --workload: a kind at its defaults with a faultless system,
+// or a world file.
+func loadWorld(arg string) (sim.World, error) {
+	if slices.Contains(workload.Kinds, arg) {
+		wc, err := workload.Defaults(arg)
+		return sim.World{Workload: wc}, err
+	}
+	data, err := os.ReadFile(arg)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return sim.World{}, usageError{fmt.Errorf("--workload %s: neither a workload kind (%s) nor a file", arg, strings.Join(workload.Kinds, ", "))}
+		}
+		return sim.World{}, fmt.Errorf("--workload: %w", err)
+	}
+	return sim.LoadWorld(arg, data)
+}
+
 // simulateTrace runs the group's policy closed loop against the workload
 // driven by the trace, and beside it the baselines asked for, and prints
 // the comparison.
 func simulateTrace(w io.Writer, r traceRun) error {
-	for _, c := range r.compare {
-		if !slices.Contains(baselines, c) {
-			return usageError{fmt.Errorf("--compare %s: the baselines available are %s", c, strings.Join(baselines, ", "))}
-		}
-		if c != "oracle" {
-			if err := baseline.Check(c, r.workload); err != nil {
-				return usageError{fmt.Errorf("--compare %s: %w", c, err)}
-			}
-		}
-	}
-	group := r.group
-	if group == "" {
-		if len(r.cfg.Groups) != 1 {
-			return usageError{fmt.Errorf("the config has %d groups: name the one to simulate with --group", len(r.cfg.Groups))}
-		}
-		group = r.cfg.Groups[0].Name
-	}
-	fh, err := os.Open(r.trace)
+	res, err := runTrace(r)
 	if err != nil {
 		return err
-	}
-	defer fh.Close()
-	tr, err := trace.Read(r.trace, fh)
-	if err != nil {
-		return err
-	}
-	if r.scale != 1 {
-		if tr, err = tr.Scale(r.scale); err != nil {
-			return usageError{fmt.Errorf("--scale: %w", err)}
-		}
-	}
-	if r.compress != 1 {
-		if tr, err = tr.Compress(r.compress); err != nil {
-			return usageError{fmt.Errorf("--compress: %w", err)}
-		}
-	}
-	wc, err := workload.Defaults(r.workload)
-	if err != nil {
-		return usageError{fmt.Errorf("--workload: %w", err)}
-	}
-	m, err := workload.New(wc, r.seed)
-	if err != nil {
-		return err
-	}
-	bar := newProgress(r.stderr, "simulating")
-	out, err := sim.RunClosed(r.cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed, Progress: bar.update})
-	bar.clear()
-	if err != nil {
-		return err
-	}
-	res, err := out.Measures("ebb")
-	if err != nil {
-		return err
-	}
-	results := []measure.Result{res}
-	curves := []report.Series{{Policy: "ebb", Ready: out.Ready, Running: out.Running, Violating: out.Violating}}
-	for _, c := range r.compare {
-		switch c {
-		case "oracle":
-			o, s, err := oracleResult(out, r.cfg, group)
-			if err != nil {
-				return err
-			}
-			results = append(results, o)
-			curves = append(curves, s)
-		default:
-			b, s, err := baselineResult(r, group, tr, wc, c)
-			if err != nil {
-				return err
-			}
-			results = append(results, b)
-			curves = append(curves, s)
-		}
 	}
 	if r.reportDir != "" {
-		if err := report.Write(r.reportDir, report.Input{
-			Params: report.Params{Config: r.configPath, Group: group, Trace: r.trace, Workload: r.workload,
-				Scale: r.scale, Compress: r.compress, Seed: r.seed, Duration: tr.Duration()},
-			Summary: fmt.Sprintf("%d launches (%d failed), %d jobs lost.", out.Launches, out.Failures, int(out.Work.Lost)),
-			Results: results, Demand: out.Demand, Series: curves, Trace: tr,
-		}); err != nil {
-			return fmt.Errorf("--report %s: %w", r.reportDir, err)
+		if err := writeTraceReport(r, res); err != nil {
+			return err
 		}
 	}
 	if r.asJSON {
@@ -136,52 +107,135 @@ func simulateTrace(w io.Writer, r traceRun) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			Results []measure.Result `json:"results"`
-		}{results})
+		}{res.results})
 	}
-	return writeComparison(w, tr, r.workload, out, results)
+	return writeComparison(w, res.trace, res.kind, res.out, res.results)
 }
 
-// baselineResult runs the group rewritten as the named peer baseline on
-// the same trace, workload and seed, and scores it.
-func baselineResult(r traceRun, group string, tr *trace.Trace, wc workload.Config, name string) (measure.Result, report.Series, error) {
+// writeTraceReport writes the run's report into r.reportDir.
+func writeTraceReport(r traceRun, res *traceResult) error {
+	if err := report.Write(r.reportDir, report.Input{
+		Params: report.Params{Config: r.configPath, Group: res.group, Trace: r.trace, Workload: r.workload,
+			Scale: r.scale, Compress: r.compress, Seed: r.seed, Duration: res.trace.Duration()},
+		Summary: fmt.Sprintf("%d launches (%d failed), %d jobs lost.", res.out.Launches, res.out.Failures, int(res.out.Work.Lost)),
+		Results: res.results, Demand: res.out.Demand, Series: res.series, Trace: res.trace,
+	}); err != nil {
+		return fmt.Errorf("--report %s: %w", r.reportDir, err)
+	}
+	return nil
+}
+
+// runTrace runs the comparison r asks for.
+func runTrace(r traceRun) (*traceResult, error) {
+	world, err := loadWorld(r.workload)
+	if err != nil {
+		return nil, err
+	}
+	kind := baseline.Kind(world.Workload)
+	if err := checkCompare(r.compare, kind); err != nil {
+		return nil, usageError{err}
+	}
+	group := r.group
+	if group == "" {
+		if len(r.cfg.Groups) != 1 {
+			return nil, usageError{fmt.Errorf("the config has %d groups: name the one to simulate with --group", len(r.cfg.Groups))}
+		}
+		group = r.cfg.Groups[0].Name
+	}
 	gi := slices.IndexFunc(r.cfg.Groups, func(g config.Group) bool { return g.Name == group })
 	if gi < 0 {
-		return measure.Result{}, report.Series{}, fmt.Errorf("no group %q in the config", group)
+		return nil, usageError{fmt.Errorf("--group %s: no such group in the config", group)}
 	}
-	bg, err := baseline.Apply(name, r.cfg.Groups[gi], wc)
+	fh, err := os.Open(r.trace)
 	if err != nil {
-		return measure.Result{}, report.Series{}, err
+		return nil, err
 	}
-	cfg := *r.cfg
-	cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
-	m, err := workload.New(wc, r.seed)
+	defer fh.Close()
+	tr, err := trace.Read(r.trace, fh)
 	if err != nil {
-		return measure.Result{}, report.Series{}, err
+		return nil, err
 	}
-	bar := newProgress(r.stderr, name)
-	out, err := sim.RunClosed(&cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Seed: r.seed, Progress: bar.update})
-	bar.clear()
+	if r.scale != 1 {
+		if tr, err = tr.Scale(r.scale); err != nil {
+			return nil, usageError{fmt.Errorf("--scale: %w", err)}
+		}
+	}
+	if r.compress != 1 {
+		if tr, err = tr.Compress(r.compress); err != nil {
+			return nil, usageError{fmt.Errorf("--compress: %w", err)}
+		}
+	}
+	if r.step < 0 || r.step > 0 && tr.Duration() < r.step {
+		return nil, usageError{fmt.Errorf("--step %s: must be > 0 and no longer than the trace (%s)", r.step, tr.Duration())}
+	}
+	run := func(name string, cfg *config.File) (*sim.Outcome, error) {
+		m, err := workload.New(world.Workload, r.seed)
+		if err != nil {
+			return nil, err
+		}
+		bar := newProgress(r.stderr, strings.TrimPrefix(r.label+" "+name, " "))
+		defer bar.clear()
+		return sim.RunClosed(cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Step: r.step, Seed: r.seed,
+			Infra: world.System.Infra(), Progress: bar.update})
+	}
+	out, err := run("ebb", r.cfg)
 	if err != nil {
-		return measure.Result{}, report.Series{}, fmt.Errorf("baseline %s: %w", name, err)
+		return nil, err
 	}
-	res, err := out.Measures(name)
-	return res, report.Series{Policy: name, Ready: out.Ready, Running: out.Running, Violating: out.Violating}, err
+	res := &traceResult{group: group, kind: kind, trace: tr, out: out}
+	add := func(policy string, o *sim.Outcome) error {
+		m, err := o.Measures(policy)
+		if err != nil {
+			return err
+		}
+		res.results = append(res.results, m)
+		res.series = append(res.series, report.Series{Policy: policy, Ready: o.Ready, Running: o.Running, Violating: o.Violating})
+		return nil
+	}
+	if err := add("ebb", out); err != nil {
+		return nil, err
+	}
+	for _, c := range r.compare {
+		if c == "oracle" {
+			o, s, err := oracleResult(out, r.cfg.Groups[gi])
+			if err != nil {
+				return nil, err
+			}
+			res.results, res.series = append(res.results, o), append(res.series, s)
+			continue
+		}
+		bg, err := baseline.Apply(c, r.cfg.Groups[gi], world.Workload)
+		if err != nil {
+			return nil, err
+		}
+		cfg := *r.cfg
+		cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
+		o, err := run(c, &cfg)
+		if err != nil {
+			return nil, fmt.Errorf("baseline %s: %w", c, err)
+		}
+		if err := add(c, o); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // oracleResult scores the cheapest fleet that meets the run's demand with
-// perfect foresight and the group's boot time, and returns its curves.
-func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Result, report.Series, error) {
-	var boot time.Duration
-	for _, g := range cfg.Groups {
-		if g.Name == group {
-			boot = g.Lifecycle.Launch.Boot.D()
-		}
-	}
+// perfect foresight and the group's boot time, within the group's
+// capacity.max, and returns its curves. Where the demand is above the
+// max, no fleet of the group meets it: the oracle runs the max and is in
+// violation there.
+func oracleResult(out *sim.Outcome, g config.Group) (measure.Result, report.Series, error) {
 	demand := make([]int, len(out.Demand.V))
+	violating := make([]bool, len(demand))
 	for i, v := range out.Demand.V {
 		demand[i] = int(v)
+		if demand[i] > g.Capacity.Max {
+			demand[i], violating[i] = g.Capacity.Max, true
+		}
 	}
-	plan, err := oracle.Solve(demand, out.Demand.Step, boot)
+	plan, err := oracle.Solve(demand, out.Demand.Step, g.Lifecycle.Launch.Boot.D())
 	if err != nil {
 		return measure.Result{}, report.Series{}, err
 	}
@@ -192,7 +246,7 @@ func oracleResult(out *sim.Outcome, cfg *config.File, group string) (measure.Res
 		}
 	}
 	s := report.Series{Policy: "oracle", Ready: measure.Ints(out.Demand.Step, plan.Ready),
-		Running: measure.Ints(out.Demand.Step, plan.Running), Violating: make([]bool, len(demand))}
+		Running: measure.Ints(out.Demand.Step, plan.Running), Violating: violating}
 	res, err := measure.Measure(measure.Run{
 		Policy: s.Policy, Demand: out.Demand, Ready: s.Ready, Running: s.Running, Violated: s.Violating, Actions: actions,
 	})

@@ -7,8 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/sim"
+	"github.com/ebb-autoscaler/ebb/internal/sim/measure"
 )
 
 const traceWorkers = `groups:
@@ -135,7 +141,12 @@ func TestSimulateTraceErrors(t *testing.T) {
 		want string
 	}{
 		{name: "no workload", args: []string{"--trace", tr}, code: 2, want: "--trace needs --workload"},
-		{name: "unknown workload", args: []string{"--trace", tr, "--workload", "batch"}, code: 2, want: `workload "batch": must be one of service, queue, streaming or olap`},
+		{name: "unknown workload", args: []string{"--trace", tr, "--workload", "batch"}, code: 2, want: `--workload batch: neither a workload kind (service, queue, streaming, olap) nor a file`},
+		{name: "bad workload file", args: []string{"--trace", tr, "--workload", write(t, "world.yaml", "workload:\n  queue: {per_worker: 0}\nsystem: {throttle: 1, boots: 2}\n")}, code: 1,
+			want: `world.yaml:3:23: system: unknown key "boots"`},
+		{name: "workload file with two kinds", args: []string{"--trace", tr, "--workload", write(t, "two.yaml", "workload:\n  queue: {}\n  olap: {}\nsystem: {throttle: 1}\n")}, code: 1,
+			want: `two.yaml:1:1: workload: exactly one of service, queue, streaming or olap, not 2`},
+		{name: "bad step", args: []string{"--trace", tr, "--workload", "queue", "--step", "3h"}, code: 2, want: "--step 3h0m0s: must be > 0 and no longer than the trace (2h1m0s)"},
 		{name: "trace and signals", args: []string{"--trace", tr, "--workload", "queue", "--signals", tr}, code: 2, want: "pass one"},
 		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,nomad"}, code: 2, want: "--compare nomad: the baselines available are oracle, hpa, aws-target, aws-step, aws-predictive, keda, flink"},
 		{name: "baseline for another workload", args: []string{"--trace", tr, "--workload", "queue", "--compare", "hpa,flink"}, code: 2, want: "--compare flink: baseline does not apply to the workload: flink runs only on the streaming workload, not queue"},
@@ -206,5 +217,61 @@ func TestSimulateTraceReport(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", l[1], err)
 		}
+	}
+}
+
+// --workload FILE sets the model's settings and the simulated system's:
+// a queue of 4 jobs per worker on a system that fails launches, at 15 s
+// steps. The failures show in the summary, and the same run with the
+// kind's defaults fails none.
+func TestSimulateTraceWorldFile(t *testing.T) {
+	cfg, tr := write(t, "w.yaml", traceWorkers), write(t, "surge.csv", surge())
+	world := write(t, "world.yaml", `workload:
+  queue: {service: {dist: exponential, mean: 20s}, per_worker: 4, max_wait: 2m}
+system: {boot_jitter: 0.3, launch_failure: 0.3, throttle: 0.05}
+`)
+	failed := regexp.MustCompile(`(\d+) launches \((\d+) failed\), 0 jobs lost`)
+	for _, tc := range []struct {
+		workload string
+		failures bool
+	}{{world, true}, {"queue", false}} {
+		code, out, errs := run(t, "simulate", "-c", cfg, "--trace", tr, "--workload", tc.workload, "--step", "15s", "--seed", "2")
+		if code != 0 {
+			t.Fatalf("--workload %s: exit %d: %s", tc.workload, code, errs)
+		}
+		m := failed.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("--workload %s: no launch summary with 0 jobs lost in:\n%s", tc.workload, out)
+		}
+		if got := m[2] != "0"; got != tc.failures {
+			t.Errorf("--workload %s: %s launches, %s failed; want failures: %v", tc.workload, m[1], m[2], tc.failures)
+		}
+	}
+}
+
+// The oracle runs within the group's capacity.max: where the demand is
+// above it no fleet of the group meets it, so the oracle runs the max and
+// counts as in violation there.
+func TestOracleWithinMax(t *testing.T) {
+	f, err := config.Parse("g.yaml", []byte(traceWorkers)) // max 40, boot 60s
+	if err != nil {
+		t.Fatal(err)
+	}
+	demand := []float64{2, 2, 50, 50, 41, 40, 2, 2}
+	out := &sim.Outcome{Demand: measure.Curve{Step: time.Minute, V: demand}}
+	res, s, err := oracleResult(out, f.Groups[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range s.Ready.V {
+		if want := min(demand[i], 40); v < want || v > 40 {
+			t.Errorf("step %d: oracle ready %v, want %v to 40", i, v, want)
+		}
+	}
+	if want := []bool{false, false, true, true, true, false, false, false}; !slices.Equal(s.Violating, want) {
+		t.Errorf("violating %v, want %v", s.Violating, want)
+	}
+	if res.SLOViolationFraction != 3.0/8 {
+		t.Errorf("violation fraction %v, want 3/8", res.SLOViolationFraction)
 	}
 }
