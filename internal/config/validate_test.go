@@ -53,6 +53,23 @@ groups:
 			},
 		},
 		{
+			name: "boot longer than the launch timeout",
+			src: `groups:
+  - name: web
+    capacity: {max: 1}
+    policies: [{fixed: {desired: 1}}]
+    lifecycle: {launch: {boot: 5m}}
+  - name: api
+    capacity: {max: 1}
+    policies: [{fixed: {desired: 1}}]
+    lifecycle: {launch: {boot: 5m, timeout: 5m}}
+`,
+			want: []string{
+				`ebb.yaml:5:17: groups[0].lifecycle.launch.timeout: 2m must exceed lifecycle.launch.boot (5m): every launch would time out before it is ready`,
+				`ebb.yaml:9:45: groups[1].lifecycle.launch.timeout: 5m must exceed lifecycle.launch.boot (5m): every launch would time out before it is ready`,
+			},
+		},
+		{
 			name: "group names",
 			src: `groups:
   - {name: web, capacity: {max: 1}, policies: [{fixed: {desired: 1}}]}

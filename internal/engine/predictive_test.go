@@ -130,7 +130,7 @@ name: api
 capacity: {min: 1, max: 100}
 interval: 1m
 signals: {rps: {stale: 2m}}
-lifecycle: {launch: {boot: 10m}}
+lifecycle: {launch: {boot: 10m, timeout: 30m}}
 policies:
   - predictive: {signal: rps, per_instance: 100, season: daily}
   - queue: {signal: rps, per_instance: 100}
