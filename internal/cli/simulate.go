@@ -33,10 +33,10 @@ func simulateCmd() *cobra.Command {
 		group, compare       string
 		scale, compress      float64
 		seed                 uint64
-		reportDir            string
+		reportDir, suiteFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate -c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D] | --trace FILE.csv --workload KIND [--compare oracle]) [--json]",
+		Use:   "simulate (-c FILE (--signals FILE.csv | --from-prometheus URL --start T --end T [--step D] | --trace FILE.csv --workload KIND|FILE [--compare oracle,...]) [--json] | --suite FILE --report PAGE.md)",
 		Short: "Replay recorded signals through the engine on a virtual clock",
 		Long: `Replay a CSV of signal values through the same engine the daemon runs.
 
@@ -56,9 +56,33 @@ model reports, the daemon's own fleet reconciler launches and drains on a
 simulated system (boot time lifecycle.launch.boot), and what runs changes
 what the model sees next. It prints cost, time in SLO violation, the SPEC
 elasticity metrics and lost work, beside the baselines named by --compare
-(oracle: the cheapest fleet meeting demand with perfect foresight).`,
+(oracle: the cheapest fleet meeting demand with perfect foresight).
+
+With --suite, every case of a suite file (each what one --trace run
+would be) runs, and --report PAGE.md gathers their tables and plots.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if suiteFile != "" {
+				for _, f := range []string{"config", "signals", "from-prometheus", "trace", "workload", "group", "compare", "scale", "compress", "step", "seed", "json", "explain", "end"} {
+					if cmd.Flags().Changed(f) {
+						return usageError{fmt.Errorf("--suite runs the cases its file names: --%s goes in the file, not on the command line", f)}
+					}
+				}
+				if reportDir == "" {
+					return usageError{errors.New("--suite needs --report PAGE.md: the page to write")}
+				}
+				t0, err := time.Parse(time.RFC3339, start)
+				if err != nil {
+					return usageError{fmt.Errorf("--start must be an RFC 3339 time such as %s: %w", defaultStart, err)}
+				}
+				err = simulateSuite(suiteRun{file: suiteFile, page: reportDir, start: t0, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
+				var ue usageError
+				if err == nil || errors.As(err, &ue) {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
 			if tracePath != "" {
 				if signals != "" || fromProm != "" {
 					return usageError{errTraceAndSignals}
@@ -179,7 +203,8 @@ elasticity metrics and lost work, beside the baselines named by --compare
 	cmd.Flags().StringVar(&compare, "compare", "", "with --trace: baselines to run beside the config's policy, comma-separated: "+strings.Join(baselines, ", "))
 	cmd.Flags().Float64Var(&scale, "scale", 1, "with --trace: multiply the trace's rates")
 	cmd.Flags().Float64Var(&compress, "compress", 1, "with --trace: play the trace this many times faster")
-	cmd.Flags().StringVar(&reportDir, "report", "", "with --trace: also write DIR/report.md and its PNG plots")
+	cmd.Flags().StringVar(&reportDir, "report", "", "with --trace: also write DIR/report.md and its PNG plots; with --suite: the page PAGE.md to write, its plots in the directory PAGE")
+	cmd.Flags().StringVar(&suiteFile, "suite", "", "run every case of a suite file (closed-loop comparisons) and write the page --report names")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "with --trace: seeds the workload and the simulated system")
 	return cmd
 }

@@ -114,15 +114,21 @@ func simulateTrace(w io.Writer, r traceRun) error {
 
 // writeTraceReport writes the run's report into r.reportDir.
 func writeTraceReport(r traceRun, res *traceResult) error {
-	if err := report.Write(r.reportDir, report.Input{
-		Params: report.Params{Config: r.configPath, Group: res.group, Trace: r.trace, Workload: r.workload,
-			Scale: r.scale, Compress: r.compress, Seed: r.seed, Duration: res.trace.Duration()},
-		Summary: fmt.Sprintf("%d launches (%d failed), %d jobs lost.", res.out.Launches, res.out.Failures, int(res.out.Work.Lost)),
-		Results: res.results, Demand: res.out.Demand, Series: res.series, Trace: res.trace,
-	}); err != nil {
+	err := writeReport(r.reportDir, report.Params{Config: r.configPath, Group: res.group, Trace: r.trace, Workload: r.workload,
+		Scale: r.scale, Compress: r.compress, Seed: r.seed, Duration: res.trace.Duration()}, res)
+	if err != nil {
 		return fmt.Errorf("--report %s: %w", r.reportDir, err)
 	}
 	return nil
+}
+
+// writeReport writes a comparison's report into dir.
+func writeReport(dir string, p report.Params, res *traceResult) error {
+	return report.Write(dir, report.Input{
+		Params:  p,
+		Summary: fmt.Sprintf("%d launches (%d failed), %d jobs lost.", res.out.Launches, res.out.Failures, int(res.out.Work.Lost)),
+		Results: res.results, Demand: res.out.Demand, Series: res.series, Trace: res.trace,
+	})
 }
 
 // runTrace runs the comparison r asks for.

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -91,13 +92,21 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// joinKeys appends a dotted chain of struct keys, such as "up.cpu".
+// joinKeys appends a dotted chain of struct keys, such as "up.cpu"; a key
+// may end in list indexes, as "brokers[1]" or "cases[2].name" do.
 func joinKeys(path, keys string) string {
 	for _, k := range strings.Split(keys, ".") {
-		path = join(path, k)
+		name, idx := k, ""
+		if m := indexed.FindStringSubmatch(k); m != nil {
+			name, idx = m[1], m[2]
+		}
+		path = join(path, name) + idx
 	}
 	return path
 }
+
+// indexed is a key followed by list indexes.
+var indexed = regexp.MustCompile(`^([^\[\]]+)((?:\[\d+\])+)$`)
 
 // index appends a list index to a path.
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }

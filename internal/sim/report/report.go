@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,6 +119,22 @@ func cells(r measure.Result) []string {
 		fmt.Sprintf("%.2f", r.Jitter), strconv.Itoa(r.Actions), fmt.Sprintf("%.0f", r.LostWork)}
 }
 
+// Table writes the results as a Markdown table, with the columns and
+// figures of `ebb simulate`'s text output.
+func Table(w io.Writer, results []measure.Result) {
+	row := func(c ...string) { fmt.Fprintf(w, "| %s |\n", strings.Join(c, " | ")) }
+	row(columns...)
+	align := make([]string, len(columns))
+	for i := range align {
+		align[i] = "---:"
+	}
+	align[0] = "---"
+	row(align...)
+	for _, r := range results {
+		row(cells(r)...)
+	}
+}
+
 func markdown(in Input) []byte {
 	var b bytes.Buffer
 	p := in.Params
@@ -137,16 +154,7 @@ func markdown(in Input) []byte {
 		fmt.Fprintf(&b, "\n%s\n", in.Summary)
 	}
 	b.WriteString("\n## Comparison\n\n")
-	row(columns...)
-	align := make([]string, len(columns))
-	for i := range align {
-		align[i] = "---:"
-	}
-	align[0] = "---"
-	row(align...)
-	for _, r := range in.Results {
-		row(cells(r)...)
-	}
+	Table(&b, in.Results)
 	var missing []string
 	for _, r := range in.Results {
 		if !hasSeries(in, r.Policy) {
