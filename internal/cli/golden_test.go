@@ -5,8 +5,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ebb-autoscaler/ebb/internal/config"
+	"github.com/ebb-autoscaler/ebb/internal/sim/workload"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -76,6 +80,9 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("want at least 4 examples, found %d (%v)", len(configs), err)
 	}
 	for _, c := range configs {
+		if simulationFile(c) {
+			continue // not a config: TestSimulationExamples reads them
+		}
 		name := strings.TrimSuffix(filepath.Base(c), ".yaml")
 		dir := filepath.Dir(c)
 		if sub := filepath.Base(dir); sub != "examples" {
@@ -100,5 +107,45 @@ func TestExamples(t *testing.T) {
 			}
 			golden(t, filepath.Join("testdata", "examples", name+".txt"), out)
 		})
+	}
+}
+
+// simulationFile reports whether an example is a simulation's world or
+// suite file rather than an ebb config.
+func simulationFile(path string) bool {
+	base := filepath.Base(path)
+	return filepath.Base(filepath.Dir(path)) == "simulation" && (strings.HasSuffix(base, "-world.yaml") || base == "suite.yaml")
+}
+
+// The simulation examples' world files and suite decode and validate, and
+// every file the suite names exists: docs/simulation.md is made from them.
+func TestSimulationExamples(t *testing.T) {
+	worlds, err := filepath.Glob("../../examples/simulation/*-world.yaml")
+	if err != nil || len(worlds) != 4 {
+		t.Fatalf("want a world file per workload kind, found %v (%v)", worlds, err)
+	}
+	for _, w := range worlds {
+		if _, err := loadWorld(w); err != nil {
+			t.Errorf("%s: %v", w, err)
+		}
+	}
+	const suitePath = "../../examples/simulation/suite.yaml"
+	data, err := os.ReadFile(suitePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s suite
+	if err := config.Decode(suitePath, data, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.Cases {
+		for _, f := range []string{c.Config, c.Trace, c.Workload} {
+			if f == c.Workload && slices.Contains(workload.Kinds, f) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join("../../examples/simulation", f)); err != nil {
+				t.Errorf("case %s: %v", c.Name, err)
+			}
+		}
 	}
 }
