@@ -199,6 +199,13 @@ func TestHAFailover(t *testing.T) {
 		!strings.Contains(out.String(), "leader: "+first.id+" at "+first.url+", epoch 1") || !strings.Contains(out.String(), "(this ebb follows it)") {
 		t.Errorf("ebb status on a follower: exit %d, %s%s; want it to name %s as leader", code, out.String(), errb.String(), first.id)
 	}
+	// The follower explains the group's last decision, read back from the
+	// journal the leader wrote.
+	var ex, exErr strings.Builder
+	if code := mainContext(t.Context(), []string{"explain", "ha", "--api", follower.url}, &ex, &exErr); code != 0 ||
+		!strings.Contains(ex.String(), "ha at ") || !strings.Contains(ex.String(), "  result: ") {
+		t.Errorf("ebb explain on a follower: exit %d, %s%s; want the leader's last decision", code, ex.String(), exErr.String())
+	}
 	for r, want := range map[*replicaProc]string{first: "ebb_leader 1", follower: "ebb_leader 0"} {
 		var text string
 		if err := r.c.Raw(t.Context(), "/metrics", &text); err != nil || !strings.Contains(text, "\n"+want+"\n") {
