@@ -267,7 +267,7 @@ type Effectiveness struct {
 	Signal    string    `yaml:"signal" doc:"A signal measuring work done per second (records or requests processed, not arriving), which more instances should raise while there is work waiting. Required."`
 	Threshold float64   `yaml:"threshold" default:"0.1" doc:"The fraction of the expected rise a scale-out must bring to count as effective: after N → M, the signal must rise by at least threshold × value × (M − N) ÷ N. > 0 and ≤ 1."`
 	After     *Duration `yaml:"after" doc:"How long after a scale-out its effect is judged, once the new instances are ready; default lifecycle.launch.boot + behavior.warmup. Add the window of a rate() the signal is computed with. ≥ 0."`
-	Block     Duration  `yaml:"block" default:"1h" doc:"How long an ineffective scale-out blocks the next ones at most, unless the signal rises by threshold on its own or the group scales in first; then one scale-out is allowed and judged again. 0s: no time limit."`
+	Block     Duration  `yaml:"block" default:"0s" doc:"How long an ineffective scale-out blocks the next ones at most, unless the signal rises by threshold on its own or the group scales in first; then one scale-out is allowed and judged again. 0s (the default, as Flink's): no time limit: against a bottleneck that stays, every retry would add cost and load."`
 }
 
 // Down is the scale-in half of Behavior.

@@ -143,8 +143,15 @@ func TestIneffectiveBlockLifts(t *testing.T) {
 			},
 		},
 		{
-			name: "default block is 1h",
+			name: "default block does not expire",
 			eff:  "{signal: tput, after: 2m}",
+			ticks: []effTick{
+				{at: 48 * time.Hour, values: wt(16, 1010), want: 12, bound: model.StageGuard, because: blocking},
+			},
+		},
+		{
+			name: "block 1h",
+			eff:  "{signal: tput, after: 2m, block: 1h}",
 			ticks: []effTick{
 				{at: 61 * time.Minute, values: wt(16, 1010), want: 12, bound: model.StageGuard, because: blocking},
 				{at: 62 * time.Minute, values: wt(16, 1010), want: 16,
