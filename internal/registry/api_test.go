@@ -153,6 +153,7 @@ func TestAPIRefusesBadInput(t *testing.T) {
 			strings.Replace(jsonBody, `"status": "UP"`, `"status": "RUNNING"`, 1)}, 400, `status "RUNNING"`},
 		{"override without value", call{"PUT", "/eureka/apps/orders/i-1/status", "", "", ""}, 400, "value: missing"},
 		{"override to a bad value", call{"PUT", "/eureka/apps/orders/i-1/status?value=GONE", "", "", ""}, 400, `status "GONE"`},
+		{"override to UNKNOWN", call{"PUT", "/eureka/apps/orders/i-1/status?value=UNKNOWN", "", "", ""}, 400, "delete the override instead"},
 		{"override of an unknown instance", call{"PUT", "/eureka/apps/orders/i-9/status?value=UP", "", "", ""}, 404, "not registered"},
 		{"override removal to a bad value", call{"DELETE", "/eureka/apps/orders/i-1/status?value=GONE", "", "", ""}, 400, `status "GONE"`},
 		{"renew with a bad timestamp", call{"PUT", "/eureka/apps/orders/i-1?lastDirtyTimestamp=soon", "", "", ""}, 400, "lastDirtyTimestamp"},

@@ -35,7 +35,9 @@
 //     overriddenstatus parameters are checked but, as in Eureka outside
 //     server-to-server replication, not applied.
 //   - Cancel (DELETE /apps/{app}/{id}, 200, 404 unknown).
-//   - SetStatusOverride (PUT …/status?value=S) and DeleteStatusOverride
+//   - SetStatusOverride (PUT …/status?value=S; S may not be UNKNOWN, which
+//     Eureka accepts and which would make the instance's every renewal ask
+//     for a registration that the override undoes) and DeleteStatusOverride
 //     (DELETE …/status[?value=S]; the status becomes S, or UNKNOWN) both
 //     renew the lease, as Eureka's do. UpdateMetadata (PUT …/metadata?k=v)
 //     adds entries.

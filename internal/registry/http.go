@@ -192,7 +192,7 @@ func (h *handler) statusRequest(r *http.Request) (StatusRequest, error) {
 func (h *handler) setStatus(w http.ResponseWriter, r *http.Request) {
 	req, err := h.statusRequest(r)
 	if err == nil && req.Status == "" {
-		err = errors.New("value: missing (want ?value=UP, DOWN, STARTING, OUT_OF_SERVICE or UNKNOWN)")
+		err = errors.New("value: missing (want ?value=UP, DOWN, STARTING or OUT_OF_SERVICE)")
 	}
 	if err == nil {
 		err = h.reg.SetStatusOverride(h.clk.Now(), req)

@@ -313,14 +313,21 @@ type StatusRequest struct {
 }
 
 // SetStatusOverride sets an override (usually OUT_OF_SERVICE, to take an
-// instance out of traffic, or UP to put it back). It renews the lease, and
+// instance out of traffic, or UP to put it back; not UNKNOWN, which Eureka
+// accepts and which would trap the instance in re-registrations). It renews the lease, and
 // survives re-registration until removed or the instance is gone.
 func (r *Registry) SetStatusOverride(now time.Time, req StatusRequest) error {
 	st, err := ParseStatus(string(req.Status))
-	if err != nil || req.Status == "" {
-		if err == nil {
-			err = errors.New("status: missing")
-		}
+	switch {
+	case err != nil:
+	case req.Status == "":
+		err = errors.New("status: missing")
+	case st == StatusUnknown:
+		// An UNKNOWN override would make every renewal ask for a
+		// registration that the override then turns UNKNOWN again.
+		err = errors.New("status: UNKNOWN cannot be an override; delete the override instead")
+	}
+	if err != nil {
 		return fmt.Errorf("set status of %s/%s: %w", normalizeApp(req.App), req.ID, err)
 	}
 	r.mu.Lock()
@@ -393,7 +400,6 @@ func (r *Registry) UpdateMetadata(now time.Time, app, id string, kv map[string]s
 	for k, v := range kv {
 		l.info.Metadata[k] = v
 	}
-	l.info.LastDirtyTimestamp = millis(now)
 	r.record(now, l, ActionModified)
 	return nil
 }

@@ -423,3 +423,51 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("New accepted a 1ms delta retention")
 	}
 }
+
+// TestConcurrentUse runs writers and readers at once under the race
+// detector: the registry's lock covers every path.
+func TestConcurrentUse(t *testing.T) {
+	r := newRegistry(t, Config{DisableSelfPreservation: true})
+	done := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 50; i++ {
+				id := fmt.Sprintf("w%d-%d", w, i%5)
+				now := at(time.Duration(i) * time.Second)
+				if _, err := r.Register(now, "W", inst("W", id)); err != nil {
+					t.Error(err)
+					return
+				}
+				_ = r.Renew(now, RenewRequest{App: "W", ID: id})
+				_ = r.SetStatusOverride(now, StatusRequest{App: "W", ID: id, Status: StatusOutOfService})
+				_ = r.UpdateMetadata(now, "W", id, map[string]string{"i": fmt.Sprint(i)})
+				if i%7 == 0 {
+					_ = r.Cancel(now, "W", id)
+				}
+			}
+		}()
+	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for i := 0; i < 50; i++ {
+			now := at(time.Duration(i) * 3 * time.Second)
+			r.Evict(now)
+			r.Applications()
+			r.Delta(now)
+			r.HashCode()
+			r.SelfPreservation(now)
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		<-done
+	}
+	apps := r.Applications()
+	n := 0
+	for _, a := range apps.Apps {
+		n += len(a.Instances)
+	}
+	if n > 20 {
+		t.Fatalf("%d instances from 4 writers of 5 ids each", n)
+	}
+}
