@@ -24,12 +24,13 @@ import (
 // simulate --trace` would run, and the page gathers their tables and
 // plots. Paths are relative to the suite file.
 type suite struct {
-	Title   string      `yaml:"title" default:"Simulation" doc:"The page's title."`
-	Intro   string      `yaml:"intro" doc:"Markdown under the title: what the cases show and how to read them."`
-	Seed    int         `yaml:"seed" default:"1" doc:"Seeds every case's workload and system; ≥ 0."`
-	Compare []string    `yaml:"compare" doc:"Baselines beside each case's own policy (as --compare); a case runs those that apply to its workload."`
-	Goal    suiteGoal   `yaml:"goal" doc:"What the summary checks each case's own policy against."`
-	Cases   []suiteCase `yaml:"cases" doc:"The runs, in the page's order. Required."`
+	Title    string      `yaml:"title" default:"Simulation" doc:"The page's title."`
+	Intro    string      `yaml:"intro" doc:"Markdown under the title: what the cases show and how to read them."`
+	Findings string      `yaml:"findings" doc:"Markdown after the summary: what the results mean, and why a goal is missed."`
+	Seed     int         `yaml:"seed" default:"1" doc:"Seeds every case's workload and system; ≥ 0."`
+	Compare  []string    `yaml:"compare" doc:"Baselines beside each case's own policy (as --compare); a case runs those that apply to its workload."`
+	Goal     suiteGoal   `yaml:"goal" doc:"What the summary checks each case's own policy against."`
+	Cases    []suiteCase `yaml:"cases" doc:"The runs, in the page's order. Required."`
 }
 
 // suiteGoal is the bar a case's own policy is held to.
@@ -289,6 +290,9 @@ func suitePage(s suite, r suiteRun, plots string, outs []caseOutcome) []byte {
 		}
 		row(fmt.Sprintf("[%s](#%s)", o.c.Name, strings.ToLower(o.c.Name)), o.kind, "`"+filepath.Base(o.c.Trace)+"`",
 			fmt.Sprintf("%.1f", own.CostInstanceHours), vs, fmt.Sprintf("%.2f%%", 100*own.SLOViolationFraction), strings.Join(dom, ", "), goal)
+	}
+	if f := strings.TrimSpace(s.Findings); f != "" {
+		fmt.Fprintf(&b, "\n%s\n", f)
 	}
 	for _, o := range outs {
 		c := o.c

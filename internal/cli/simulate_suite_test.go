@@ -30,6 +30,9 @@ func suiteDir(t *testing.T) string {
 		"suite.yaml": `title: Two cases
 intro: |
   What the surge does to two groups.
+findings: |
+  ### What it shows
+  Both scale out.
 seed: 3
 compare: [oracle, hpa, keda]
 cases:
@@ -70,7 +73,7 @@ func TestSimulateSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(md)
-	for _, want := range []string{"# Two cases\n\nWhat the surge does to two groups.\n", "(seed 3)",
+	for _, want := range []string{"# Two cases\n\nWhat the surge does to two groups.\n", "(seed 3)", " |\n\n### What it shows\nBoth scale out.\n\n## surge-queue",
 		"| [surge-queue](#surge-queue) | queue | `surge.csv` |", "| [surge-service](#surge-service) | service | `surge.csv` |",
 		"## surge-queue\n\n`configs/workers.yaml` (group workers) on the queue workload of `worlds/queue.yaml`, driven by `surge.csv` × 1: 2h1m0s at 5s steps",
 		"## surge-service\n\n`configs/web.yaml` (group web) on the service workload of `service`, driven by `surge.csv` × 100: 2h1m0s at 1s steps"} {
