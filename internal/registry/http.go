@@ -265,17 +265,16 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) instance(w http.ResponseWriter, r *http.Request) {
 	in, err := h.reg.Instance(r.PathValue("app"), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	f := responseFormat(r)
-	b, err := encodeInstance(f, in)
-	write(w, f, b, err)
+	serveInstance(w, r, in, err)
 }
 
 func (h *handler) instanceByID(w http.ResponseWriter, r *http.Request) {
 	in, err := h.reg.InstanceByID(r.PathValue("id"))
+	serveInstance(w, r, in, err)
+}
+
+// serveInstance answers with one instance, or the error of looking it up.
+func serveInstance(w http.ResponseWriter, r *http.Request, in Instance, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
