@@ -146,6 +146,9 @@ func TestSimulateTraceErrors(t *testing.T) {
 			want: `world.yaml:3:23: system: unknown key "boots"`},
 		{name: "workload file with two kinds", args: []string{"--trace", tr, "--workload", write(t, "two.yaml", "workload:\n  queue: {}\n  olap: {}\nsystem: {throttle: 1}\n")}, code: 1,
 			want: `two.yaml:1:1: workload: exactly one of service, queue, streaming or olap, not 2`},
+		{name: "boot outlasting the launch timeout", code: 1, args: []string{"--trace", tr, "--workload", "queue",
+			"-c", write(t, "short.yaml", strings.Replace(traceWorkers, "boot: 60s}", "timeout: 20s}", 1))}, // boot at its default, 30s
+			want: "group workers: lifecycle.launch.boot (30s) is not shorter than lifecycle.launch.timeout (20s): every simulated launch would time out"},
 		{name: "bad step", args: []string{"--trace", tr, "--workload", "queue", "--step", "3h"}, code: 2, want: "--step 3h0m0s: must be > 0 and no longer than the trace (2h1m0s)"},
 		{name: "trace and signals", args: []string{"--trace", tr, "--workload", "queue", "--signals", tr}, code: 2, want: "pass one"},
 		{name: "unknown baseline", args: []string{"--trace", tr, "--workload", "queue", "--compare", "oracle,nomad"}, code: 2, want: "--compare nomad: the baselines available are oracle, hpa, aws-target, aws-step, aws-predictive, keda, flink"},

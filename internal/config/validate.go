@@ -177,7 +177,9 @@ func (v *validator) group(g *Group, p string) {
 		}
 	}
 	v.check(g.Lifecycle.Launch.Boot >= 0, joinKeys(p, "lifecycle.launch.boot"), "must be ≥ 0")
-	if l := g.Lifecycle.Launch; l.Timeout > 0 && l.Boot >= l.Timeout {
+	// Only a boot time that was written: the default's (30s) is a guess,
+	// which a short timeout of a fast-starting group rightly ignores.
+	if l := g.Lifecycle.Launch; l.Timeout > 0 && l.Boot >= l.Timeout && v.has(joinKeys(p, "lifecycle.launch.boot")) {
 		v.errf(joinKeys(p, "lifecycle.launch.timeout"), "%s must exceed lifecycle.launch.boot (%s): every launch would time out before it is ready", l.Timeout, l.Boot)
 	}
 	v.provider(&g.Provider, join(p, "provider"))

@@ -128,6 +128,10 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		if d, d0 := r.Trace.Duration(), runs[0].Trace.Duration(); d != d0 {
 			return nil, fmt.Errorf("the trace of group %s lasts %s, that of %s %s: they must last equally long", r.Group, d, runs[0].Group, d0)
 		}
+		if l := cfg.Groups[gi].Lifecycle.Launch; l.Timeout > 0 && l.Boot >= l.Timeout {
+			return nil, fmt.Errorf("group %s: lifecycle.launch.boot (%s) is not shorter than lifecycle.launch.timeout (%s): every simulated launch would time out before it is ready; set boot to the group's real boot time, or raise the timeout",
+				r.Group, l.Boot, l.Timeout)
+		}
 		one.Groups[i] = simulated(cfg.Groups[gi])
 	}
 	eng, err := engine.New(&one)
