@@ -158,19 +158,11 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	req := RenewRequest{App: r.PathValue("app"), ID: r.PathValue("id"), LastDirtyTimestamp: dirty}
-	if err := h.reg.Renew(h.clk.Now(), req); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	done(w, h.reg.Renew(h.clk.Now(), req))
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
-	if err := h.reg.Cancel(h.clk.Now(), r.PathValue("app"), r.PathValue("id")); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	done(w, h.reg.Cancel(h.clk.Now(), r.PathValue("app"), r.PathValue("id")))
 }
 
 func (h *handler) statusRequest(r *http.Request) (StatusRequest, error) {
@@ -197,11 +189,7 @@ func (h *handler) setStatus(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.reg.SetStatusOverride(h.clk.Now(), req)
 	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	done(w, err)
 }
 
 func (h *handler) deleteStatus(w http.ResponseWriter, r *http.Request) {
@@ -209,11 +197,7 @@ func (h *handler) deleteStatus(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.reg.DeleteStatusOverride(h.clk.Now(), req)
 	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	done(w, err)
 }
 
 func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
@@ -221,11 +205,7 @@ func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range r.URL.Query() {
 		kv[k] = vs[0]
 	}
-	if err := h.reg.UpdateMetadata(h.clk.Now(), r.PathValue("app"), r.PathValue("id"), kv); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	done(w, h.reg.UpdateMetadata(h.clk.Now(), r.PathValue("app"), r.PathValue("id"), kv))
 }
 
 func (h *handler) apps(w http.ResponseWriter, r *http.Request) {
@@ -271,6 +251,15 @@ func (h *handler) instance(w http.ResponseWriter, r *http.Request) {
 func (h *handler) instanceByID(w http.ResponseWriter, r *http.Request) {
 	in, err := h.reg.InstanceByID(r.PathValue("id"))
 	serveInstance(w, r, in, err)
+}
+
+// done answers a write: 200, or the error that refused it.
+func done(w http.ResponseWriter, err error) {
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // serveInstance answers with one instance, or the error of looking it up.
