@@ -143,7 +143,7 @@ func simulateSuite(r suiteRun) error {
 	for _, c := range s.Cases {
 		cfg, _, err := load(rel(c.Config))
 		if err != nil {
-			return fmt.Errorf("case %s: %w", c.Name, err)
+			return caseError(c.Name, err)
 		}
 		wl := c.Workload
 		if !slices.Contains(workload.Kinds, wl) {
@@ -151,7 +151,7 @@ func simulateSuite(r suiteRun) error {
 		}
 		world, err := loadWorld(wl)
 		if err != nil {
-			return fmt.Errorf("case %s: %w", c.Name, err)
+			return caseError(c.Name, err)
 		}
 		kind := baseline.Kind(world.Workload)
 		var compare []string
@@ -164,12 +164,12 @@ func simulateSuite(r suiteRun) error {
 			step: c.Step.D(), compare: compare, seed: uint64(s.Seed), start: r.start, stderr: r.stderr, label: c.Name}
 		res, err := runTrace(tr)
 		if err != nil {
-			return fmt.Errorf("case %s: %w", c.Name, err)
+			return caseError(c.Name, err)
 		}
 		params := report.Params{Config: c.Config, Group: res.group, Trace: c.Trace, Workload: c.Workload,
 			Scale: c.Scale, Compress: c.Compress, Seed: uint64(s.Seed), Duration: res.trace.Duration()}
 		if err := writeReport(filepath.Join(plots, c.Name), params, res); err != nil {
-			return fmt.Errorf("case %s: %w", c.Name, err)
+			return caseError(c.Name, err)
 		}
 		o := caseOutcome{c: c, kind: kind, res: res, compare: compare}
 		fmt.Fprintf(r.stdout, "%s: %s\n", c.Name, o.verdict(s.Goal))
@@ -181,6 +181,17 @@ func simulateSuite(r suiteRun) error {
 	}
 	fmt.Fprintf(r.stdout, "wrote %s and its plots in %s\n", r.page, plots)
 	return nil
+}
+
+// caseError names the case a problem is in. The problem is the suite
+// file's, not the command line's: a case's bad flag value (its workload,
+// its scale) is not a usage error of the command.
+func caseError(name string, err error) error {
+	var ue usageError
+	if errors.As(err, &ue) {
+		err = ue.err
+	}
+	return fmt.Errorf("case %s: %w", name, err)
 }
 
 // result is the named policy's result in the case, if it ran.

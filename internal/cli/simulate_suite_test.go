@@ -27,6 +27,7 @@ func suiteDir(t *testing.T) string {
 `,
 		"worlds/queue.yaml": "workload:\n  queue: {service: {dist: exponential, mean: 20s}, per_worker: 4, max_wait: 2m}\nsystem: {boot_jitter: 0.2}\n",
 		"surge.csv":         surge(),
+		"nowhere.yaml":      "cases: [{name: surge-queue, config: configs/workers.yaml, workload: worlds/none.yaml, trace: surge.csv}]\n",
 		"suite.yaml": `title: Two cases
 intro: |
   What the surge does to two groups.
@@ -146,6 +147,8 @@ cases:
 		{name: "unknown key", args: []string{"--suite", bad, "--report", "x.md"}, code: 1, want: []string{`bad.yaml:6:66: cases[2]: unknown key "steps"; did you mean "step"?`}},
 		{name: "missing case file", args: []string{"--suite", write(t, "s.yaml", "cases: [{name: a, config: nothere.yaml, workload: queue, trace: t.csv}]\n"), "--report", filepath.Join(t.TempDir(), "x.md")},
 			code: 1, want: []string{"case a:", "nothere.yaml"}},
+		{name: "missing world file", args: []string{"--suite", filepath.Join(dir, "nowhere.yaml"), "--report", filepath.Join(t.TempDir(), "x.md")},
+			code: 1, want: []string{"case surge-queue: --workload " + filepath.Join(dir, "worlds/none.yaml") + ": neither a workload kind"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
