@@ -70,10 +70,12 @@ func TestDeltasApplied(t *testing.T) {
 		func(now time.Time) error { // MODIFIED
 			return e.reg.SetStatusOverride(now, server.StatusRequest{App: "orders", ID: "o1", Status: server.StatusOutOfService})
 		},
-		func(now time.Time) error { return e.reg.UpdateMetadata(now, "orders", "o2", map[string]string{"zone": "b"}) }, // MODIFIED
-		func(now time.Time) error { return e.reg.Cancel(now, "billing", "b1") },                                      // DELETED, the app goes
-		func(time.Time) error { e.register(t, "search", "s1", server.StatusDown, 9090); return nil },                 // a new app
-		func(time.Time) error { return nil },                                                                          // nothing
+		func(now time.Time) error {
+			return e.reg.UpdateMetadata(now, "orders", "o2", map[string]string{"zone": "b"})
+		}, // MODIFIED
+		func(now time.Time) error { return e.reg.Cancel(now, "billing", "b1") },                      // DELETED, the app goes
+		func(time.Time) error { e.register(t, "search", "s1", server.StatusDown, 9090); return nil }, // a new app
+		func(time.Time) error { return nil },                                                         // nothing
 	} {
 		e.clk.Advance(30 * time.Second)
 		if err := change(e.clk.Now()); err != nil {

@@ -55,35 +55,36 @@ func (c *Client) Run(ctx context.Context) error {
 		close(done)
 	}()
 
+	refresh := func(ctx context.Context) error {
+		_, err := c.Refresh(ctx)
+		return err
+	}
+	// Register first, so that the first fetch sees this instance too.
 	var wg sync.WaitGroup
 	if c.opts.Instance != nil {
 		c.mu.Lock()
 		c.registering = true // Renew registers while the registry does not hold the instance
 		c.mu.Unlock()
+		c.step(runCtx, "renew lease", c.Renew)
 		wg.Go(func() { c.every(runCtx, c.opts.RenewalInterval, "renew lease", c.Renew) })
 	}
-	wg.Go(func() {
-		c.every(runCtx, c.opts.FetchInterval, "refresh registry cache", func(ctx context.Context) error {
-			_, err := c.Refresh(ctx)
-			return err
-		})
-	})
+	c.step(runCtx, "refresh registry cache", refresh)
+	wg.Go(func() { c.every(runCtx, c.opts.FetchInterval, "refresh registry cache", refresh) })
 	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return nil
+	return ctx.Err()
 }
 
-// every runs step now and then every interval until ctx is done.
+// every runs step every interval until ctx is done.
 func (c *Client) every(ctx context.Context, interval time.Duration, what string, step func(context.Context) error) {
-	for {
-		if err := step(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("registry client step failed, trying again later", "step", what, "in", interval, "err", err)
-		}
-		if c.clock.Sleep(ctx, interval) != nil {
-			return
-		}
+	for c.clock.Sleep(ctx, interval) == nil {
+		c.step(ctx, what, step)
+	}
+}
+
+// step runs one step of Run, logging its failure: Err keeps it for callers.
+func (c *Client) step(ctx context.Context, what string, step func(context.Context) error) {
+	if err := step(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("registry client step failed, trying again later", "step", what, "err", err)
 	}
 }
 

@@ -89,9 +89,9 @@ type wirePort struct {
 }
 
 type wireDataCenter struct {
-	Class    string            `json:"@class"`
-	Name     string            `json:"name"`
-	Metadata map[string]scalar `json:"metadata,omitempty"`
+	Class    string             `json:"@class"`
+	Name     string             `json:"name"`
+	Metadata map[string]*scalar `json:"metadata,omitempty"`
 }
 
 type wireLease struct {
@@ -106,27 +106,27 @@ type wireLease struct {
 // wireInstance is an instance as it is read. Go's decoder matches names
 // without regard to case, so the older "overriddenstatus" is read too.
 type wireInstance struct {
-	InstanceID                    string            `json:"instanceId"`
-	HostName                      string            `json:"hostName"`
-	App                           string            `json:"app"`
-	IPAddr                        string            `json:"ipAddr"`
-	Status                        Status            `json:"status"`
-	OverriddenStatus              Status            `json:"overriddenStatus"`
-	Port                          wirePort          `json:"port"`
-	SecurePort                    wirePort          `json:"securePort"`
-	CountryID                     scalar            `json:"countryId"`
-	DataCenterInfo                wireDataCenter    `json:"dataCenterInfo"`
-	LeaseInfo                     wireLease         `json:"leaseInfo"`
-	Metadata                      map[string]scalar `json:"metadata"`
-	HomePageURL                   string            `json:"homePageUrl"`
-	StatusPageURL                 string            `json:"statusPageUrl"`
-	HealthCheckURL                string            `json:"healthCheckUrl"`
-	VIPAddress                    string            `json:"vipAddress"`
-	SecureVIPAddress              string            `json:"secureVipAddress"`
-	IsCoordinatingDiscoveryServer scalar            `json:"isCoordinatingDiscoveryServer"`
-	LastUpdatedTimestamp          scalar            `json:"lastUpdatedTimestamp"`
-	LastDirtyTimestamp            scalar            `json:"lastDirtyTimestamp"`
-	ActionType                    ActionType        `json:"actionType"`
+	InstanceID                    string             `json:"instanceId"`
+	HostName                      string             `json:"hostName"`
+	App                           string             `json:"app"`
+	IPAddr                        string             `json:"ipAddr"`
+	Status                        Status             `json:"status"`
+	OverriddenStatus              Status             `json:"overriddenStatus"`
+	Port                          wirePort           `json:"port"`
+	SecurePort                    wirePort           `json:"securePort"`
+	CountryID                     scalar             `json:"countryId"`
+	DataCenterInfo                wireDataCenter     `json:"dataCenterInfo"`
+	LeaseInfo                     wireLease          `json:"leaseInfo"`
+	Metadata                      map[string]*scalar `json:"metadata"`
+	HomePageURL                   string             `json:"homePageUrl"`
+	StatusPageURL                 string             `json:"statusPageUrl"`
+	HealthCheckURL                string             `json:"healthCheckUrl"`
+	VIPAddress                    string             `json:"vipAddress"`
+	SecureVIPAddress              string             `json:"secureVipAddress"`
+	IsCoordinatingDiscoveryServer scalar             `json:"isCoordinatingDiscoveryServer"`
+	LastUpdatedTimestamp          scalar             `json:"lastUpdatedTimestamp"`
+	LastDirtyTimestamp            scalar             `json:"lastDirtyTimestamp"`
+	ActionType                    ActionType         `json:"actionType"`
 }
 
 type wireApplications struct {
@@ -142,12 +142,12 @@ type wireAppDoc struct {
 	Instance oneOrMany[wireInstance] `json:"instance"`
 }
 
-// stringMap drops Java's "@class" marker of an empty map.
-func stringMap(m map[string]scalar) map[string]string {
+// stringMap drops Java's "@class" marker of an empty map, and null values.
+func stringMap(m map[string]*scalar) map[string]string {
 	out := map[string]string{}
 	for k, v := range m {
-		if k != "@class" {
-			out[k] = string(v)
+		if k != "@class" && v != nil {
+			out[k] = string(*v)
 		}
 	}
 	if len(out) == 0 {
