@@ -398,6 +398,7 @@ func (c *Client) renew(ctx context.Context) error {
 // the registry sees the change now. If that fails, the next renewal does it:
 // the registry answers it 404, as its info is older than the client's. A
 // status override set on the registry (OUT_OF_SERVICE) still wins over UP.
+// Before Register, it only changes what Register will send.
 func (c *Client) SetStatus(ctx context.Context, st Status) error {
 	switch st {
 	case StatusUp, StatusDown, StatusStarting, StatusOutOfService:

@@ -1,7 +1,8 @@
 // Package registry is ebb's service registry: a server that Netflix Eureka
-// clients (the Java client, fargo for Go, and the like) register with,
-// renew leases on, and fetch the registry from, so that mid-tier services
-// behind no load balancer find each other and balance among themselves.
+// clients (the Java client, fargo for Go, ebb's own client/registry, and the
+// like) register with, renew leases on, and fetch the registry from, so that
+// mid-tier services behind no load balancer find each other and balance
+// among themselves.
 //
 // # Contract
 //
@@ -92,7 +93,8 @@
 // Eureka's reconcile hash code of the whole registry: for each status
 // present, sorted by name, STATUS_COUNT_ — "OUT_OF_SERVICE_1_UP_3_". A client
 // that applied a delta compares it with its own copy's and fetches the full
-// registry when they differ.
+// registry when they differ. The computation is the public client's
+// (client/registry.HashCode), so ebb's server and client cannot disagree.
 //
 // # Not done yet
 //
@@ -101,7 +103,6 @@
 //     be kept in ebb's store.
 //   - Wiring into `ebb run` (serving the handler, running evictions), an
 //     `ebb registry` command, docs/registry.md.
-//   - The public Go client package (fetch, cache, delta, round-robin).
 //   - Fleet drains through OUT_OF_SERVICE and readiness from registry status.
 //   - Not planned from Eureka: peer replication between registry servers
 //     (and the x-netflix-discovery-replication header), remote regions, the

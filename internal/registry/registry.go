@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	registryclient "github.com/ebb-autoscaler/ebb/client/registry"
 )
 
 // ErrNotFound is returned for an app or instance the registry does not hold.
@@ -550,18 +552,7 @@ func (r *Registry) hashCodeLocked() string {
 			counts[l.info.Status]++
 		}
 	}
-	return reconcileHashCode(counts)
-}
-
-func reconcileHashCode(counts map[Status]int) string {
-	statuses := make([]Status, 0, len(counts))
-	for s := range counts {
-		statuses = append(statuses, s)
-	}
-	slices.Sort(statuses)
-	b := make([]byte, 0, 16*len(statuses))
-	for _, s := range statuses {
-		b = fmt.Appendf(b, "%s_%d_", s, counts[s])
-	}
-	return string(b)
+	// The client package owns the computation: a client compares its
+	// copy's hash code with this one, so the two must never drift apart.
+	return registryclient.HashCode(counts)
 }
