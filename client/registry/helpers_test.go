@@ -121,3 +121,15 @@ func ids(c *registry.Client, app string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// registered returns a client whose instance o1 of ORDERS, in status st, is
+// registered with e and in the client's cache.
+func registered(t *testing.T, e *eureka, st registry.Status) *registry.Client {
+	t.Helper()
+	c := newClient(t, registry.Options{Servers: []string{e.url}, Instance: self("o1", st), Clock: e.clk})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustRefresh(t, c, registry.RefreshFull)
+	return c
+}

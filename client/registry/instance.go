@@ -38,11 +38,14 @@ type Port struct {
 	Enabled bool
 }
 
-// Data-center names. A registration with no data center is sent as
-// DataCenterMyOwn.
+// Data-center names, and the Java classes Eureka names them by in JSON. A
+// registration with no data center is sent as DataCenterMyOwn.
 const (
 	DataCenterMyOwn  = "MyOwn"
 	DataCenterAmazon = "Amazon"
+
+	ClassDefaultDataCenterInfo = "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"
+	ClassAmazonInfo            = "com.netflix.appinfo.AmazonInfo"
 )
 
 // DataCenterInfo says where an instance runs. Class is the Java class Eureka

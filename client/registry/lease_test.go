@@ -83,11 +83,7 @@ func TestRenewRegistersAgainWhenTheRegistryForgets(t *testing.T) {
 func TestCloseCancelsTheLease(t *testing.T) {
 	e := newEureka(t)
 	ctx := context.Background()
-	c := newClient(t, registry.Options{Servers: []string{e.url}, Instance: self("o1", registry.StatusUp), Clock: e.clk})
-	if err := c.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mustRefresh(t, c, registry.RefreshFull)
+	c := registered(t, e, registry.StatusUp)
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +112,7 @@ func TestCloseCancelsTheLease(t *testing.T) {
 func TestSetStatus(t *testing.T) {
 	e := newEureka(t)
 	ctx := context.Background()
-	c := newClient(t, registry.Options{Servers: []string{e.url}, Instance: self("o1", registry.StatusStarting), Clock: e.clk})
-	if err := c.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mustRefresh(t, c, registry.RefreshFull)
+	c := registered(t, e, registry.StatusStarting)
 	if _, err := c.Next("orders"); !errors.Is(err, registry.ErrNoInstance) {
 		t.Fatalf("Next of a STARTING instance: %v, want ErrNoInstance", err)
 	}

@@ -274,20 +274,14 @@ type outInstance struct {
 	LastDirtyTimestamp string            `json:"lastDirtyTimestamp"`
 }
 
-// Java classes Eureka names data centers by.
-const (
-	classDefaultDataCenterInfo = "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"
-	classAmazonInfo            = "com.netflix.appinfo.AmazonInfo"
-)
-
 // encodeInstance writes a registration body: {"instance": {…}}.
 func encodeInstance(in Instance) ([]byte, error) {
 	dc := in.DataCenterInfo
 	dc.Name = cmp.Or(dc.Name, DataCenterMyOwn)
 	if dc.Class == "" {
-		dc.Class = classDefaultDataCenterInfo
+		dc.Class = ClassDefaultDataCenterInfo
 		if dc.Name == DataCenterAmazon {
-			dc.Class = classAmazonInfo
+			dc.Class = ClassAmazonInfo
 		}
 	}
 	w := outInstance{

@@ -312,8 +312,8 @@ func fromJSON(j jsonInstance) Instance {
 	return Instance{
 		InstanceID: j.InstanceID, HostName: j.HostName, App: j.App, IPAddr: j.IPAddr,
 		Status: Status(j.Status), OverriddenStatus: Status(j.OverriddenStatus),
-		Port:       Port{int(j.Port.Number), bool(j.Port.Enabled)},
-		SecurePort: Port{int(j.SecurePort.Number), bool(j.SecurePort.Enabled)},
+		Port:       Port{Number: int(j.Port.Number), Enabled: bool(j.Port.Enabled)},
+		SecurePort: Port{Number: int(j.SecurePort.Number), Enabled: bool(j.SecurePort.Enabled)},
 		CountryID:  int(j.CountryID),
 		DataCenterInfo: DataCenterInfo{Class: j.DataCenterInfo.Class, Name: j.DataCenterInfo.Name,
 			Metadata: map[string]string(j.DataCenterInfo.Metadata)},
@@ -370,8 +370,8 @@ func fromXML(x xmlInstance) (Instance, error) {
 	in := Instance{
 		InstanceID: x.InstanceID, HostName: x.HostName, App: x.App, IPAddr: x.IPAddr,
 		Status: Status(x.Status), OverriddenStatus: Status(over),
-		Port:       Port{int(x.Port.Number), enabled("port", x.Port.Enabled)},
-		SecurePort: Port{int(x.SecurePort.Number), enabled("securePort", x.SecurePort.Enabled)},
+		Port:       Port{Number: int(x.Port.Number), Enabled: enabled("port", x.Port.Enabled)},
+		SecurePort: Port{Number: int(x.SecurePort.Number), Enabled: enabled("securePort", x.SecurePort.Enabled)},
 		CountryID:  int(x.CountryID),
 		DataCenterInfo: DataCenterInfo{Class: x.DataCenterInfo.Class, Name: x.DataCenterInfo.Name,
 			Metadata: emptyToNil(x.DataCenterInfo.Metadata)},

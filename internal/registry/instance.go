@@ -3,20 +3,56 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+
+	registryclient "github.com/ebb-autoscaler/ebb/client/registry"
 )
 
-// Status is an instance's Eureka status.
-type Status string
+// The wire vocabulary (Eureka's InstanceInfo and its parts) is the public
+// client's, so that ebb's server and client share one definition of it.
+type (
+	// Status is an instance's Eureka status.
+	Status = registryclient.Status
+	// ActionType says what last happened to an instance, as deltas report it.
+	ActionType = registryclient.ActionType
+	// Port is a port number and whether the instance serves on it.
+	Port = registryclient.Port
+	// DataCenterInfo says where an instance runs; Class is kept as
+	// registered (the registry fills it when empty).
+	DataCenterInfo = registryclient.DataCenterInfo
+	// LeaseInfo is an instance's lease; the registry fills the timestamps,
+	// a registrant chooses the two durations (0: the registry's default).
+	LeaseInfo = registryclient.LeaseInfo
+	// Instance is Eureka's InstanceInfo. Its ID is instanceId, or, as Eureka
+	// does for clients that send none, the Amazon instance-id or the host
+	// name.
+	Instance = registryclient.Instance
+)
 
 // The statuses Eureka knows. Clients send traffic only to UP instances.
 const (
-	StatusUp           Status = "UP"
-	StatusDown         Status = "DOWN"
-	StatusStarting     Status = "STARTING"
-	StatusOutOfService Status = "OUT_OF_SERVICE"
-	StatusUnknown      Status = "UNKNOWN"
+	StatusUp           = registryclient.StatusUp
+	StatusDown         = registryclient.StatusDown
+	StatusStarting     = registryclient.StatusStarting
+	StatusOutOfService = registryclient.StatusOutOfService
+	StatusUnknown      = registryclient.StatusUnknown
+)
+
+// The actions a delta carries.
+const (
+	ActionAdded    = registryclient.ActionAdded
+	ActionModified = registryclient.ActionModified
+	ActionDeleted  = registryclient.ActionDeleted
+)
+
+// Data-center names and the Java class names Eureka pairs them with.
+const (
+	DataCenterMyOwn            = registryclient.DataCenterMyOwn
+	DataCenterAmazon           = registryclient.DataCenterAmazon
+	ClassDefaultDataCenterInfo = registryclient.ClassDefaultDataCenterInfo
+	ClassAmazonInfo            = registryclient.ClassAmazonInfo
 )
 
 // ParseStatus reads a status as Eureka spells it. The empty string is
@@ -31,109 +67,12 @@ func ParseStatus(s string) (Status, error) {
 	return "", fmt.Errorf("status %q: must be one of UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN", s)
 }
 
-// ActionType says what last happened to an instance, as deltas report it.
-type ActionType string
-
-// The actions a delta carries.
-const (
-	ActionAdded    ActionType = "ADDED"
-	ActionModified ActionType = "MODIFIED"
-	ActionDeleted  ActionType = "DELETED"
-)
-
-// Port is a port number and whether the instance serves on it.
-type Port struct {
-	Number  int
-	Enabled bool
-}
-
-// Data-center names and the Java class names Eureka pairs them with.
-const (
-	DataCenterMyOwn  = "MyOwn"
-	DataCenterAmazon = "Amazon"
-
-	ClassDefaultDataCenterInfo = "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"
-	ClassAmazonInfo            = "com.netflix.appinfo.AmazonInfo"
-)
-
-// DataCenterInfo says where an instance runs. Class is the Java class a
-// Eureka client names in JSON ("@class"); it is kept as registered.
-type DataCenterInfo struct {
-	Class    string
-	Name     string
-	Metadata map[string]string
-}
-
-// LeaseInfo is an instance's lease as Eureka reports it. The registry fills
-// the timestamps (Unix milliseconds); a registrant only chooses the two
-// durations (0 means the registry's default).
-type LeaseInfo struct {
-	RenewalIntervalInSecs int
-	DurationInSecs        int
-	RegistrationTimestamp int64
-	LastRenewalTimestamp  int64
-	EvictionTimestamp     int64
-	ServiceUpTimestamp    int64
-}
-
-// Instance is Eureka's InstanceInfo: what an instance registers, and what
-// clients fetch back. Timestamps are Unix milliseconds.
-type Instance struct {
-	InstanceID       string
-	HostName         string
-	App              string
-	IPAddr           string
-	Status           Status
-	OverriddenStatus Status
-	Port             Port
-	SecurePort       Port
-	CountryID        int
-	VIPAddress       string
-	SecureVIPAddress string
-	HomePageURL      string
-	StatusPageURL    string
-	HealthCheckURL   string
-	DataCenterInfo   DataCenterInfo
-	LeaseInfo        LeaseInfo
-	Metadata         map[string]string
-
-	IsCoordinatingDiscoveryServer bool
-	LastUpdatedTimestamp          int64
-	LastDirtyTimestamp            int64
-	ActionType                    ActionType
-}
-
-// ID is the instance's identity in its app: instanceId, or, as Eureka does
-// for clients that send none, the Amazon instance-id or the host name.
-func (in Instance) ID() string {
-	if in.InstanceID != "" {
-		return in.InstanceID
-	}
-	if in.DataCenterInfo.Name == DataCenterAmazon {
-		if id := in.DataCenterInfo.Metadata["instance-id"]; id != "" {
-			return id
-		}
-	}
-	return in.HostName
-}
-
 // clone returns a deep copy: maps are never shared between the registry and
 // what it hands out.
-func (in Instance) clone() Instance {
-	in.Metadata = cloneMap(in.Metadata)
-	in.DataCenterInfo.Metadata = cloneMap(in.DataCenterInfo.Metadata)
+func clone(in Instance) Instance {
+	in.Metadata = maps.Clone(in.Metadata)
+	in.DataCenterInfo.Metadata = maps.Clone(in.DataCenterInfo.Metadata)
 	return in
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // normalizeApp is how app names compare: Eureka upper-cases them.
@@ -142,7 +81,7 @@ func normalizeApp(app string) string { return strings.ToUpper(strings.TrimSpace(
 // validate checks a registration against the app named in its URL and
 // returns every problem at once. It fills what Eureka fills: the app name
 // from the URL when the body has none, the data-center class.
-func (in *Instance) validate(urlApp string) error {
+func validate(in *Instance, urlApp string) error {
 	var errs []error
 	app := normalizeApp(urlApp)
 	if app == "" {

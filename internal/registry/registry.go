@@ -142,8 +142,8 @@ func millis(t time.Time) int64 {
 // so when it registers again as UP. An instance reporting DOWN or STARTING
 // keeps that status whatever the override, as in Eureka.
 func (r *Registry) Register(now time.Time, app string, in Instance) (Instance, error) {
-	in = in.clone()
-	if err := in.validate(app); err != nil {
+	in = clone(in)
+	if err := validate(&in, app); err != nil {
 		return Instance{}, fmt.Errorf("register %s: %w", normalizeApp(app), err)
 	}
 	reported, err := ParseStatus(string(in.Status))
@@ -176,7 +176,7 @@ func (r *Registry) Register(now time.Time, app string, in Instance) (Instance, e
 		// A registration older than what is held loses, as in Eureka: the
 		// lease is new but the instance info stays.
 		if old.info.LastDirtyTimestamp > in.LastDirtyTimestamp {
-			in = old.info.clone()
+			in = clone(old.info)
 			reported = old.info.Status
 		}
 	}
@@ -238,7 +238,7 @@ func (r *Registry) pruneChanges(now time.Time) {
 
 // view is the instance as clients see it: the info with lease timestamps.
 func (r *Registry) view(l *lease) Instance {
-	in := l.info.clone()
+	in := clone(l.info)
 	in.LeaseInfo.RegistrationTimestamp = millis(l.registered)
 	in.LeaseInfo.LastRenewalTimestamp = millis(l.lastRenewal)
 	in.LeaseInfo.ServiceUpTimestamp = millis(l.serviceUp)
@@ -406,23 +406,16 @@ func (r *Registry) UpdateMetadata(now time.Time, app, id string, kv map[string]s
 	return nil
 }
 
-// Application is one app's instances, sorted by id.
-type Application struct {
-	Name      string
-	Instances []Instance
-}
-
-// Applications is a registry snapshot (or a delta): apps sorted by name.
-type Applications struct {
-	// VersionsDelta counts the registry's changes; clients echo it only
-	// for logging.
-	VersionsDelta int64
-	// AppsHashCode is the reconcile hash of the whole registry (see
-	// HashCode), in deltas too: a client that applied a delta compares it
-	// with the hash of its copy, and fetches everything when they differ.
-	AppsHashCode string
-	Apps         []Application
-}
+// Application is one app's instances, sorted by id; Applications is a
+// registry snapshot (or a delta), apps sorted by name, with the registry's
+// change count (VersionsDelta; clients keep it for logging only) and its
+// reconcile hash code (AppsHashCode, see HashCode; in deltas too: a client
+// that applied a delta compares it with its copy's, and fetches everything
+// when they differ). Both are the public client's types.
+type (
+	Application  = registryclient.Application
+	Applications = registryclient.Applications
+)
 
 // Applications returns every app and instance.
 func (r *Registry) Applications() Applications {
