@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 // cache is the client's copy of the registry.
 type cache struct {
+	refreshing chan struct{} // holds a token while a refresh runs
+
 	mu      sync.Mutex
 	fetched bool
 	apps    map[string]map[string]Instance // app → instance id → instance
@@ -28,7 +31,7 @@ type RefreshKind int
 const (
 	// RefreshFull fetched the whole registry (GET /apps): the first
 	// refresh, or one whose delta left the cache's hash code different
-	// from the registry's.
+	// from the registry's, or whose delta the registry would not serve.
 	RefreshFull RefreshKind = iota + 1
 	// RefreshDelta applied the recent changes (GET /apps/delta).
 	RefreshDelta
@@ -60,19 +63,31 @@ func (c *Client) Refresh(ctx context.Context) (RefreshKind, error) {
 }
 
 func (c *Client) refresh(ctx context.Context) (RefreshKind, error) {
+	// One refresh at a time: an older answer must not overwrite a newer.
+	select {
+	case c.cache.refreshing <- struct{}{}:
+		defer func() { <-c.cache.refreshing }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("refresh registry cache: wait for the refresh under way: %w", ctx.Err())
+	}
 	c.cache.mu.Lock()
 	fetched := c.cache.fetched
 	c.cache.mu.Unlock()
 	if fetched {
 		delta, err := c.fetch(ctx, "/apps/delta")
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrUnavailable):
 			return 0, fmt.Errorf("refresh registry cache: %w", err)
-		}
-		if c.cache.applyDelta(delta) {
+		case err != nil:
+			// A server that serves no deltas (Eureka's disableDelta answers
+			// 403) or a delta that cannot be read: the whole registry will do.
+			c.log.Debug("registry delta failed, fetching the registry whole", "err", err)
+		case c.cache.applyDelta(delta):
 			return RefreshDelta, nil
+		default:
+			c.log.Debug("registry cache differs from the registry after a delta, fetching it whole",
+				"hashcode", delta.AppsHashCode)
 		}
-		c.log.Debug("registry cache differs from the registry after a delta, fetching it whole",
-			"hashcode", delta.AppsHashCode)
 	}
 	full, err := c.fetch(ctx, "/apps")
 	if err != nil {
@@ -85,7 +100,7 @@ func (c *Client) refresh(ctx context.Context) (RefreshKind, error) {
 func (c *Client) fetch(ctx context.Context, path string) (Applications, error) {
 	a, err := c.call(ctx, http.MethodGet, path, nil)
 	if err == nil {
-		err = a.expect(http.MethodGet, path, http.StatusOK)
+		err = a.expect(http.StatusOK)
 	}
 	if err != nil {
 		return Applications{}, err

@@ -81,6 +81,12 @@ func TestHashMismatchFetchesWhole(t *testing.T) {
 	}
 	sameAsRegistry(t, c, e)
 	mustRefresh(t, c, registry.RefreshDelta) // and deltas again after
+
+	// A registry that serves no deltas is fetched whole every time.
+	e.noDelta.Store(true)
+	e.register(t, "orders", "o3", server.StatusUp, 8080)
+	mustRefresh(t, c, registry.RefreshFull)
+	sameAsRegistry(t, c, e)
 }
 
 func TestRoundRobinOverUPInstances(t *testing.T) {

@@ -187,6 +187,7 @@ func New(opts Options) (*Client, error) {
 	opts.FetchInterval = cmp.Or(opts.FetchInterval, DefaultFetchInterval)
 	opts.Timeout = cmp.Or(opts.Timeout, DefaultTimeout)
 	c := &Client{opts: opts, http: opts.HTTPClient, clock: opts.Clock, log: opts.Logger}
+	c.cache.refreshing = make(chan struct{}, 1)
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
@@ -216,6 +217,7 @@ func New(opts Options) (*Client, error) {
 
 // answer is a registry server's reply to a call.
 type answer struct {
+	url    string
 	status int
 	body   []byte
 }
@@ -268,7 +270,7 @@ func (c *Client) callServer(ctx context.Context, server, method, path string, bo
 	if resp.StatusCode >= 500 {
 		return answer{}, httpError(server+path, resp.StatusCode, data)
 	}
-	return answer{resp.StatusCode, data}, nil
+	return answer{server + path, resp.StatusCode, data}, nil
 }
 
 // unwrapURLError drops url.Error's repeat of the method and URL, which the
@@ -290,13 +292,13 @@ func httpError(u string, code int, body []byte) *HTTPError {
 }
 
 // expect turns an answer other than want into an error.
-func (a answer) expect(method, path string, want ...int) error {
+func (a answer) expect(want ...int) error {
 	for _, w := range want {
 		if a.status == w {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s %s: %w", method, path, httpError(path, a.status, a.body))
+	return httpError(a.url, a.status, a.body)
 }
 
 func instancePath(in Instance) string {
@@ -343,7 +345,7 @@ func (c *Client) register(ctx context.Context) error {
 	path := "/apps/" + url.PathEscape(in.App)
 	a, err := c.call(ctx, http.MethodPost, path, body)
 	if err == nil {
-		err = a.expect(http.MethodPost, path, http.StatusNoContent, http.StatusOK)
+		err = a.expect(http.StatusNoContent, http.StatusOK)
 	}
 	if err != nil {
 		return fmt.Errorf("register %s/%s: %w", in.App, in.ID(), err)
@@ -387,7 +389,7 @@ func (c *Client) renew(ctx context.Context) error {
 		c.log.Info("registry does not know the instance, registering again", "app", in.App, "instance", in.ID())
 		return c.register(ctx)
 	}
-	if err := a.expect(http.MethodPut, path, http.StatusOK); err != nil {
+	if err := a.expect(http.StatusOK); err != nil {
 		return fmt.Errorf("renew %s/%s: %w", in.App, in.ID(), err)
 	}
 	return nil
@@ -442,7 +444,7 @@ func (c *Client) Deregister(ctx context.Context) error {
 	path := instancePath(in)
 	a, err := c.call(ctx, http.MethodDelete, path, nil)
 	if err == nil {
-		err = a.expect(http.MethodDelete, path, http.StatusOK, http.StatusNotFound)
+		err = a.expect(http.StatusOK, http.StatusNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("deregister %s/%s: %w", in.App, in.ID(), err)

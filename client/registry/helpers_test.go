@@ -26,9 +26,10 @@ type eureka struct {
 	http *httptest.Server
 	url  string // base URL, prefix included
 
-	down  atomic.Bool // answer every request 503
-	mu    sync.Mutex
-	calls map[string]int // "GET /apps" → count
+	down    atomic.Bool // answer every request 503
+	noDelta atomic.Bool // answer GET /apps/delta 403, as Eureka with deltas disabled
+	mu      sync.Mutex
+	calls   map[string]int // "GET /apps" → count
 }
 
 func newEureka(t *testing.T) *eureka {
@@ -45,6 +46,10 @@ func newEureka(t *testing.T) *eureka {
 		e.mu.Unlock()
 		if e.down.Load() {
 			http.Error(w, "registry unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if e.noDelta.Load() && strings.HasSuffix(r.URL.Path, "/apps/delta") {
+			http.Error(w, "delta disabled", http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)
