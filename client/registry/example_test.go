@@ -10,20 +10,7 @@ import (
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/client/registry"
-	"github.com/ebb-autoscaler/ebb/internal/clock"
-	server "github.com/ebb-autoscaler/ebb/internal/registry"
 )
-
-// startRegistry starts ebb's registry on loopback for the example, and
-// returns its base URL and a function that stops it.
-func startRegistry() (string, func()) {
-	reg, err := server.New(server.Config{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := httptest.NewServer(server.NewHandler(reg, clock.Real{}, ""))
-	return srv.URL + server.DefaultPrefix, srv.Close
-}
 
 // A service registers itself as STARTING, says UP once ready, and calls
 // another app's instances through the client's cache.
@@ -85,10 +72,4 @@ func Example() {
 	// Output:
 	// invoice for 42
 	// orders-1 UP
-}
-
-func portOf(rawURL string) registry.Port {
-	var port int
-	fmt.Sscanf(rawURL, "http://127.0.0.1:%d", &port)
-	return registry.Port{Number: port, Enabled: true}
 }

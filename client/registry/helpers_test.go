@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -137,4 +139,23 @@ func registered(t *testing.T, e *eureka, st registry.Status) *registry.Client {
 	}
 	mustRefresh(t, c, registry.RefreshFull)
 	return c
+}
+
+// startRegistry starts ebb's registry on loopback for the example, and
+// returns its base URL and a function that stops it. It lives here so that
+// the example's file, which godoc shows, uses only the public client.
+func startRegistry() (string, func()) {
+	reg, err := server.New(server.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(server.NewHandler(reg, clock.Real{}, ""))
+	return srv.URL + server.DefaultPrefix, srv.Close
+}
+
+// portOf is the port of an httptest server's URL, enabled.
+func portOf(rawURL string) registry.Port {
+	var port int
+	fmt.Sscanf(rawURL, "http://127.0.0.1:%d", &port)
+	return registry.Port{Number: port, Enabled: true}
 }
