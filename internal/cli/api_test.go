@@ -32,6 +32,7 @@ type fakeBackend struct {
 }
 
 func (*fakeBackend) Leader() store.Leader { return store.Leader{Self: true} }
+func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
 
 var _ server.Backend = (*fakeBackend)(nil)
 

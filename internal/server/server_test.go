@@ -30,6 +30,7 @@ type fakeBackend struct {
 }
 
 func (*fakeBackend) Leader() store.Leader { return store.Leader{Self: true} }
+func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
 
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
 func (f *fakeBackend) Group(name string) (daemon.GroupView, error) {
