@@ -29,7 +29,7 @@ type fakeBackend struct {
 	protected  map[string]bool
 }
 
-func (*fakeBackend) Leader() store.Leader { return store.Leader{Self: true} }
+func (*fakeBackend) Leader() store.Leader   { return store.Leader{Self: true} }
 func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
 
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
