@@ -133,6 +133,7 @@ func serveReplica(ctx context.Context, opt daemon.Options, cfg *config.File, rel
 	if err != nil {
 		return err
 	}
+	d.SetAddress(ln.Addr().String())
 	lh := server.Handler(d) // a new variable: the follower's is still being read
 	api.Store(&lh)
 	current.Store(d)

@@ -109,6 +109,7 @@ func serve(ctx context.Context, opt daemon.Options, started func(*daemon.Daemon,
 	if err != nil {
 		return err
 	}
+	d.SetAddress(ln.Addr().String())
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

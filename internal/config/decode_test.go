@@ -410,6 +410,8 @@ func TestParseDefaults(t *testing.T) {
 				Store:  Store{Path: "ebb.db", JournalMax: 1000, JournalAge: Duration(168 * time.Hour), SignalAge: Duration(6 * time.Hour), SignalMax: 240},
 				API:    API{Listen: "127.0.0.1:7070", MaxConnections: 512, ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(90 * time.Second), IdleTimeout: Duration(time.Minute)},
 				Groups: []Group{want},
+				Registry: Registry{LeaseDuration: Duration(90 * time.Second), RenewalInterval: Duration(30 * time.Second),
+					EvictionInterval: Duration(time.Minute), RenewalPercentThreshold: 0.85, SelfPreservation: true},
 			}
 			if diff := cmp.Diff(defaults, f); diff != "" {
 				t.Errorf("decoded (-want +got):\n%s", diff)

@@ -13,11 +13,22 @@ package config
 
 // File is a whole ebb configuration file.
 type File struct {
-	Store   Store              `yaml:"store" doc:"Where ebb keeps its state (ebb run)."`
-	API     API                `yaml:"api" doc:"The HTTP API (ebb run)."`
-	Sources map[string]Plugged `yaml:"sources" doc:"Named connections to the systems signals are read from, keyed by name; each holds one key naming its kind (prometheus, redis, …) with that kind's settings: see docs/sources.md."`
-	Groups  []Group            `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
-	Budgets []Budget           `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
+	Store    Store              `yaml:"store" doc:"Where ebb keeps its state (ebb run)."`
+	API      API                `yaml:"api" doc:"The HTTP API (ebb run)."`
+	Sources  map[string]Plugged `yaml:"sources" doc:"Named connections to the systems signals are read from, keyed by name; each holds one key naming its kind (prometheus, redis, …) with that kind's settings: see docs/sources.md."`
+	Groups   []Group            `yaml:"groups" doc:"The groups ebb scales. Required: at least one."`
+	Budgets  []Budget           `yaml:"budgets" doc:"Limits shared by several groups, such as database connections."`
+	Registry Registry           `yaml:"registry" doc:"The service registry ebb run serves at /eureka, speaking Eureka's REST API: see docs/registry.md."`
+}
+
+// Registry tunes the service registry ebb run serves. The defaults are
+// Eureka's.
+type Registry struct {
+	LeaseDuration           Duration `yaml:"lease_duration" default:"90s" doc:"How long an instance stays registered after its last renewal, unless it registered with its own leaseInfo.durationInSecs. ≥ 1s."`
+	RenewalInterval         Duration `yaml:"renewal_interval" default:"30s" doc:"How often clients renew; sets the renewals per minute self-preservation expects. 1s to 1m."`
+	EvictionInterval        Duration `yaml:"eviction_interval" default:"60s" doc:"How often expired instances are evicted. ≥ 1s."`
+	RenewalPercentThreshold float64  `yaml:"renewal_percent_threshold" default:"0.85" doc:"Self-preservation stops evictions while renewals in the last minute are at or below this share of those expected (many leases lapsing at once is more likely a network partition than dead instances); an eviction pass also leaves at least this share of the registry. In (0, 1)."`
+	SelfPreservation        bool     `yaml:"self_preservation" default:"true" doc:"false evicts expired instances whatever the renewal rate."`
 }
 
 // Store is where ebb keeps its state: an embedded file, or a PostgreSQL
@@ -309,11 +320,21 @@ type Budget struct {
 
 // Lifecycle describes how instances start and stop.
 type Lifecycle struct {
-	Launch  Launch `yaml:"launch" doc:"Starting instances."`
-	Drain   Drain  `yaml:"drain" doc:"Stopping instances without losing their work."`
-	Health  Health `yaml:"health" doc:"Replacing instances that stop working."`
-	Select  string `yaml:"select" default:"oldest" enum:"oldest,newest,zone_balanced,least_busy" doc:"Which instances scale-in drains: oldest, newest, zone_balanced (from the fullest zone, oldest first) or least_busy (not busy first, then oldest)."`
-	Protect bool   `yaml:"protect" default:"false" doc:"Never pick this group's instances for scale-in (a coordinator, say); they are still replaced when unhealthy."`
+	Launch   Launch         `yaml:"launch" doc:"Starting instances."`
+	Drain    Drain          `yaml:"drain" doc:"Stopping instances without losing their work."`
+	Health   Health         `yaml:"health" doc:"Replacing instances that stop working."`
+	Select   string         `yaml:"select" default:"oldest" enum:"oldest,newest,zone_balanced,least_busy" doc:"Which instances scale-in drains: oldest, newest, zone_balanced (from the fullest zone, oldest first) or least_busy (not busy first, then oldest)."`
+	Protect  bool           `yaml:"protect" default:"false" doc:"Never pick this group's instances for scale-in (a coordinator, say); they are still replaced when unhealthy."`
+	Registry *GroupRegistry `yaml:"registry" doc:"The group's instances register in ebb's service registry: ready once UP there, unhealthy once their lease expires, and taken OUT_OF_SERVICE before they drain. See docs/registry.md."`
+}
+
+// GroupRegistry ties a group's instances to ebb's service registry. Each
+// instance registers under App with ebb's instance ID as its instanceId
+// (local instances find both, and the registry's URL, in their
+// environment: EBB_REGISTRY_URL, EBB_REGISTRY_APP, EBB_INSTANCE_ID).
+type GroupRegistry struct {
+	App     string   `yaml:"app" doc:"The app the instances register under (Eureka's appName, compared without regard to case). Required."`
+	Refresh Duration `yaml:"refresh" default:"30s" doc:"How long after an instance is taken OUT_OF_SERVICE clients may still send it requests from their cached registry (a Eureka client fetches every 30s): a drain waits this long before its drain action and busy probe. ≥ 0, below lifecycle.drain.timeout."`
 }
 
 // Launch describes starting instances.

@@ -59,7 +59,17 @@ func (v *validator) runtime(f *File) {
 	// timeout would cut its answer off.
 	v.check(f.API.WriteTimeout > Duration(time.Minute), "api.write_timeout", "must be > 1m (a drain call may take a minute)")
 	v.check(f.API.IdleTimeout > 0, "api.idle_timeout", "must be > 0")
+	rg := f.Registry
+	v.check(rg.LeaseDuration >= Duration(time.Second), "registry.lease_duration", "must be ≥ 1s")
+	v.check(rg.RenewalInterval >= Duration(time.Second) && rg.RenewalInterval <= Duration(time.Minute), "registry.renewal_interval",
+		"must be 1s to 1m (renewals are counted per minute)")
+	v.check(rg.EvictionInterval >= Duration(time.Second), "registry.eviction_interval", "must be ≥ 1s")
+	v.check(rg.RenewalPercentThreshold > 0 && rg.RenewalPercentThreshold < 1, "registry.renewal_percent_threshold", "must be in (0, 1)")
 }
+
+// eurekaApp is what an app name may hold: it is a path segment of the
+// registry's URLs and an XML element name in its answers.
+var eurekaApp = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._-]*$`)
 
 func (v *validator) provider(pr *Provider, p string) {
 	l := pr.Local
@@ -142,6 +152,19 @@ func (v *validator) lifecycle(l *Lifecycle, p string) {
 	v.check(l.Health.Grace >= 0, join(hp, "grace"), "must be ≥ 0")
 	v.check(l.Health.Failures >= 1, join(hp, "failures"), "must be ≥ 1")
 	v.oneOf(join(p, "select"), l.Select, []string{"oldest", "newest", "zone_balanced", "least_busy"})
+	if rg := l.Registry; rg != nil {
+		rp := join(p, "registry")
+		v.check(eurekaApp.MatchString(rg.App), join(rp, "app"), "must be an app name (letters, digits, '.', '_' and '-', not starting with a digit), not %q", rg.App)
+		v.check(rg.Refresh >= 0, join(rp, "refresh"), "must be ≥ 0")
+		if rg.Refresh >= 0 && d.Timeout > 0 && rg.Refresh >= d.Timeout {
+			// Said where it was written: a default is nobody's mistake.
+			at := join(rp, "refresh")
+			if !v.has(at) {
+				at = join(dp, "timeout")
+			}
+			v.errf(at, "lifecycle.drain.timeout (%s) must exceed lifecycle.registry.refresh (%s): every drain would time out while clients still send requests", d.Timeout, rg.Refresh)
+		}
+	}
 }
 
 func (v *validator) probe(pr *Probe, p string) {

@@ -53,6 +53,28 @@ groups:
 			},
 		},
 		{
+			name: "registry",
+			src: `registry: {lease_duration: 0s, renewal_interval: 2m, eviction_interval: 500ms, renewal_percent_threshold: 1}
+groups:
+  - name: web
+    capacity: {max: 1}
+    policies: [{fixed: {desired: 1}}]
+    lifecycle: {registry: {app: "9 lives"}}
+  - name: api
+    capacity: {max: 1}
+    policies: [{fixed: {desired: 1}}]
+    lifecycle: {drain: {timeout: 20s}, registry: {app: API}}
+`,
+			want: []string{
+				`ebb.yaml:1:28: registry.lease_duration: must be ≥ 1s`,
+				`ebb.yaml:1:50: registry.renewal_interval: must be 1s to 1m (renewals are counted per minute)`,
+				`ebb.yaml:1:73: registry.eviction_interval: must be ≥ 1s`,
+				`ebb.yaml:1:107: registry.renewal_percent_threshold: must be in (0, 1)`,
+				`ebb.yaml:6:33: groups[0].lifecycle.registry.app: must be an app name (letters, digits, '.', '_' and '-', not starting with a digit), not "9 lives"`,
+				`ebb.yaml:10:34: groups[1].lifecycle.drain.timeout: lifecycle.drain.timeout (20s) must exceed lifecycle.registry.refresh (30s): every drain would time out while clients still send requests`,
+			},
+		},
+		{
 			name: "boot longer than the launch timeout",
 			src: `groups:
   - name: web

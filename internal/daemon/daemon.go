@@ -25,6 +25,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/provider/local"
+	"github.com/ebb-autoscaler/ebb/internal/registry"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 )
@@ -100,6 +101,9 @@ type Daemon struct {
 	// logged once, not at every poll.
 	rejected, unreadable string
 	metrics              *metrics
+
+	reg         *registry.Registry
+	registryURL atomic.Pointer[string] // SetAddress's
 }
 
 // group is one group's runtime.
@@ -155,6 +159,11 @@ func New(opt Options) (*Daemon, error) {
 			closeSources(l.fresh)
 			return nil, err
 		}
+	}
+	if err := d.openRegistry(l.cfg.Registry); err != nil {
+		closeSources(l.fresh)
+		d.closeStore()
+		return nil, err
 	}
 	if _, err := d.install(l); err != nil {
 		d.closeStore()
@@ -446,10 +455,14 @@ func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, any, error) {
 		return spec, nil, err
 	}
 	if l := gc.Provider.Local; l != nil {
-		prov, err := local.New(local.Config{
-			Command: l.Command, Env: l.Env, Dir: l.Dir,
-			LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D(),
-		})
+		lc := local.Config{Command: l.Command, Env: l.Env, Dir: l.Dir, LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D()}
+		if rg := gc.Lifecycle.Registry; rg != nil {
+			// Where and as what the instance registers; its own env wins.
+			lc.Env = map[string]string{EnvRegistryApp: rg.App, EnvInstanceID: "{{.ID}}"}
+			maps.Copy(lc.Env, l.Env)
+			lc.Environ = d.registryEnv(&d.registryURL)
+		}
+		prov, err := local.New(lc)
 		if err != nil {
 			return spec, nil, fmt.Errorf("group %s: provider: %w", gc.Name, err)
 		}
@@ -484,7 +497,7 @@ func (d *Daemon) reconciler(gc config.Group) (*fleet.Reconciler, error) {
 	}
 	opt := fleet.Options{
 		Clock: d.opt.Clock, Log: d.opt.Log, HTTP: d.http, Observe: d.metrics.provider(kindOf(gc)),
-		Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64())),
+		Rand: rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64())), Registry: d.reg,
 	}
 	switch p := prov.(type) {
 	case provider.Capacity:
@@ -533,8 +546,9 @@ func (d *Daemon) Run(ctx context.Context, api http.Handler, listen func(http.Han
 	d.mu.Lock()
 	d.startReconcilers(ctx, &wg)
 	d.mu.Unlock()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); d.watchConfig(ctx, &wg) }()
+	go func() { defer wg.Done(); d.runEvictions(ctx) }()
 	err := d.decideLoop(ctx, errc)
 	wg.Wait()
 	d.flush()

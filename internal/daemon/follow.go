@@ -28,6 +28,9 @@ func (d *Daemon) Follow(ctx context.Context) {
 			if d.refresh() {
 				seen = v
 			}
+			if err := d.loadRegistry(); err != nil {
+				d.opt.Log.Warn("read the registry the leader wrote", "err", err)
+			}
 		} else {
 			d.ticked.Store(d.opt.Clock.Now().UnixNano())
 		}

@@ -155,8 +155,8 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			r.move(inst, model.Unhealthy, "process exited")
 			return r.stop(ctx, inst)
 		}
-		if r.unhealthy(ctx, *inst) {
-			r.move(inst, model.Unhealthy, fmt.Sprintf("failed %d health checks in a row", r.spec.healthFailures))
+		if reason := r.unhealthy(ctx, *inst); reason != "" {
+			r.move(inst, model.Unhealthy, reason)
 			return r.stop(ctx, inst)
 		}
 	case model.Draining:
@@ -191,9 +191,13 @@ func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, erro
 	return ok, nil
 }
 
-// ready asks the readiness probe; without one, a running process is ready,
-// and a capacity provider's instance once its system says so.
+// ready asks the registry, when the group uses one, and the readiness
+// probe; without a probe, a running process is ready, and a capacity
+// provider's instance once its system says so.
 func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
+	if !r.registryReady(inst) {
+		return false
+	}
 	if !r.spec.readyProbe.set() {
 		if r.cap != nil {
 			return r.cap.seen[inst.ID].Ready
@@ -207,19 +211,31 @@ func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 	return ok && err == nil
 }
 
-// unhealthy runs the health check past the grace period and reports whether
-// it failed often enough in a row.
-func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) bool {
-	if !r.spec.healthProbe.set() || r.opt.Clock.Now().Sub(inst.ReadyAt) < r.spec.healthGrace {
-		return false
+// unhealthy checks an instance past the grace period and says why it is
+// to be replaced, or "": gone from the registry or its lease lapsed (at
+// once), or the health check failed, or the instance reported DOWN in the
+// registry, often enough in a row.
+func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) string {
+	if (!r.spec.healthProbe.set() && !r.registered()) || r.opt.Clock.Now().Sub(inst.ReadyAt) < r.spec.healthGrace {
+		return ""
 	}
-	ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, inst)
-	if ok && err == nil {
+	reason, failed := r.registryHealth(inst)
+	if reason != "" {
+		return reason
+	}
+	if r.spec.healthProbe.set() {
+		ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, inst)
+		failed = failed || !ok || err != nil
+	}
+	if !failed {
 		delete(r.healthFails, inst.ID)
-		return false
+		return ""
 	}
 	r.healthFails[inst.ID]++
-	return r.healthFails[inst.ID] >= r.spec.healthFailures
+	if r.healthFails[inst.ID] < r.spec.healthFailures {
+		return ""
+	}
+	return fmt.Sprintf("failed %d health checks in a row", r.spec.healthFailures)
 }
 
 // watchDrain checks a draining instance once per heartbeat: gone or idle,
@@ -242,10 +258,20 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 		r.move(inst, model.Terminated, "exited after draining")
 		return r.put(*inst)
 	}
+	if starts := r.drainStarts(*inst); now.Before(starts) {
+		// Out of the registry's rotation, but clients may still send it
+		// requests from their cached copy until they refresh: no drain
+		// action yet, nothing is asked, it is busy.
+		if now.Sub(inst.HeartbeatAt) < heartbeatRecord {
+			return nil
+		}
+		inst.HeartbeatAt = now
+		return r.put(*inst)
+	}
 	if grace, ok := r.spec.GracefulStop(); ok && r.cap == nil {
 		// A graceful stop: no busy probe, no drain timeout; SIGKILL once
-		// grace has passed.
-		if now.Sub(inst.StateSince) >= grace {
+		// grace has passed since SIGTERM.
+		if now.Sub(r.drainStarts(*inst)) >= grace {
 			return r.kill(ctx, inst, grace)
 		}
 		inst.HeartbeatAt = now
@@ -530,6 +556,11 @@ func (r *Reconciler) startDrain(ctx context.Context, inst model.Instance, reason
 // sent again with backoff (the intent stays open), and the instance shows
 // the failure as its condition until one succeeds.
 func (r *Reconciler) sendDrain(ctx context.Context, in store.Intent, inst model.Instance) error {
+	if refreshed, err := r.takeOut(inst); err != nil || !refreshed {
+		// Clients may still send it requests from their cached registry:
+		// the intent stays open, and a later reconcile sends the rest.
+		return err
+	}
 	if d, ok := r.systemDrainer(); ok {
 		cctx, cancel := r.call(ctx)
 		done := r.observed("drain")

@@ -50,6 +50,9 @@ type Options struct {
 	// stay in the record (default 1h); older ones are deleted so the record
 	// does not grow with every instance ever launched.
 	KeepTerminated time.Duration
+	// Registry is the service registry of groups with lifecycle.registry;
+	// nil reads nothing from one (the simulator).
+	Registry Registry
 }
 
 // Reconciler keeps one group's instances at its desired capacity.
@@ -313,12 +316,12 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 	for _, in := range insts {
 		switch in.State {
 		case model.Launching:
-			if r.spec.readyProbe.set() {
+			if r.spec.readyProbe.set() || r.registered() {
 				at(now)
 			}
 			at(in.LaunchedAt.Add(r.spec.launchTimeout + 1)) // timed out once past it
 		case model.InService:
-			if r.spec.healthProbe.set() {
+			if r.spec.healthProbe.set() || r.registered() {
 				at(maxTime(now, in.ReadyAt.Add(r.spec.healthGrace)))
 			}
 		case model.Draining:
@@ -327,6 +330,9 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 				check = last.Add(r.spec.checkEvery())
 			}
 			at(check)
+			if starts := r.drainStarts(in); starts.After(now) {
+				at(starts) // the drain action goes once clients have refreshed
+			}
 		case model.Pending, model.Unhealthy, model.Terminating:
 			if !r.openTerm[in.ID] { // an open termination waits on termRetry
 				at(now)
@@ -400,6 +406,7 @@ func (r *Reconciler) put(inst model.Instance) error {
 // move sets an instance's state and reason, stamping the time.
 func (r *Reconciler) move(inst *model.Instance, to model.InstanceState, reason string) {
 	r.opt.Log.Info("instance", "instance", inst.ID, "from", inst.State, "to", to, "reason", reason)
+	r.leaveRegistry(*inst, to)
 	inst.State, inst.Reason, inst.StateSince = to, reason, r.opt.Clock.Now()
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +36,12 @@ type Spec struct {
 	healthFailures int
 
 	selection string
+
+	// registryApp is the app the instances register under; "" when the
+	// group uses no registry. registryRefresh is how long a drain waits
+	// after taking an instance OUT_OF_SERVICE.
+	registryApp     string
+	registryRefresh time.Duration
 }
 
 // NewSpec compiles a group's lifecycle.
@@ -56,6 +63,9 @@ func NewSpec(g config.Group) (Spec, error) {
 	}
 	if g.Provider.Local != nil {
 		s.Zones = g.Provider.Local.Zones
+	}
+	if rg := l.Registry; rg != nil {
+		s.registryApp, s.registryRefresh = strings.ToUpper(rg.App), rg.Refresh.D()
 	}
 	var err error
 	if s.readyProbe, err = newProbe("lifecycle.launch.ready", l.Launch.Ready); err != nil {

@@ -91,10 +91,24 @@ func bodyFormat(r *http.Request, body []byte) format {
 
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusBadRequest
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, ErrNotSaved):
+		// Made, but not durable yet: a client retries a write it got no
+		// 2xx for, and every write here may be repeated.
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	}
 	http.Error(w, err.Error(), code)
+}
+
+// saved makes a successful change durable before it is answered.
+func (h *handler) saved(err error) error {
+	if err != nil {
+		return err
+	}
+	return h.reg.Save()
 }
 
 func write(w http.ResponseWriter, f format, body []byte, err error) {
@@ -123,6 +137,10 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := h.reg.Register(h.clk.Now(), r.PathValue("app"), in); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest) // Register reports only invalid input
+		return
+	}
+	if err := h.reg.Save(); err != nil {
+		writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -162,7 +180,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
-	done(w, h.reg.Cancel(h.clk.Now(), r.PathValue("app"), r.PathValue("id")))
+	done(w, h.saved(h.reg.Cancel(h.clk.Now(), r.PathValue("app"), r.PathValue("id"))))
 }
 
 func (h *handler) statusRequest(r *http.Request) (StatusRequest, error) {
@@ -189,7 +207,7 @@ func (h *handler) setStatus(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.reg.SetStatusOverride(h.clk.Now(), req)
 	}
-	done(w, err)
+	done(w, h.saved(err))
 }
 
 func (h *handler) deleteStatus(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +215,7 @@ func (h *handler) deleteStatus(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.reg.DeleteStatusOverride(h.clk.Now(), req)
 	}
-	done(w, err)
+	done(w, h.saved(err))
 }
 
 func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +223,7 @@ func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range r.URL.Query() {
 		kv[k] = vs[0]
 	}
-	done(w, h.reg.UpdateMetadata(h.clk.Now(), r.PathValue("app"), r.PathValue("id"), kv))
+	done(w, h.saved(h.reg.UpdateMetadata(h.clk.Now(), r.PathValue("app"), r.PathValue("id"), kv)))
 }
 
 func (h *handler) apps(w http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,12 @@ type Registry struct {
 	renews  renewCounter
 	changes []change // oldest first
 	version int64    // bumped on every change
+
+	// With a Saver (Persist), dirty holds the registrations changed since
+	// the last Save; saveMu keeps saves in order.
+	saver  Saver
+	dirty  map[Key]bool
+	saveMu sync.Mutex
 }
 
 // lease is one registered instance and the times that drive its lease.
@@ -224,6 +230,7 @@ func (r *Registry) record(now time.Time, l *lease, action ActionType) {
 		snap.LeaseInfo.EvictionTimestamp = millis(now)
 	}
 	r.changes = append(r.changes, change{at: now, info: snap})
+	r.markDirty(l.info.App, l.info.ID())
 }
 
 func (r *Registry) pruneChanges(now time.Time) {

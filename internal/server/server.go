@@ -46,6 +46,9 @@ type Backend interface {
 	// Leader says who leads the replicas sharing the store (Self for a
 	// daemon on a file).
 	Leader() store.Leader
+	// Registry serves the service registry's REST API (Eureka's) under
+	// /eureka.
+	Registry() http.Handler
 }
 
 var _ Backend = (*daemon.Daemon)(nil)
@@ -79,6 +82,9 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/groups/{group}/signals", s.auth(s.push))
 	mux.HandleFunc("POST /v1/signals", s.auth(s.pushMany))
 	mux.HandleFunc("GET /v1/leader", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Leader()) })
+	// Eureka clients send no token: registering is open, like Eureka's
+	// own server, and the API listens on loopback unless told otherwise.
+	mux.Handle("/eureka/", b.Registry())
 	return s.leading(mux)
 }
 

@@ -28,6 +28,9 @@
 //	                            suspend, drain, …); per-group seq, bounded
 //	                            like decisions
 //	    signals/NAME/TIME       float64 bits
+//	registry/APP\x00ID          the service registry's registrations (JSON):
+//	                            what it held at its last change; lease
+//	                            renewals are not kept
 //
 // SEQ is a big-endian uint64 and TIME the big-endian UnixNano with its sign
 // bit flipped, so byte order is numeric and time order.

@@ -294,7 +294,7 @@ func (r *replica) reload(ctx context.Context, db *bolt.DB) error {
 	defer cancel()
 	var version uint64
 	err := db.Update(func(btx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketGroups, bucketIntentGroups} {
+		for _, name := range [][]byte{bucketGroups, bucketIntentGroups, bucketRegistry} {
 			if err := btx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err
 			}

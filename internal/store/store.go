@@ -254,7 +254,7 @@ func upgrade(tx *bolt.Tx, path string) error {
 			return fmt.Errorf("migrate store %s from schema version %d (%s): %w", path, m.from, m.name, err)
 		}
 	}
-	for _, name := range [][]byte{bucketMeta, bucketIntentGroups, bucketGroups} {
+	for _, name := range [][]byte{bucketMeta, bucketIntentGroups, bucketGroups, bucketRegistry} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s in store %s: %w", name, path, err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -325,5 +326,39 @@ func TestWriteGroupCreatesMissingSubBuckets(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+func TestRegistrations(t *testing.T) {
+	st := openTemp(t, Options{})
+	put := func(app, id, v string) error {
+		return st.Update(func(tx *Tx) error { return tx.PutRegistration(app, id, json.RawMessage(v)) })
+	}
+	for _, r := range []struct{ app, id, v string }{{"W", "b", `{"id":"b"}`}, {"W", "a", `{"id":"a"}`}, {"X", "a", `{"id":"xa"}`}} {
+		if err := put(r.app, r.id, r.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := put("", "a", `{}`); err == nil {
+		t.Error("an empty app was kept")
+	}
+	if err := st.Update(func(tx *Tx) error { return tx.DeleteRegistration("W", "b") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(tx *Tx) error { return tx.DeleteRegistration("W", "never") }); err != nil {
+		t.Errorf("deleting an unknown registration: %v", err)
+	}
+	var got []string
+	if err := st.View(func(tx *Tx) error {
+		rs, err := tx.Registrations()
+		for _, r := range rs {
+			got = append(got, string(r))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{`{"id":"a"}`, `{"id":"xa"}`}, got); d != "" {
+		t.Errorf("registrations (-want +got):\n%s", d)
 	}
 }

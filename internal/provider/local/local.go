@@ -45,6 +45,10 @@ type Config struct {
 	// it inherits from ebb (Inherited, LC_*) and the EBB_INSTANCE and
 	// EBB_ADDR markers; an Env entry wins over an inherited one.
 	Env map[string]string
+	// Environ, when set, adds variables known only once ebb runs (the
+	// registry's URL, once the API listens): it is called at each launch,
+	// and its entries ("KEY=value") come before Env's, which win.
+	Environ func() []string
 	// Dir is the working directory; "" is ebb's.
 	Dir string
 	// LogDir receives each instance's stdout and stderr, appended to
@@ -64,6 +68,7 @@ type Config struct {
 type Provider struct {
 	command []*template.Template
 	env     []envVar // sorted by key
+	environ func() []string
 	dir     string
 	logDir  string
 	grace   time.Duration
@@ -94,10 +99,11 @@ func New(cfg Config) (*Provider, error) {
 		errs = append(errs, fmt.Errorf("grace: must not be negative, got %s", cfg.Grace))
 	}
 	p := &Provider{
-		dir:    cfg.Dir,
-		logDir: cfg.LogDir,
-		grace:  cfg.Grace,
-		clock:  cfg.Clock,
+		environ: cfg.Environ,
+		dir:     cfg.Dir,
+		logDir:  cfg.LogDir,
+		grace:   cfg.Grace,
+		clock:   cfg.Clock,
 	}
 	if p.grace == 0 {
 		p.grace = DefaultGrace
