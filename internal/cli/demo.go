@@ -52,54 +52,15 @@ process it started, the same way.`,
 			if !cmd.Flags().Changed("seed") {
 				seed = time.Now().UnixNano() % 1_000_000
 			}
-			exe, err := os.Executable()
-			if err != nil {
-				return failed(fmt.Errorf("find the ebb binary for the workers: %w", err))
-			}
-			dir, err := os.MkdirTemp("", "ebb-demo-")
-			if err != nil {
-				return failed(err)
-			}
-			logFile, err := os.Create(filepath.Join(dir, "ebb.log"))
-			if err != nil {
-				return failed(err)
-			}
-			defer logFile.Close()
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			out := cmd.OutOrStdout()
-			live := isTerminal(out) && !asJSON
-			if asJSON {
-				out = cmd.ErrOrStderr()
-			}
-			fmt.Fprintf(out, "seed %d; state and logs in %s\n", seed, dir)
-			sum, err := demo.Run(ctx, demo.Options{
-				Duration: duration, Speed: speed, Seed: seed,
-				Executable: exe, Env: demoEnv, Dir: dir, Out: out, Live: live,
-				Start: func(ctx context.Context, path, token string) (string, func(), error) {
-					return startEbb(ctx, daemon.Options{
-						ConfigPath: path, Token: token,
-						Log:  slog.New(slog.NewTextHandler(logFile, nil)),
-						Seed: uint64(seed) + 1,
-					})
-				},
+			var sum demo.Summary
+			err := runDemo(cmd, seed, asJSON, keep, func(ctx context.Context, opt demo.Options) (any, func(io.Writer), error) {
+				opt.Duration, opt.Speed, opt.Seed = duration, speed, seed
+				var err error
+				sum, err = demo.Run(ctx, opt)
+				return sum, func(w io.Writer) { writeSummary(w, sum) }, err
 			})
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "ebb demo: %v (state and logs kept in %s)\n", err, dir)
-				keep = true
-			}
-			if asJSON {
-				if perr := printJSON(cmd.OutOrStdout(), sum); perr != nil {
-					return perr
-				}
-			} else {
-				writeSummary(cmd.OutOrStdout(), sum)
-			}
-			if !keep {
-				os.RemoveAll(dir)
-			}
-			if err != nil {
-				return exitError{code: exitRefused} // reported above, with the directory
+				return err
 			}
 			if sum.JobsLost > 0 {
 				return failed(fmt.Errorf("%d jobs lost", sum.JobsLost))
@@ -110,6 +71,108 @@ process it started, the same way.`,
 	cmd.Flags().DurationVar(&duration, "duration", 3*time.Minute, "wall time the trace is compressed into")
 	cmd.Flags().Float64Var(&speed, "speed", 1, "workers work this many times faster (service times are divided by it)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the load (default: random, printed)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object (the live view goes to stderr)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the state and logs directory")
+	cmd.AddCommand(demoRegistryCmd())
+	return cmd
+}
+
+// runDemo runs one demo scenario: it finds this binary (the instances
+// run it), makes the state and logs directory, runs ebb in this process,
+// stops on SIGINT or SIGTERM, and prints the summary (as JSON with
+// asJSON, the live view then going to stderr).
+func runDemo(cmd *cobra.Command, seed int64, asJSON, keep bool,
+	run func(context.Context, demo.Options) (summary any, write func(io.Writer), err error)) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return failed(fmt.Errorf("find the ebb binary for the instances: %w", err))
+	}
+	dir, err := os.MkdirTemp("", "ebb-demo-")
+	if err != nil {
+		return failed(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "ebb.log"))
+	if err != nil {
+		return failed(err)
+	}
+	defer logFile.Close()
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	out := cmd.OutOrStdout()
+	live := isTerminal(out) && !asJSON
+	if asJSON {
+		out = cmd.ErrOrStderr()
+	}
+	fmt.Fprintf(out, "seed %d; state and logs in %s\n", seed, dir)
+	sum, write, err := run(ctx, demo.Options{
+		Executable: exe, Env: demoEnv, Dir: dir, Out: out, Live: live,
+		Start: func(ctx context.Context, path, token string) (string, func(), error) {
+			return startEbb(ctx, daemon.Options{
+				ConfigPath: path, Token: token,
+				Log:  slog.New(slog.NewTextHandler(logFile, nil)),
+				Seed: uint64(seed) + 1,
+			})
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "ebb demo: %v (state and logs kept in %s)\n", err, dir)
+		keep = true
+	}
+	if asJSON {
+		if perr := printJSON(cmd.OutOrStdout(), sum); perr != nil {
+			return perr
+		}
+	} else {
+		write(cmd.OutOrStdout())
+	}
+	if !keep {
+		os.RemoveAll(dir)
+	}
+	if err != nil {
+		return exitError{code: exitRefused} // reported above, with the directory
+	}
+	return nil
+}
+
+func demoRegistryCmd() *cobra.Command {
+	var (
+		duration     time.Duration
+		asJSON, keep bool
+	)
+	cmd := &cobra.Command{
+		Use:   "registry [--duration 1m] [--json]",
+		Short: "Watch ebb scale a web service behind its registry without failing a request",
+		Long: `Run a web service whose instances (this binary in web mode) register in
+ebb's service registry, and a client that balances requests over them from
+its cached copy of the registry, refreshed every second, as Eureka clients
+do. The load rises and falls over --duration, then stays low while ebb
+scales in: each instance scaled in is taken OUT_OF_SERVICE first, and
+stopped (SIGTERM: it finishes its requests and cancels its registration)
+only after the clients have refreshed. The summary counts every request:
+none fails, and no try reaches an instance that is gone.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if duration < 10*time.Second {
+				return usageError{fmt.Errorf("--duration %s is shorter than 10s", duration)}
+			}
+			var sum demo.RegistrySummary
+			seed := time.Now().UnixNano() % 1_000_000 // instance IDs
+			err := runDemo(cmd, seed, asJSON, keep, func(ctx context.Context, opt demo.Options) (any, func(io.Writer), error) {
+				opt.Duration = duration
+				var err error
+				sum, err = demo.RunRegistry(ctx, opt)
+				return sum, func(w io.Writer) { demo.WriteRegistrySummary(w, sum) }, err
+			})
+			if err != nil {
+				return err
+			}
+			if sum.Failed > 0 {
+				return failed(fmt.Errorf("%d requests failed", sum.Failed))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&duration, "duration", time.Minute, "how long the load rises and falls (a cool-down of at least 40s follows)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object (the live view goes to stderr)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the state and logs directory")
 	return cmd

@@ -124,13 +124,19 @@ func TestDemo(t *testing.T) {
 // and returns them.
 func assertNothingRuns(t *testing.T, dir string) []model.Instance {
 	t.Helper()
+	return assertNothingRunsOf(t, dir, "workers")
+}
+
+// assertNothingRunsOf is assertNothingRuns for group's instances.
+func assertNothingRunsOf(t *testing.T, dir, group string) []model.Instance {
+	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "ebb.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var insts []model.Instance
-	st.View(func(tx *store.Tx) error { insts, err = tx.Instances("workers"); return err })
+	st.View(func(tx *store.Tx) error { insts, err = tx.Instances(group); return err })
 	p, _ := local.New(local.Config{Command: []string{"x"}})
 	for _, in := range insts {
 		if alive, _ := p.Alive(context.Background(), in); alive {
@@ -138,4 +144,79 @@ func assertNothingRuns(t *testing.T, dir string) []model.Instance {
 		}
 	}
 	return insts
+}
+
+// The registry demo end to end: real web instances registered in ebb's
+// registry, a client balancing real requests over them from its cached
+// registry; capacity rises and falls, and over every scale-in no request
+// fails and no try reaches an instance that is gone, because each victim
+// was OUT_OF_SERVICE for the clients' refresh before it was stopped.
+func TestDemoRegistry(t *testing.T) {
+	demoEnv = map[string]string{asEbb: "1"}
+	defer func() { demoEnv = nil }()
+	code, out, errs := run(t, "demo", "registry", "--duration", "20s", "--json", "--keep")
+	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("no state directory in stderr:\n%s", errs)
+	}
+	dir := m[1]
+	defer os.RemoveAll(dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	var s demo.RegistrySummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	t.Logf("summary: %+v", s)
+	if s.Requests < 500 || s.Failed != 0 || s.RefusedAttempts != 0 {
+		t.Fatalf("requests: %+v; want hundreds sent, none failed, no try refused", s)
+	}
+	if s.PeakInstances < 5 || s.FinalInstances > 2 || s.Drained < 3 {
+		t.Fatalf("instances: %+v; want capacity to rise under load, fall after it, by drains", s)
+	}
+	insts := assertNothingRunsOf(t, dir, "web")
+	ebbLog, err := os.ReadFile(filepath.Join(dir, "ebb.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each drained instance stopped (SIGTERM, after the clients' refresh)
+	// at least the refresh after it was taken out of rotation.
+	checked := 0
+	for _, in := range insts {
+		if in.Reason != "exited after draining" {
+			continue
+		}
+		began := logTime(t, string(ebbLog), "instance="+in.ID+" from=in_service to=draining")
+		instLog, err := os.ReadFile(filepath.Join(dir, "logs", "web", in.ID+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := logTime(t, string(instLog), "msg=stopped")
+		if wait := stopped.Sub(began); wait < 3*time.Second {
+			t.Errorf("%s stopped %v after it was taken OUT_OF_SERVICE; want at least the 3s refresh", in.ID, wait)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("%d drained instances checked", checked)
+	}
+}
+
+// logTime is the time of the first slog line of text holding what.
+func logTime(t *testing.T, text, what string) time.Time {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.Contains(line, what) {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			if ts, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+				return ts
+			}
+		}
+	}
+	t.Fatalf("no log line with %q", what)
+	return time.Time{}
 }

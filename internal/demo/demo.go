@@ -128,8 +128,8 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	// Stop deciding, then stop every worker gracefully: ebb leaves its
 	// instances running by design, so the demo drains them itself.
 	stopEbb()
-	procs, err2 := instances(filepath.Join(opt.Dir, "ebb.db"))
-	err3 := stopWorkers(opt.Executable, procs)
+	procs, err2 := instancesOf(filepath.Join(opt.Dir, "ebb.db"), "workers")
+	err3 := stopInstances(opt.Executable, procs, syscall.SIGUSR1)
 
 	st := q.Stats()
 	sum.Seconds = time.Since(start).Seconds()
@@ -166,8 +166,9 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// instances reads every instance ebb recorded, once ebb has stopped.
-func instances(path string) ([]model.Instance, error) {
+// instancesOf reads every instance ebb recorded of group, once ebb has
+// stopped.
+func instancesOf(path, group string) ([]model.Instance, error) {
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		return nil, err
@@ -176,16 +177,17 @@ func instances(path string) ([]model.Instance, error) {
 	var out []model.Instance
 	err = st.View(func(tx *store.Tx) error {
 		var err error
-		out, err = tx.Instances("workers")
+		out, err = tx.Instances(group)
 		return err
 	})
 	return out, err
 }
 
-// stopWorkers drains every running worker (SIGUSR1: finish the job in hand,
-// then exit) and waits for it; what is still there after a minute is
+// stopInstances asks every running instance to finish (a worker's
+// SIGUSR1: the job in hand; a web instance's SIGTERM: the requests in
+// hand) and waits for it; what is still there after a minute is
 // terminated (SIGTERM, then SIGKILL).
-func stopWorkers(exe string, insts []model.Instance) error {
+func stopInstances(exe string, insts []model.Instance, sig syscall.Signal) error {
 	p, err := local.New(local.Config{Command: []string{exe}, Grace: 5 * time.Second})
 	if err != nil {
 		return err
@@ -197,7 +199,7 @@ func stopWorkers(exe string, insts []model.Instance) error {
 		if in.Process == nil || in.State.Ended() {
 			continue
 		}
-		if err := p.Signal(ctx, in, syscall.SIGUSR1); err == nil {
+		if err := p.Signal(ctx, in, sig); err == nil {
 			live = append(live, in)
 		}
 	}

@@ -27,6 +27,7 @@ type view struct {
 	submitted    int64
 	peak         int
 	minAfterPeak int
+	last         int // instances ready at the last sample
 	width        int
 }
 
