@@ -180,6 +180,13 @@ func (c *Client) Leader(ctx context.Context, out any) error {
 	return c.do(ctx, http.MethodGet, "/v1/leader", nil, out)
 }
 
+// Registry shows the service registry: apps, instances, leases and
+// self-preservation (GET /v1/registry). Eureka clients use /eureka itself;
+// see the client/registry package.
+func (c *Client) Registry(ctx context.Context, out any) error {
+	return c.do(ctx, http.MethodGet, "/v1/registry", nil, out)
+}
+
 // Group shows one group.
 func (c *Client) Group(ctx context.Context, group string, out any) error {
 	return c.do(ctx, http.MethodGet, groupPath(group), nil, out)

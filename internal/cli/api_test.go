@@ -33,6 +33,7 @@ type fakeBackend struct {
 
 func (*fakeBackend) Leader() store.Leader   { return store.Leader{Self: true} }
 func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
+func (*fakeBackend) RegistryStatus() daemon.RegistryView { return daemon.RegistryView{} }
 
 var _ server.Backend = (*fakeBackend)(nil)
 

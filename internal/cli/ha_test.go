@@ -72,13 +72,20 @@ func (r *replicaProc) log() string {
 func startReplica(t *testing.T, dir, dsn, id string, election ...string) *replicaProc {
 	t.Helper()
 	port := freeTCPPort(t)
-	cfg := filepath.Join(dir, id+".yaml")
-	if err := os.WriteFile(cfg, []byte(haConfig(dir, dsn, id, port, strings.Join(election, ""))), 0o644); err != nil {
+	return startRun(t, dir, id, port, haConfig(dir, dsn, id, port, strings.Join(election, "")))
+}
+
+// startRun starts `ebb run` (this test binary as ebb) on the config cfg,
+// written to dir/id.yaml, with its API on port; the test's end kills it.
+func startRun(t *testing.T, dir, id string, port int, cfg string) *replicaProc {
+	t.Helper()
+	path := filepath.Join(dir, id+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := &replicaProc{id: id, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
 	r.c = client.New(r.url, "tok")
-	r.cmd = exec.Command(os.Args[0], "run", "-c", cfg, "--log-level", "info")
+	r.cmd = exec.Command(os.Args[0], "run", "-c", path, "--log-level", "info")
 	// TMPDIR: the replica's local copy of the state, left behind by a
 	// SIGKILL, goes where the test cleans up.
 	r.cmd.Env = append(os.Environ(), asEbb+"=1", "EBB_TOKEN=tok", "TMPDIR="+dir)

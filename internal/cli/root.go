@@ -65,7 +65,7 @@ func mainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	root.AddCommand(validateCmd(), schemaCmd(), simulateCmd(), runCmd(),
 		statusCmd(), instancesCmd(), activitiesCmd(), explainCmd(), scaleCmd(),
 		suspendCmd(true), suspendCmd(false), drainCmd(), terminateCmd(), protectCmd(), unprotectCmd(), pushCmd(),
-		workerCmd(), webCmd(), demoCmd())
+		registryCmd(), workerCmd(), webCmd(), demoCmd())
 	for _, c := range root.Commands() {
 		if check := c.Args; check != nil {
 			c.Args = func(cmd *cobra.Command, args []string) error {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/registry"
@@ -156,4 +158,71 @@ func (d *Daemon) registryEnv(url *atomic.Pointer[string]) func() []string {
 		}
 		return nil
 	}
+}
+
+// RegistryView is the registry as GET /v1/registry and ebb registry show
+// it: every app's instances with their leases, and self-preservation.
+type RegistryView struct {
+	SelfPreservation RegistryPreservation `json:"self_preservation"`
+	Apps             []RegistryApp        `json:"apps"`
+}
+
+// RegistryPreservation is the registry's guard against a partition.
+type RegistryPreservation struct {
+	Enabled bool `json:"enabled"`
+	// Active: evictions are held, because renewals in the last minute are
+	// not above Threshold.
+	Active            bool `json:"active"`
+	RenewalsLastMin   int  `json:"renewals_last_minute"`
+	ExpectedPerMin    int  `json:"expected_renewals_per_minute"`
+	ThresholdPerMin   int  `json:"threshold_renewals_per_minute"`
+	RegisteredOverall int  `json:"instances"`
+}
+
+// RegistryApp is one app's instances, by ID.
+type RegistryApp struct {
+	Name      string             `json:"name"`
+	Instances []RegistryInstance `json:"instances"`
+}
+
+// RegistryInstance is one registration and its lease.
+type RegistryInstance struct {
+	ID               string    `json:"id"`
+	Status           string    `json:"status"`
+	OverriddenStatus string    `json:"overridden_status,omitempty"`
+	Addr             string    `json:"addr"`
+	Registered       time.Time `json:"registered"`
+	LastRenewal      time.Time `json:"last_renewal"`
+	LeaseExpires     time.Time `json:"lease_expires"`
+	Expired          bool      `json:"expired"`
+}
+
+// RegistryStatus is the registry now. A follower shows what the leader
+// saved: registrations and overrides, with leases counted from when it
+// read them (renewals are not kept), and no renewal counts.
+func (d *Daemon) RegistryStatus() RegistryView {
+	now := d.opt.Clock.Now()
+	sp := d.reg.SelfPreservation(now)
+	v := RegistryView{SelfPreservation: RegistryPreservation{
+		Enabled: sp.Enabled, Active: sp.Active, RenewalsLastMin: sp.RenewsLastMin,
+		ExpectedPerMin: sp.ExpectedRenewsPerMin, ThresholdPerMin: sp.ThresholdRenewsPerMin, RegisteredOverall: sp.Instances,
+	}, Apps: []RegistryApp{}}
+	for _, app := range d.reg.Applications().Apps {
+		ra := RegistryApp{Name: app.Name, Instances: make([]RegistryInstance, 0, len(app.Instances))}
+		for _, in := range app.Instances {
+			last := time.UnixMilli(in.LeaseInfo.LastRenewalTimestamp).UTC()
+			expires := last.Add(time.Duration(in.LeaseInfo.DurationInSecs) * time.Second)
+			ri := RegistryInstance{
+				ID: in.ID(), Status: string(in.Status), Addr: net.JoinHostPort(in.IPAddr, strconv.Itoa(in.Port.Number)),
+				Registered: time.UnixMilli(in.LeaseInfo.RegistrationTimestamp).UTC(), LastRenewal: last,
+				LeaseExpires: expires, Expired: now.After(expires),
+			}
+			if o := in.OverriddenStatus; o != "" && o != registry.StatusUnknown {
+				ri.OverriddenStatus = string(o)
+			}
+			ra.Instances = append(ra.Instances, ri)
+		}
+		v.Apps = append(v.Apps, ra)
+	}
+	return v
 }

@@ -49,6 +49,9 @@ type Backend interface {
 	// Registry serves the service registry's REST API (Eureka's) under
 	// /eureka.
 	Registry() http.Handler
+	// RegistryStatus is the registry's instances, leases and
+	// self-preservation, for GET /v1/registry.
+	RegistryStatus() daemon.RegistryView
 }
 
 var _ Backend = (*daemon.Daemon)(nil)
@@ -85,6 +88,7 @@ func Handler(b Backend) http.Handler {
 	// Eureka clients send no token: registering is open, like Eureka's
 	// own server, and the API listens on loopback unless told otherwise.
 	mux.Handle("/eureka/", b.Registry())
+	mux.HandleFunc("GET /v1/registry", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.RegistryStatus()) })
 	return s.leading(mux)
 }
 

@@ -31,6 +31,7 @@ type fakeBackend struct {
 
 func (*fakeBackend) Leader() store.Leader   { return store.Leader{Self: true} }
 func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
+func (*fakeBackend) RegistryStatus() daemon.RegistryView { return daemon.RegistryView{} }
 
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
 func (f *fakeBackend) Group(name string) (daemon.GroupView, error) {
