@@ -31,8 +31,8 @@ type fakeBackend struct {
 	pushedAt   time.Time
 }
 
-func (*fakeBackend) Leader() store.Leader   { return store.Leader{Self: true} }
-func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
+func (*fakeBackend) Leader() store.Leader                { return store.Leader{Self: true} }
+func (*fakeBackend) Registry() http.Handler              { return http.NotFoundHandler() }
 func (*fakeBackend) RegistryStatus() daemon.RegistryView { return daemon.RegistryView{} }
 
 var _ server.Backend = (*fakeBackend)(nil)

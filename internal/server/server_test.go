@@ -29,8 +29,8 @@ type fakeBackend struct {
 	protected  map[string]bool
 }
 
-func (*fakeBackend) Leader() store.Leader   { return store.Leader{Self: true} }
-func (*fakeBackend) Registry() http.Handler { return http.NotFoundHandler() }
+func (*fakeBackend) Leader() store.Leader                { return store.Leader{Self: true} }
+func (*fakeBackend) Registry() http.Handler              { return http.NotFoundHandler() }
 func (*fakeBackend) RegistryStatus() daemon.RegistryView { return daemon.RegistryView{} }
 
 func (f *fakeBackend) Groups() []daemon.GroupView { return []daemon.GroupView{{Name: "web", Max: 5}} }
