@@ -73,8 +73,12 @@ func drainNote(g config.Group) string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("group %s: no drain action or busy probe: scale-in sends SIGTERM, then SIGKILL after %s",
-		g.Name, model.FormatDuration(grace))
+	first := ""
+	if rg := g.Lifecycle.Registry; rg != nil {
+		first = fmt.Sprintf("takes the instance OUT_OF_SERVICE in the registry, waits %s for clients to refresh, then ", model.FormatDuration(rg.Refresh.D()))
+	}
+	return fmt.Sprintf("group %s: no drain action or busy probe: scale-in %ssends SIGTERM, then SIGKILL after %s",
+		g.Name, first, model.FormatDuration(grace))
 }
 
 func schemaCmd() *cobra.Command {

@@ -96,15 +96,21 @@
 // registry when they differ. The computation is the public client's
 // (client/registry.HashCode), so ebb's server and client cannot disagree.
 //
-// # Not done yet
+// # Durability
 //
-//   - Persistence: the registry lives in memory; a restart forgets every
-//     instance, and clients re-register on their next renewal's 404. It will
-//     be kept in ebb's store.
-//   - Wiring into `ebb run` (serving the handler, running evictions), an
-//     `ebb registry` command, docs/registry.md.
-//   - Fleet drains through OUT_OF_SERVICE and readiness from registry status.
-//   - Not planned from Eureka: peer replication between registry servers
-//     (and the x-netflix-discovery-replication header), remote regions, the
-//     response cache and its 30 s staleness, gzip, ASG status.
+// Persist hands every change (not renewals) to a Saver, which ebb's daemon
+// backs with its store; the HTTP handler saves a change before it answers,
+// and answers 503 when the save failed (the change is made, and saved with
+// the next one; clients repeat writes they got no 2xx for). Load makes a
+// registry hold what a Saver kept, every lease starting anew at the load:
+// a restarted ebb, or a replica taking the lead, does not evict instances
+// for the time it was away. A following replica loads again whenever its
+// store moved, recording the differences as deltas.
+//
+// # Not planned from Eureka
+//
+// Peer replication between registry servers (and the
+// x-netflix-discovery-replication header; ebb's replicas share the store
+// instead), remote regions, the response cache and its 30 s staleness,
+// gzip, ASG status.
 package registry
