@@ -455,7 +455,7 @@ func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, any, error) {
 		return spec, nil, err
 	}
 	if l := gc.Provider.Local; l != nil {
-		lc := local.Config{Command: l.Command, Env: l.Env, Dir: l.Dir, LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D()}
+		lc := local.Config{Command: l.Command, Env: l.Env, Dir: l.Dir, LogDir: filepath.Clean(l.LogDir), Grace: l.Grace.D(), Owner: d.owner()}
 		if rg := gc.Lifecycle.Registry; rg != nil {
 			// Where and as what the instance registers; its own env wins.
 			lc.Env = map[string]string{EnvRegistryApp: rg.App, EnvInstanceID: "{{.ID}}"}
@@ -478,6 +478,20 @@ func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, any, error) {
 		return spec, nil, err
 	}
 	return spec, prov, nil
+}
+
+// owner names this ebb's instances on the machine: its state file, made
+// absolute, or its database. Two ebbs that share neither never adopt each
+// other's local instances, whatever their groups are called.
+func (d *Daemon) owner() string {
+	p := d.st.Path()
+	if strings.Contains(p, "://") {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // providerKind returns the registered provider kind named name.

@@ -17,6 +17,7 @@ import (
 const (
 	envInstance = "EBB_INSTANCE" // GROUP/ID
 	envAddr     = "EBB_ADDR"     // host:port the instance was given
+	envOwner    = "EBB_OWNER"    // Config.Owner, when set
 )
 
 // Find looks for the running process launched for group/id, by the
@@ -27,7 +28,7 @@ func (p *Provider) Find(ctx context.Context, group, id string) (model.Instance, 
 	if err := checkRequest(provider.LaunchRequest{ID: id, Group: group}); err != nil {
 		return model.Instance{}, false, fmt.Errorf("find %s/%s: %w", group, id, err)
 	}
-	found, err := scan(ctx, group, id)
+	found, err := p.scan(ctx, group, id)
 	if err != nil || len(found) == 0 {
 		return model.Instance{}, false, err
 	}
@@ -40,13 +41,14 @@ func (p *Provider) List(ctx context.Context, group string) ([]model.Instance, er
 	if err := checkRequest(provider.LaunchRequest{ID: "x", Group: group}); err != nil {
 		return nil, fmt.Errorf("list %s: %w", group, err)
 	}
-	return scan(ctx, group, "")
+	return p.scan(ctx, group, "")
 }
 
 // scan reads /proc for live instance processes of group (and of id, when
-// given). Only process group leaders count: an instance runs in a session of
-// its own, and its children inherit the marker too.
-func scan(ctx context.Context, group, id string) ([]model.Instance, error) {
+// given) launched by a provider of the same owner. Only process group
+// leaders count: an instance runs in a session of its own, and its
+// children inherit the marker too.
+func (p *Provider) scan(ctx context.Context, group, id string) ([]model.Instance, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("scan processes: %w", err)
@@ -68,7 +70,7 @@ func scan(ctx context.Context, group, id string) ([]model.Instance, error) {
 		if err != nil { // gone, or not ours to read
 			continue
 		}
-		var gotID, addr string
+		var gotID, addr, owner string
 		for _, v := range bytes.Split(environ, []byte{0}) {
 			if rest, ok := bytes.CutPrefix(v, prefix); ok {
 				gotID = string(rest)
@@ -76,8 +78,11 @@ func scan(ctx context.Context, group, id string) ([]model.Instance, error) {
 			if a, ok := bytes.CutPrefix(v, []byte(envAddr+"=")); ok {
 				addr = string(a)
 			}
+			if o, ok := bytes.CutPrefix(v, []byte(envOwner+"=")); ok {
+				owner = string(o)
+			}
 		}
-		if gotID == "" || strings.Contains(gotID, "/") || (id != "" && gotID != id) {
+		if gotID == "" || strings.Contains(gotID, "/") || (id != "" && gotID != id) || (p.owner != "" && owner != p.owner) {
 			continue
 		}
 		st, ok, err := readStat(pid)

@@ -45,6 +45,13 @@ type Config struct {
 	// it inherits from ebb (Inherited, LC_*) and the EBB_INSTANCE and
 	// EBB_ADDR markers; an Env entry wins over an inherited one.
 	Env map[string]string
+	// Owner names the ebb the instances belong to (its state). Instances
+	// are marked with it, and Find and List see only instances of the same
+	// owner, so that two ebbs on one machine with a group of the same name
+	// never take each other's instances. "" marks nothing and sees every
+	// instance of the group, whatever its owner (for tools and tests that
+	// look for orphans).
+	Owner string
 	// Environ, when set, adds variables known only once ebb runs (the
 	// registry's URL, once the API listens): it is called at each launch,
 	// and its entries ("KEY=value") come before Env's, which win.
@@ -69,6 +76,7 @@ type Provider struct {
 	command []*template.Template
 	env     []envVar // sorted by key
 	environ func() []string
+	owner   string
 	dir     string
 	logDir  string
 	grace   time.Duration
@@ -100,6 +108,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		environ: cfg.Environ,
+		owner:   cfg.Owner,
 		dir:     cfg.Dir,
 		logDir:  cfg.LogDir,
 		grace:   cfg.Grace,

@@ -405,6 +405,47 @@ func TestFindAdoptsAnUnrecordedLaunch(t *testing.T) {
 	}
 }
 
+// Two ebbs on one machine with a group of the same name never see each
+// other's instances: each finds and lists only those of its own owner (its
+// state); a provider with no owner, as an orphan check uses, sees them all.
+func TestOwnersSeeOnlyTheirInstances(t *testing.T) {
+	owned := func(owner string) *Provider {
+		p, err := New(Config{Command: providertest.Command(), Env: providertest.Env(), LogDir: t.TempDir(), Grace: testGrace, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := owned("/srv/a/ebb.db"), owned("/srv/b/ebb.db")
+	ia := launch(t, a, provider.LaunchRequest{ID: "i-a", Group: "web"})
+	ib := launch(t, b, provider.LaunchRequest{ID: "i-b", Group: "web"})
+	defer a.Terminate(callCtx(t), ia)
+	defer b.Terminate(callCtx(t), ib)
+	for _, c := range []struct {
+		p    *Provider
+		want []string
+	}{{a, []string{"i-a"}}, {b, []string{"i-b"}}, {newTestProvider(t, testGrace), []string{"i-a", "i-b"}}} {
+		all, err := c.p.List(callCtx(t), "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range all {
+			got = append(got, in.ID)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("owner %q lists %v, want %v", c.p.owner, got, c.want)
+		}
+	}
+	if _, ok, err := a.Find(callCtx(t), "web", "i-b"); ok || err != nil {
+		t.Errorf("owner a found b's instance: %v %v", ok, err)
+	}
+	if _, ok, err := b.Find(callCtx(t), "web", "i-b"); !ok || err != nil {
+		t.Errorf("owner b did not find its instance: %v %v", ok, err)
+	}
+}
+
 // An instance gets a short allowlist of ebb's environment, the markers and
 // its configured variables: never ebb's secrets, which any process of the
 // same user could read in /proc/PID/environ.

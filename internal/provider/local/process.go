@@ -104,6 +104,9 @@ func (p *Provider) newCmd(data config.TemplateData) (*exec.Cmd, error) {
 	// The marker lets Find recognise the process after a crash of ebb
 	// lost the record of this launch.
 	env := append(inheritedEnv(os.Environ()), envInstance+"="+data.Group+"/"+data.ID, envAddr+"="+data.Addr)
+	if p.owner != "" {
+		env = append(env, envOwner+"="+p.owner)
+	}
 	if p.environ != nil {
 		env = append(env, p.environ()...)
 	}
