@@ -245,3 +245,29 @@ func TestRegistryTakeOutRetried(t *testing.T) {
 		t.Fatal("signalled before clients refreshed")
 	}
 }
+
+// TestRegistryRefreshWithoutARegistry: a reconciler given no registry (the
+// simulator's) still waits refresh before a drain goes on, so a simulated
+// drain lasts as long as a real one; readiness and health ignore it.
+func TestRegistryRefreshWithoutARegistry(t *testing.T) {
+	h := newHarness(t, registryGroup)
+	h.reconcile(1)
+	if st := h.reconcile(1); st.InService != 1 {
+		t.Fatalf("without a registry, readiness waits for it: %+v", st)
+	}
+	id := h.prov.launched[0]
+	h.reconcile(0)
+	start := h.clock.Now()
+	for h.clock.Now().Sub(start) < 25*time.Second {
+		h.clock.Advance(5 * time.Second)
+		h.reconcile(0)
+		if len(h.prov.signals[id]) != 0 {
+			t.Fatalf("signalled %v after the drain began, before the refresh", h.clock.Now().Sub(start))
+		}
+	}
+	h.clock.Advance(5 * time.Second)
+	h.reconcile(0)
+	if got := h.prov.signals[id]; len(got) != 1 || got[0] != syscall.SIGTERM {
+		t.Fatalf("signals after the refresh: %v, want SIGTERM", got)
+	}
+}
