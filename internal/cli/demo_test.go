@@ -67,21 +67,8 @@ func TestDemoInterrupted(t *testing.T) {
 func TestDemo(t *testing.T) {
 	demoEnv = map[string]string{asEbb: "1"}
 	defer func() { demoEnv = nil }()
-	code, out, errs := run(t, "demo", "--duration", "30s", "--seed", "3", "--json", "--keep")
-	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errs)
-	if m == nil {
-		t.Fatalf("no state directory in stderr:\n%s", errs)
-	}
-	dir := m[1]
-	defer os.RemoveAll(dir)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
-	}
 	var s demo.Summary
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, out)
-	}
-	t.Logf("summary: %+v", s)
+	dir, out := runDemoJSON(t, &s, "demo", "--duration", "30s", "--seed", "3", "--json", "--keep")
 	for _, key := range []string{"jobs_submitted", "jobs_completed", "jobs_lost", "peak_instances", "min_instances_after_peak", "instance_seconds", "fixed_fleet_instance_seconds"} {
 		if !strings.Contains(out, `"`+key+`"`) {
 			t.Errorf("summary lacks %s", key)
@@ -154,21 +141,8 @@ func assertNothingRunsOf(t *testing.T, dir, group string) []model.Instance {
 func TestDemoRegistry(t *testing.T) {
 	demoEnv = map[string]string{asEbb: "1"}
 	defer func() { demoEnv = nil }()
-	code, out, errs := run(t, "demo", "registry", "--duration", "20s", "--json", "--keep")
-	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errs)
-	if m == nil {
-		t.Fatalf("no state directory in stderr:\n%s", errs)
-	}
-	dir := m[1]
-	defer os.RemoveAll(dir)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
-	}
 	var s demo.RegistrySummary
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, out)
-	}
-	t.Logf("summary: %+v", s)
+	dir, _ := runDemoJSON(t, &s, "demo", "registry", "--duration", "20s", "--json", "--keep")
 	if s.Requests < 500 || s.Failed != 0 || s.RefusedAttempts != 0 {
 		t.Fatalf("requests: %+v; want hundreds sent, none failed, no try refused", s)
 	}
@@ -219,4 +193,26 @@ func logTime(t *testing.T, text, what string) time.Time {
 	}
 	t.Fatalf("no log line with %q", what)
 	return time.Time{}
+}
+
+// runDemoJSON runs a demo with --json --keep, decodes its summary into
+// sum, and returns its state directory (removed when the test ends) and
+// its output.
+func runDemoJSON(t *testing.T, sum any, args ...string) (dir, out string) {
+	t.Helper()
+	code, out, errs := run(t, args...)
+	m := regexp.MustCompile(`state and logs in (\S+)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("no state directory in stderr:\n%s", errs)
+	}
+	dir = m[1]
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if err := json.Unmarshal([]byte(out), sum); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	t.Logf("summary: %+v", sum)
+	return dir, out
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ebb-autoscaler/ebb/client"
+	"github.com/ebb-autoscaler/ebb/client/registry"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/store"
 	"github.com/ebb-autoscaler/ebb/internal/testserver"
@@ -217,13 +216,18 @@ func TestHAFailover(t *testing.T) {
 	}
 	// An instance registers through a follower (forwarded to the leader);
 	// every follower serves it from the store the leader wrote.
-	if code, body := eurekaCall(t, follower.url, "POST", "/eureka/apps/WEB", eurekaRegistration("web-1")); code != http.StatusNoContent {
-		t.Fatalf("register through a follower: %d %s", code, body)
+	rc, err := registry.New(registry.Options{Servers: []string{follower.url + "/eureka"},
+		Instance: &registry.Instance{App: "web", InstanceID: "web-1", HostName: "127.0.0.1", IPAddr: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Register(t.Context()); err != nil {
+		t.Fatalf("register through a follower: %v", err)
 	}
 	for _, r := range rest {
 		eventually(t, 10*time.Second, "the registration on follower "+r.id, func() bool {
-			code, body := eurekaCall(t, r.url, "GET", "/eureka/apps/WEB/web-1", "")
-			return code == http.StatusOK && strings.Contains(body, `"status":"UP"`)
+			ids, _ := webInstances(registryOf(t, r))
+			return ids["web-1"]
 		})
 	}
 	for r, want := range map[*replicaProc]string{first: "ebb_leader 1", follower: "ebb_leader 0"} {
@@ -242,9 +246,9 @@ func TestHAFailover(t *testing.T) {
 	second := waitLeader(t, 15*time.Second, rest...)
 	t.Logf("%s killed mid-drain; %s leads %.1fs later", first.id, second.id, time.Since(killed).Seconds())
 	eventually(t, 30*time.Second, "the drains to finish under the new leader, 1 in service", func() bool { return settledAt(second, 1) })
-	// The new leader holds the registration and takes its renewals.
-	if code, body := eurekaCall(t, second.url, "PUT", "/eureka/apps/WEB/web-1", ""); code != http.StatusOK {
-		t.Errorf("renew with the new leader: %d %s", code, body)
+	// The new leader holds the registration, its lease current.
+	if ids, expired := webInstances(registryOf(t, second)); !ids["web-1"] || expired != 0 {
+		t.Errorf("the new leader's registry: %v, %d expired; want web-1 with a current lease", ids, expired)
 	}
 
 	// Pause the next leader mid-drain; the last replica takes over.
@@ -386,28 +390,4 @@ func TestRunRefusesABadAdvertise(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, `EBB_ADVERTISE="ftp://10.0.0.5": must be an http or https URL`) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
-}
-
-// eurekaCall sends one request to an ebb's registry API, in JSON.
-func eurekaCall(t *testing.T, base, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func eurekaRegistration(id string) string {
-	return `{"instance": {"instanceId": "` + id + `", "hostName": "127.0.0.1", "app": "WEB", "ipAddr": "127.0.0.1",
-  "status": "UP", "port": {"$": 8080, "@enabled": "true"},
-  "dataCenterInfo": {"@class": "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo", "name": "MyOwn"}}}`
 }

@@ -11,13 +11,6 @@ import (
 // the queue's backlog and the workers' utilization, scaling out at once and
 // in slowly, draining with SIGUSR1 while a worker is busy.
 func groupConfig(dir, queueURL, exe string, speed float64, env map[string]string) string {
-	envYAML := ""
-	for k, v := range env {
-		envYAML += fmt.Sprintf("\n          %s: %q", k, v)
-	}
-	if envYAML == "" {
-		envYAML = " {}"
-	}
 	return fmt.Sprintf(`store: {path: %[1]q}
 api: {listen: "127.0.0.1:0"}
 groups:
@@ -52,7 +45,7 @@ groups:
       launch: {ready: {http: "http://{{.Addr}}/healthz", timeout: 2s}, timeout: 20s, max_concurrent: 10, backoff: {initial: 1s, max: 10s}}
       drain: {signal: SIGUSR1, busy: {http: "http://{{.Addr}}/v1/busy", path: busy}, heartbeat: 1s, timeout: 1m}
       health: {check: {http: "http://{{.Addr}}/healthz"}, grace: 5s}
-`, dir+"/ebb.db", queueURL+"/v1/stats", exe, queueURL, strconv.FormatFloat(speed, 'f', -1, 64), envYAML, dir+"/logs", targetBusy, perInstance)
+`, dir+"/ebb.db", queueURL+"/v1/stats", exe, queueURL, strconv.FormatFloat(speed, 'f', -1, 64), envYAML(env), dir+"/logs", targetBusy, perInstance)
 }
 
 // cooldown is how long the demo goes on after the load stops, so capacity

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"maps"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,20 +98,10 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	defer qsrv.Close()
 	queueURL := "http://" + ln.Addr().String()
 
-	cfgPath := filepath.Join(opt.Dir, "ebb.yaml")
-	if err := os.WriteFile(cfgPath, []byte(groupConfig(opt.Dir, queueURL, opt.Executable, opt.Speed, opt.Env)), 0o644); err != nil {
-		return sum, fmt.Errorf("write demo config: %w", err)
-	}
-	token := randomToken()
-	// ebb must outlive a cancelled ctx long enough for the workers to
-	// drain, so it runs on its own context.
-	ebbCtx, stopEbbCtx := context.WithCancel(context.Background())
-	defer stopEbbCtx()
-	addr, stopEbb, err := opt.Start(ebbCtx, cfgPath, token)
+	api, _, stopEbb, err := startDemoEbb(opt, groupConfig(opt.Dir, queueURL, opt.Executable, opt.Speed, opt.Env))
 	if err != nil {
-		return sum, fmt.Errorf("start ebb: %w", err)
+		return sum, err
 	}
-	api := client.New("http://"+addr, token)
 
 	start := time.Now()
 	loadDone := make(chan load.Report, 1)
@@ -151,6 +143,37 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		}
 	}
 	return sum, errors.Join(ignoreCancel(err), err2, err3)
+}
+
+// startDemoEbb writes the demo's config and starts ebb on it with a fresh
+// token. ebb runs on a context of its own: it must outlive a cancelled
+// demo long enough for the instances to drain. stop stops it.
+func startDemoEbb(opt Options, cfg string) (api *client.Client, addr string, stop func(), err error) {
+	path := filepath.Join(opt.Dir, "ebb.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, "", nil, fmt.Errorf("write demo config: %w", err)
+	}
+	token := randomToken()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, stopEbb, err := opt.Start(ctx, path, token)
+	if err != nil {
+		cancel()
+		return nil, "", nil, fmt.Errorf("start ebb: %w", err)
+	}
+	return client.New("http://"+addr, token), addr, func() { stopEbb(); cancel() }, nil
+}
+
+// envYAML is a flow mapping of an instance's extra environment, for the
+// demos' configs.
+func envYAML(env map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&b, "\n          %s: %q", k, env[k])
+	}
+	if b.Len() == 0 {
+		return " {}"
+	}
+	return b.String()
 }
 
 func ignoreCancel(err error) error {

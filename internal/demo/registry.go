@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -54,13 +53,6 @@ type RegistrySummary struct {
 // registryConfig is the registry demo's ebb configuration: a web service
 // sized by its request rate, whose instances register in ebb's registry.
 func registryConfig(dir, exe string, env map[string]string) string {
-	envYAML := ""
-	for k, v := range env {
-		envYAML += fmt.Sprintf("\n          %s: %q", k, v)
-	}
-	if envYAML == "" {
-		envYAML = " {}"
-	}
 	return fmt.Sprintf(`store: {path: %[1]q}
 api: {listen: "127.0.0.1:0"}
 registry: {renewal_interval: 5s, lease_duration: 15s, eviction_interval: 5s}
@@ -90,7 +82,7 @@ groups:
       launch: {timeout: 20s, max_concurrent: 10, backoff: {initial: 1s, max: 10s}}
       drain: {grace: 30s, heartbeat: 1s}
       health: {grace: 5s}
-`, filepath.Join(dir, "ebb.db"), exe, envYAML, perWebInstance, filepath.Join(dir, "logs"), registryRefresh)
+`, filepath.Join(dir, "ebb.db"), exe, envYAML(env), perWebInstance, filepath.Join(dir, "logs"), registryRefresh)
 }
 
 // rateAt is the demo's load at t of d: a base, a ramp to peak over the
@@ -122,18 +114,10 @@ func RunRegistry(ctx context.Context, opt Options) (RegistrySummary, error) {
 		opt.Out = io.Discard
 	}
 	var sum RegistrySummary
-	cfgPath := filepath.Join(opt.Dir, "ebb.yaml")
-	if err := os.WriteFile(cfgPath, []byte(registryConfig(opt.Dir, opt.Executable, opt.Env)), 0o644); err != nil {
-		return sum, fmt.Errorf("write demo config: %w", err)
-	}
-	token := randomToken()
-	ebbCtx, stopEbbCtx := context.WithCancel(context.Background())
-	defer stopEbbCtx()
-	addr, stopEbb, err := opt.Start(ebbCtx, cfgPath, token)
+	api, addr, stopEbb, err := startDemoEbb(opt, registryConfig(opt.Dir, opt.Executable, opt.Env))
 	if err != nil {
-		return sum, fmt.Errorf("start ebb: %w", err)
+		return sum, err
 	}
-	api := client.New("http://"+addr, token)
 
 	var refused atomic.Int64
 	rc, err := registry.New(registry.Options{
