@@ -2,12 +2,12 @@ package demo
 
 import (
 	"context"
-	"maps"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
