@@ -170,6 +170,21 @@ func TestDemoRegistry(t *testing.T) {
 		if wait := stopped.Sub(began); wait < 3*time.Second {
 			t.Errorf("%s stopped %v after it was taken OUT_OF_SERVICE; want at least the 3s refresh", in.ID, wait)
 		}
+		// The client refreshes every second: no request reaches the
+		// victim later than that (and the request's own time) after it
+		// went OUT_OF_SERVICE.
+		if m := regexp.MustCompile(`last_request=(\S+)`).FindStringSubmatch(string(instLog)); m != nil && m[1] != "none" {
+			last, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: last request %v and stop %v after OUT_OF_SERVICE", in.ID, last.Sub(began).Round(time.Millisecond), stopped.Sub(began).Round(time.Millisecond))
+			if after := last.Sub(began); after > 2*time.Second {
+				t.Errorf("%s got a request %v after it was taken OUT_OF_SERVICE; clients refresh every 1s", in.ID, after)
+			}
+		} else if m == nil {
+			t.Errorf("%s logged no last_request:\n%s", in.ID, instLog)
+		}
 		checked++
 	}
 	if checked < 3 {

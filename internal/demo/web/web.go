@@ -71,11 +71,12 @@ func Run(ctx context.Context, cfg Config) error {
 	host, portText, _ := net.SplitHostPort(ln.Addr().String())
 	port, _ := strconv.Atoi(portText)
 
-	var served, inFlight atomic.Int64
+	var served, inFlight, lastRequest atomic.Int64 // lastRequest: Unix ns
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
 		inFlight.Add(1)
 		defer inFlight.Add(-1)
+		lastRequest.Store(time.Now().UnixNano())
 		if err := (clock.Real{}).Sleep(r.Context(), cfg.Service); err != nil {
 			return
 		}
@@ -123,6 +124,10 @@ func Run(ctx context.Context, cfg Config) error {
 	held := inFlight.Load()
 	err = srv.Shutdown(sctx)
 	err = errors.Join(err, rc.Close(sctx))
-	log.Info("stopped", "served", served.Load(), "in_flight_at_stop", held, "stop_took", time.Since(stopped).Round(time.Millisecond))
+	last := "none"
+	if ns := lastRequest.Load(); ns != 0 {
+		last = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+	}
+	log.Info("stopped", "served", served.Load(), "last_request", last, "in_flight_at_stop", held, "stop_took", time.Since(stopped).Round(time.Millisecond))
 	return err
 }
