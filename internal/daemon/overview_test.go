@@ -185,3 +185,29 @@ func TestHistoryCapacityAndSignals(t *testing.T) {
 		t.Errorf("unknown group: err = %v", err)
 	}
 }
+
+// A guard holding back a scale-out is a condition, with the guard's reason.
+func TestGuardHoldingIsACondition(t *testing.T) {
+	h := newHarness(t, `
+  - name: web
+    capacity: {min: 1, max: 20}
+    interval: 10s
+    signals:
+      queue: {stale: 1m}
+      throttle: {stale: 1m}
+    policies:
+      - queue: {signal: queue, per_instance: 10}
+    guards:
+      - {signal: throttle, above: 5}
+`, Options{})
+	h.d.Push("web", h.clock.Now(), map[string]float64{"queue": 100, "throttle": 9})
+	h.decide("web", time.Second)
+	v, err := h.d.Group("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "scale-out held by a guard at the last decision: guard throttle 9 > 5 freezes scale-out at 1"
+	if !cmp.Equal(v.Conditions, []string{want}) {
+		t.Errorf("conditions %q, want %q", v.Conditions, want)
+	}
+}

@@ -110,6 +110,9 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		return sum, fmt.Errorf("start ebb: %w", err)
 	}
 	api := client.New("http://"+addr, token)
+	// The token is the demo's own, made for this run, on loopback: shown so
+	// the dashboard's actions (scale, suspend, drain) can be tried.
+	fmt.Fprintf(opt.Out, "dashboard: http://%s/ (actions ask for the token %s)\n", addr, token)
 
 	start := time.Now()
 	loadDone := make(chan load.Report, 1)

@@ -132,7 +132,14 @@ func events(w http.ResponseWriter, r *http.Request, d Dashboard) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // a proxy must not hold events back
 	w.WriteHeader(http.StatusOK)
-	ctx := r.Context()
+	// The stream ends when the client goes away or the server shuts down
+	// (Shutdown waits for requests in flight, and a stream never ends by
+	// itself).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if stopping := stoppingOf(r); stopping != nil {
+		defer context.AfterFunc(stopping, cancel)()
+	}
 	c := d.Clock()
 	send := func(format string, args ...any) bool {
 		// The deadline is the network's, in wall time, not ebb's clock.

@@ -358,3 +358,33 @@ func TestEventStreamResumes(t *testing.T) {
 		t.Errorf("since=x: %d", resp.StatusCode)
 	}
 }
+
+// ebb run's Shutdown ends the open streams rather than waiting its whole
+// timeout for them.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	srv, ln, err := Listen(testAPI(8, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Handler = Handler(newDashFake())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := sseReader{t: t, r: bufio.NewReader(resp.Body)}
+	s.next()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v (the stream held it)", err)
+	}
+	if err := <-served; err != http.ErrServerClosed {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("the stream did not end cleanly: %v", err)
+	}
+}

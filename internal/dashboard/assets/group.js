@@ -4,7 +4,6 @@
 
 window.ebbGroup = (() => {
   const { $, el, api, ago, num, arrow, act, notice, serial } = ebb;
-  const HISTORY = '1h';
   const enc = encodeURIComponent;
   let name = null;
   let charts = {}; // by key: uPlot instances kept across refreshes
@@ -36,7 +35,7 @@ window.ebbGroup = (() => {
     let view, insts, acts, hist;
     try {
       [view, insts, acts, hist] = await Promise.all([
-        api(base), api(base + '/instances'), api(base + '/activities?limit=50'), api(base + '/history?since=' + HISTORY),
+        api(base), api(base + '/instances'), api(base + '/activities?limit=50'), api(base + '/history?since=' + $('range').value),
       ]);
     } catch (e) {
       notice(`Could not load ${g}: ${e.message}`, 'error');
@@ -116,8 +115,15 @@ window.ebbGroup = (() => {
       $('chart-capacity').textContent = 'The chart library did not load.';
       return;
     }
-    const range = { min: secs(h.since), max: secs(h.now) };
     const cap = h.capacity || [];
+    // The axis spans the data within the range asked for (at least 10 s):
+    // a group ebb started watching a minute ago fills the width.
+    const now = secs(h.now);
+    let first = now - 10;
+    for (const t of [cap[0] && cap[0].t, ...(h.signals || []).map((s) => s.samples[0] && s.samples[0].t)]) {
+      if (t) first = Math.min(first, secs(t));
+    }
+    const range = { min: Math.max(secs(h.since), first), max: now };
     const stepped = uPlot.paths.stepped({ align: 1 });
     const capSeries = ['desired', 'ready', 'launching', 'draining'].map((k) => ({
       label: k, stroke: palette[k], width: k === 'desired' ? 2 : 1.5, paths: stepped, dash: k === 'desired' ? [6, 3] : undefined,
@@ -254,6 +260,7 @@ window.ebbGroup = (() => {
   }
 
   function init() {
+    $('range').addEventListener('change', () => refresh());
     $('scale').addEventListener('click', async () => {
       const n = parseInt($('scale-to').value, 10);
       if (!(n >= 0)) {
