@@ -228,6 +228,29 @@ func TestActionNeedsTheToken(t *testing.T) {
 	}
 }
 
+// Draining an instance from its row: confirmed, sent with the token kept
+// in the tab, and the row shows the drain.
+func TestDrainAnInstance(t *testing.T) {
+	e := sharedEbb(t)
+	ctx := tab(t)
+	do(t, ctx, chromedp.Navigate(e.URL+"/#/group/web"))
+	waitFor(t, ctx, "an instance in service", `document.querySelector('#instances tr[data-instance] .badge.state-in_service') !== null`)
+	eval[bool](t, ctx, `sessionStorage.setItem('ebb.token', `+strconv.Quote(e.Token)+`) || true`)
+	do(t, ctx, chromedp.Reload()) // the page reads the token as it loads
+	waitFor(t, ctx, "an instance in service", `document.querySelector('#instances tr[data-instance] .badge.state-in_service') !== null`)
+	id := eval[string](t, ctx, `document.querySelector('#instances .badge.state-in_service').closest('tr').dataset.instance`)
+	row := `#instances tr[data-instance="` + id + `"]`
+	do(t, ctx, chromedp.Click(chromedp.CSS(row+` button.drain`)))
+	waitFor(t, ctx, "the confirmation", `document.getElementById('confirm').open && document.getElementById('confirm-text').textContent.startsWith('Drain `+id+` of web')`)
+	do(t, ctx, chromedp.Click(chromedp.ID("confirm-ok")))
+	waitFor(t, ctx, "success", `document.getElementById('notice').textContent.startsWith('Done: Drain `+id+`')`)
+	waitFor(t, ctx, "the drain in its row", `(() => {
+		const r = document.querySelector('`+row+`');
+		return !r || r.querySelector('.badge').textContent !== 'in_service';
+	})()`)
+	waitFor(t, ctx, "the operator log", `document.getElementById('operator').textContent.includes('drain')`)
+}
+
 // renamed shows the daemon's signal "queue" under a hostile name: ebb's
 // config refuses such names, so this is how a test gets one to the page.
 type renamed struct{ *daemon.Daemon }
@@ -407,4 +430,9 @@ func TestScreenshots(t *testing.T) {
 		t.Errorf("the page is %v px wide on a 390 px screen", w)
 	}
 	shoot(phone, "overview-phone.png", false)
+	do(t, phone, chromedp.Navigate(e.URL+"/#/group/web"))
+	waitFor(t, phone, "web's page", `document.querySelectorAll('#chart-signals .uplot').length === 2`)
+	if w := eval[float64](t, phone, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("the group page is %v px wide on a 390 px screen", w)
+	}
 }
