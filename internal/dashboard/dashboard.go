@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -43,8 +44,13 @@ type file struct {
 }
 
 // Handler serves the page at "/" and its files under "/assets/"; anything
-// else is a 404.
-func Handler() http.Handler {
+// else is a 404. The files are prepared (hashed, compressed) once per
+// process, however many API handlers are built.
+func Handler() http.Handler { return handler() }
+
+var handler = sync.OnceValue(build)
+
+func build() http.Handler {
 	files := map[string]*file{}
 	err := fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

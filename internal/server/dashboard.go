@@ -154,6 +154,11 @@ func events(w http.ResponseWriter, r *http.Request, d Dashboard) {
 	}
 	for {
 		ch, next := d.Changes(since)
+		if since > ch.Seq {
+			// A sequence from before ebb restarted: everything may have
+			// changed, and the numbering starts again from here.
+			ch.All, ch.Groups = true, nil
+		}
 		if ch.All || len(ch.Groups) > 0 {
 			if len(ch.Groups) > maxEventGroups {
 				ch.All, ch.Groups = true, nil

@@ -329,6 +329,7 @@ func TestEventStreamResumes(t *testing.T) {
 		{"since", "?since=1", "", `"groups":["b"]`},
 		{"Last-Event-ID beats since", "?since=0", "1", `"groups":["b"]`},
 		{"from the start", "?since=0", "", `"groups":["a","b"]`},
+		{"from before a restart", "", "41", `{"seq":2,"all":true}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
