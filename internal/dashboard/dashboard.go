@@ -33,13 +33,15 @@ var assets embed.FS
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// file is one asset, ready to serve: its bytes, gzipped bytes when that is
-// smaller, and an ETag, all computed once.
+// file is one asset, ready to serve: its bytes, an ETag, and, the first
+// time a browser asks for it, its gzipped bytes when that is smaller. The
+// compression waits for the first request so that building the API (at
+// every start, and when a replica takes the lead) costs nothing.
 type file struct {
 	name string
 	body []byte
-	gz   []byte
-	etag string // of body; gz's is etag with "-gz" before the closing quote
+	gz   func() []byte // nil when not worth it
+	etag string        // of body; gz's is etag with "-gz" before the closing quote
 	ctyp string
 }
 
@@ -84,8 +86,10 @@ func build() http.Handler {
 		h.Add("Vary", "Accept-Encoding")
 		body, etag := f.body, f.etag
 		if f.gz != nil && acceptsGzip(r) {
-			h.Set("Content-Encoding", "gzip")
-			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			if gz := f.gz(); gz != nil {
+				h.Set("Content-Encoding", "gzip")
+				body, etag = gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			}
 		}
 		h.Set("ETag", etag)
 		http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(body))
@@ -100,13 +104,16 @@ func prepare(p string, b []byte) *file {
 	}
 	if strings.HasPrefix(f.ctyp, "text/html") || strings.HasPrefix(f.ctyp, "text/css") ||
 		strings.HasPrefix(f.ctyp, "text/javascript") || strings.HasPrefix(f.ctyp, "application/javascript") {
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		zw.Write(b)
-		zw.Close()
-		if gz.Len() < len(b) {
-			f.gz = gz.Bytes()
-		}
+		f.gz = sync.OnceValue(func() []byte {
+			var gz bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+			zw.Write(b)
+			zw.Close()
+			if gz.Len() >= len(b) {
+				return nil
+			}
+			return gz.Bytes()
+		})
 	}
 	return f
 }
