@@ -228,6 +228,7 @@ func (d *Daemon) takeOutside(group string, n int) {
 // happened by then, so a failure to record it is logged, not returned.
 func (d *Daemon) recordEvent(group string, e store.Event) {
 	d.wakers.wake(group) // the loop reconciles what the operator changed now
+	d.changed.mark(group)
 	err := d.st.Update(func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(group, e)
 		return err
@@ -278,6 +279,7 @@ func (d *Daemon) Suspend(group string, procs []string, on bool) (store.Suspended
 		return err
 	})
 	d.wakers.wake(group)
+	d.changed.mark(group)
 	return out, err
 }
 

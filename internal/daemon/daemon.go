@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,7 @@ type Daemon struct {
 	http       *http.Client
 	rng        *rand.Rand
 	wakers     *wakers
+	changed    *changes // what the dashboard's event stream redraws
 
 	mu        sync.Mutex // guards what follows
 	cfg       *config.File
@@ -94,6 +96,7 @@ type Daemon struct {
 	health    map[string]map[string]signalHealth
 	loops     map[string]bool // groups with a running reconcile loop
 	adopted   map[string]bool // groups whose running instances were adopted
+	capacity  map[string][]CapacityPoint
 	modTime   time.Time
 	token     string
 	reload    chan struct{}
@@ -144,7 +147,7 @@ func New(opt Options) (*Daemon, error) {
 		rng:    rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, last: map[string]model.Decision{}, loops: map[string]bool{}, adopted: map[string]bool{},
 		decided: map[string]time.Time{}, journaled: map[string]journal{}, reads: map[string]*read{}, health: map[string]map[string]signalHealth{},
-		reload: make(chan struct{}, 1), wakers: newWakers(),
+		reload: make(chan struct{}, 1), wakers: newWakers(), changed: newChanges(), capacity: map[string][]CapacityPoint{},
 	}
 	d.metrics = newMetrics(d)
 	l, err := d.load()
@@ -368,6 +371,8 @@ func (d *Daemon) installSources(l loaded) ([]recUpdate, error) {
 	maps.DeleteFunc(d.health, func(name string, _ map[string]signalHealth) bool { return gone(name) })
 	maps.DeleteFunc(d.last, func(name string, _ model.Decision) bool { return gone(name) })
 	maps.DeleteFunc(d.decided, func(name string, _ time.Time) bool { return gone(name) })
+	maps.DeleteFunc(d.capacity, func(name string, _ []CapacityPoint) bool { return gone(name) })
+	d.changed.mark("") // groups came, went or changed bounds: every view may differ
 	if !d.opt.Follow {
 		d.journalClamps(clamped)
 	}
@@ -694,7 +699,11 @@ func (d *Daemon) reconcileGroup(ctx context.Context, name string, rec *fleet.Rec
 	}
 	d.mu.Lock()
 	if g, ok := d.groups[name]; ok && g.rec == rec {
+		if !slices.Equal(g.status.Conditions, st.Conditions) {
+			d.changed.mark(name)
+		}
 		g.status = st
+		d.noteCapacity(name, d.opt.Clock.Now())
 	}
 	d.mu.Unlock()
 	return st, nil

@@ -455,7 +455,7 @@ ebb_signal_missing{group="web",signal="queue"} 0
 # HELP ebb_signal_read_errors_total Signal reads that failed after their retries, by group and signal.
 # TYPE ebb_signal_read_errors_total counter
 ebb_signal_read_errors_total{group="broken",signal="queue"} 1
-# HELP ebb_group_conditions Conditions the group shows in ebb status (stale or failing signals, stalled reads, failing launches or drains).
+# HELP ebb_group_conditions Conditions the group shows in ebb status (stale or failing signals, stalled reads, a guard holding scale-out, failing launches or drains).
 # TYPE ebb_group_conditions gauge
 ebb_group_conditions{group="broken"} 1
 ebb_group_conditions{group="web"} 0

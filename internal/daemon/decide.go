@@ -193,8 +193,12 @@ func (d *Daemon) prepare(now time.Time, eng *engine.Engine, decisions []*model.D
 		if !ok {
 			continue
 		}
+		if old, seen := d.last[dec.Group]; visiblyChanged(old, seen, dec) {
+			d.changed.mark(dec.Group)
+		}
 		d.last[dec.Group] = cloneDecision(dec)
 		d.decided[dec.Group] = now
+		d.noteCapacity(dec.Group, now)
 		d.metrics.decided(dec)
 		if dec.Desired != dec.Current {
 			d.wakers.wake(dec.Group)

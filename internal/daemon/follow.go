@@ -65,9 +65,14 @@ func (d *Daemon) refresh() bool {
 			if len(entries) > 0 {
 				var dec model.Decision
 				if err := json.Unmarshal(entries[0].Decision, &dec); err == nil {
+					// A follower's dashboard is live too.
+					if old, seen := d.last[eg.Name]; visiblyChanged(old, seen, &dec) {
+						d.changed.mark(eg.Name)
+					}
 					d.last[eg.Name] = dec
 				}
 			}
+			d.noteCapacity(eg.Name, d.opt.Clock.Now())
 		}
 		return nil
 	})

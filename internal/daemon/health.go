@@ -86,6 +86,12 @@ func (d *Daemon) conditions(group string, now time.Time) []string {
 				out = append(out, fmt.Sprintf("signal %s: missing or stale at the last decision; the missing-data rule applies", in.Name))
 			}
 		}
+		// A guard (or a shared budget) holding back a scale-out the
+		// policies asked for: capacity is short on purpose, and an
+		// operator should see why.
+		if s, ok := dec.Bound(); ok && (s.Stage == model.StageGuard || s.Stage == model.StageBudget) && s.To < s.From {
+			out = append(out, fmt.Sprintf("scale-out held by a %s at the last decision: %s", s.Stage, s.Reason))
+		}
 	}
 	if g := d.groups[group]; g != nil && g.rec != nil {
 		out = append(out, g.status.Conditions...)

@@ -171,7 +171,7 @@ var (
 	descFailing = prometheus.NewDesc("ebb_signal_failing",
 		"1 while the signal's latest read failed.", []string{"group", "signal"}, nil)
 	descConditions = prometheus.NewDesc("ebb_group_conditions",
-		"Conditions the group shows in ebb status (stale or failing signals, stalled reads, failing launches or drains).", []string{"group"}, nil)
+		"Conditions the group shows in ebb status (stale or failing signals, stalled reads, a guard holding scale-out, failing launches or drains).", []string{"group"}, nil)
 	descSourceUp = prometheus.NewDesc("ebb_source_up",
 		"1 unless the source's latest call failed (after its retries).", []string{"source", "kind"}, nil)
 	descSourceCalls = prometheus.NewDesc("ebb_source_calls_total",

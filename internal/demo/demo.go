@@ -160,6 +160,9 @@ func startDemoEbb(opt Options, cfg string) (api *client.Client, addr string, sto
 		cancel()
 		return nil, "", nil, fmt.Errorf("start ebb: %w", err)
 	}
+	// The token is the demo's own, made for this run, on loopback: shown so
+	// the dashboard's actions (scale, suspend, drain) can be tried.
+	fmt.Fprintf(opt.Out, "dashboard: http://%s/ (actions ask for the token %s)\n", addr, token)
 	return client.New("http://"+addr, token), addr, func() { stopEbb(); cancel() }, nil
 }
 

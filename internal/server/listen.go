@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,11 +25,29 @@ func Listen(api config.API) (*http.Server, net.Listener, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("api: %w", err) // net's error says "listen tcp ADDR"
 	}
+	stopping, stop := context.WithCancel(context.Background())
 	srv := &http.Server{
 		ReadHeaderTimeout: api.ReadHeaderTimeout.D(),
 		ReadTimeout:       api.ReadTimeout.D(),
 		WriteTimeout:      api.WriteTimeout.D(),
 		IdleTimeout:       api.IdleTimeout.D(),
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), stoppingKey{}, stopping)
+		},
 	}
+	// Shutdown waits for requests in flight; an event stream never ends
+	// by itself, so it is told to (stoppingOf).
+	srv.RegisterOnShutdown(stop)
 	return srv, netutil.LimitListener(ln, api.MaxConnections), nil
+}
+
+// stoppingKey holds, in a request's context, a context done once the
+// server shuts down.
+type stoppingKey struct{}
+
+// stoppingOf is done once the server that took r shuts down; nil for a
+// server Listen did not make.
+func stoppingOf(r *http.Request) context.Context {
+	c, _ := r.Context().Value(stoppingKey{}).(context.Context)
+	return c
 }

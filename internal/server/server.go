@@ -1,5 +1,5 @@
 // Package server is ebb's HTTP API: JSON under /v1/, Prometheus metrics on
-// /metrics, /healthz and /readyz. Reads are open; every mutation needs the
+// /metrics, /healthz and /readyz, and the dashboard's page at /. Reads are open; every mutation needs the
 // bearer token, compared in constant time. Request bodies are limited and
 // decoded strictly: a bad body is a 400 with a message and changes nothing.
 package server
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/daemon"
+	"github.com/ebb-autoscaler/ebb/internal/dashboard"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/source"
 	"github.com/ebb-autoscaler/ebb/internal/store"
@@ -89,6 +90,12 @@ func Handler(b Backend) http.Handler {
 	// own server, and the API listens on loopback unless told otherwise.
 	mux.Handle("/eureka/", b.Registry())
 	mux.HandleFunc("GET /v1/registry", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.RegistryStatus()) })
+	s.mountDashboard(mux)
+	// The page and its assets: "/" and "/assets/…" only, so every other
+	// path stays the API's (or another mount's) to answer.
+	page := dashboard.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /assets/", page)
 	return s.leading(mux)
 }
 

@@ -1,6 +1,7 @@
 // Package testserver starts real servers for tests — Prometheus, Redis,
-// NATS, PostgreSQL, RabbitMQ — as child processes on 127.0.0.1, on free
-// ports, each in its own temporary directory, and stops them by PID.
+// NATS, PostgreSQL, RabbitMQ, and headless Chromium for the dashboard's
+// browser tests — as child processes on 127.0.0.1, on free ports, each in
+// its own temporary directory, and stops them by PID.
 //
 // A test package shares one server of each kind between its tests: it keeps
 // a Pool, gets servers from it with Shared, and stops them all in TestMain.
