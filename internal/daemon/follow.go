@@ -86,4 +86,12 @@ func (d *Daemon) refresh() bool {
 
 // Leader says who leads the replicas sharing the store: this daemon,
 // unless it follows.
-func (d *Daemon) Leader() store.Leader { return d.st.Leader() }
+func (d *Daemon) Leader() store.Leader {
+	l := d.st.Leader()
+	if l.Self && d.opt.Follow {
+		// Won, but this daemon only follows: the leading one is not
+		// serving yet.
+		l.Self, l.Starting = false, true
+	}
+	return l
+}

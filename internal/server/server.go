@@ -122,6 +122,13 @@ func (s *server) leading(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if l.Starting {
+			// Served here, it would reach the following daemon, which
+			// acts on nothing: acknowledged and lost.
+			w.Header().Set("Retry-After", "1")
+			fail(w, http.StatusServiceUnavailable, "this ebb is taking the lead and not acting on it yet: retry shortly")
+			return
+		}
 		if by := r.Header.Get(forwardedHeader); by != "" {
 			fail(w, http.StatusServiceUnavailable, "forwarded by %s to this ebb, which does not lead (it follows %q): retry", by, l.ID)
 			return

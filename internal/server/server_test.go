@@ -27,9 +27,15 @@ type fakeBackend struct {
 	procs      []string
 	terminated daemon.TerminateRequest
 	protected  map[string]bool
+	leader     *store.Leader // nil: this one leads
 }
 
-func (*fakeBackend) Leader() store.Leader                { return store.Leader{Self: true} }
+func (f *fakeBackend) Leader() store.Leader {
+	if f.leader != nil {
+		return *f.leader
+	}
+	return store.Leader{Self: true}
+}
 func (*fakeBackend) Registry() http.Handler              { return http.NotFoundHandler() }
 func (*fakeBackend) RegistryStatus() daemon.RegistryView { return daemon.RegistryView{} }
 
@@ -364,5 +370,33 @@ func TestPushMany(t *testing.T) {
 	}
 	if want := map[string]map[string]float64{"web": {"queue": 120, "cpu": 0.6}}; !maps.EqualFunc(fb.pushedMany, want, maps.Equal) {
 		t.Fatalf("pushed %v, want %v", fb.pushedMany, want)
+	}
+}
+
+// A replica that won the lead but whose leading daemon is not serving yet
+// refuses changes (503, retry) instead of handing them to its following
+// daemon, which would acknowledge and lose them; reads are served.
+func TestTakingTheLeadRefusesChanges(t *testing.T) {
+	b := &fakeBackend{token: "tok", leader: &store.Leader{ID: "r2", Starting: true}}
+	srv := httptest.NewServer(Handler(b))
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/groups/web/scale", strings.NewReader(`{"desired": 3}`))
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || b.scaled != 0 {
+		t.Errorf("scale while taking the lead: %d, Retry-After %q, scaled %d; want 503 with Retry-After, nothing scaled",
+			resp.StatusCode, resp.Header.Get("Retry-After"), b.scaled)
+	}
+	resp, err = http.Get(srv.URL + "/v1/groups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a read while taking the lead: %d, want 200", resp.StatusCode)
 	}
 }

@@ -139,6 +139,10 @@ type Leader struct {
 	Self bool `json:"self"`
 	// Expired is whether the lease ran out and no one has taken it yet.
 	Expired bool `json:"expired,omitempty"`
+	// Starting is whether the replica reading won the lead but does not
+	// act on it yet (its leading daemon is being built): a change sent to
+	// it now would reach no one, so it is refused, to be retried.
+	Starting bool `json:"starting,omitempty"`
 }
 
 // OpenPostgres connects to the database, creates or checks its tables,
