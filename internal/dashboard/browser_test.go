@@ -23,7 +23,7 @@ import (
 
 // waitFor waits, at most 20 s, until the JavaScript expression is truthy in
 // the page.
-func waitFor(t *testing.T, ctx context.Context, what, expr string) {
+func waitFor(t testing.TB, ctx context.Context, what, expr string) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("wait for %s: %v\nthe page says: %s", what, err, pageText(ctx))
@@ -39,14 +39,14 @@ func pageText(ctx context.Context) string {
 	return s
 }
 
-func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%v\nthe page says: %s", err, pageText(ctx))
 	}
 }
 
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -102,7 +102,7 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 
 // serve serves h on loopback until t ends; the page's event stream, which
 // never ends by itself, is cut first.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
+func serve(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -313,19 +313,14 @@ func TestHostileTextRendersAsText(t *testing.T) {
 	}
 }
 
-// The page's first screen with a thousand groups: one request, drawn in
-// well under a second.
-func TestOverviewLoadsFastWithAThousandGroups(t *testing.T) {
+// The page's first screen with a thousand groups comes from one request
+// and is paged; how fast it draws is BenchmarkOverviewFirstPage's.
+func TestOverviewPagesAThousandGroups(t *testing.T) {
 	ctx := tab(t)
 	srv := serve(t, server.Handler(thousand(t)))
 	do(t, ctx, chromedp.Navigate(srv.URL+"/"))
 	waitFor(t, ctx, "the first page", rowCount(100))
-	ms := eval[float64](t, ctx, `performance.now()`)
 	requests := eval[float64](t, ctx, `performance.getEntriesByType('resource').filter((r) => r.name.includes('/v1/overview')).length`)
-	t.Logf("first page of 1,000 groups drawn %.0f ms after navigation, %v overview request(s)", ms, requests)
-	if ms > 1000 {
-		t.Errorf("drawn after %.0f ms, want under 1,000", ms)
-	}
 	if requests != 1 {
 		t.Errorf("%v overview requests, want 1", requests)
 	}
@@ -435,4 +430,22 @@ func TestScreenshots(t *testing.T) {
 	if w := eval[float64](t, phone, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("the group page is %v px wide on a 390 px screen", w)
 	}
+}
+
+// BenchmarkOverviewFirstPage loads the page against 1,000 groups in a
+// fresh tab and reports when its first 100 rows were drawn, in ms after
+// navigation (the browser's own clock, performance.now()).
+//
+//	go test -run '^$' -bench BenchmarkOverviewFirstPage -benchtime 10x ./internal/dashboard/
+func BenchmarkOverviewFirstPage(b *testing.B) {
+	srv := serve(b, server.Handler(thousand(b)))
+	total := 0.0
+	for b.Loop() {
+		ctx, done := tabFor(b)
+		do(b, ctx, chromedp.Navigate(srv.URL+"/"))
+		waitFor(b, ctx, "the first page", rowCount(100))
+		total += eval[float64](b, ctx, `performance.now()`)
+		done()
+	}
+	b.ReportMetric(total/float64(b.N), "ms-to-first-page")
 }

@@ -186,21 +186,28 @@ func sharedEbb(t *testing.T) *ebbUnderTest {
 // action in it is bounded by a minute.
 func tab(t *testing.T) context.Context {
 	t.Helper()
-	c := testserver.Shared(t, &pool, "chromium", testserver.Chromium)
+	ctx, done := tabFor(t)
+	t.Cleanup(done)
+	return ctx
+}
+
+// tabFor opens a new tab in the shared Chromium; done closes it.
+func tabFor(tb testing.TB) (ctx context.Context, done func()) {
+	tb.Helper()
+	c := testserver.Shared(tb, &pool, "chromium", testserver.Chromium)
 	alloc, cancelAlloc := remote.NewAllocator(context.Background(), c.URL, remote.NoModifyURL)
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
-	t.Cleanup(func() {
+	return ctx, func() {
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
-	})
-	return ctx
+	}
 }
 
 // thousand is a daemon with 1,000 groups sized by pushed signals, running
 // (deciding) until t ends; its API is for the caller to serve.
-func thousand(t *testing.T) *daemon.Daemon {
+func thousand(t testing.TB) *daemon.Daemon {
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
