@@ -57,6 +57,9 @@ func (d *Daemon) reloadNow(ctx context.Context, wg *sync.WaitGroup) {
 		if l.cfg.Store.Path != d.cfg.Store.Path || !reflect.DeepEqual(l.cfg.Store.Postgres, d.cfg.Store.Postgres) || l.cfg.API.Listen != d.cfg.API.Listen {
 			d.opt.Log.Warn("store and api.listen changes take effect at the next start")
 		}
+		if l.cfg.Registry != d.cfg.Registry {
+			d.opt.Log.Warn("registry changes (leases, evictions, self-preservation) take effect at the next start")
+		}
 		tokenChanged := l.token != d.token
 		var updates []recUpdate
 		updates, err = d.install(l)
