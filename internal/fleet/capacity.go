@@ -205,72 +205,66 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 			}
 		}
 	}()
-	// What changed is worked out in a read-only transaction, and written
-	// only when something did: a settled group's reconcile writes nothing.
+	// What changed is worked out from the records, and written only when
+	// something did: a settled group's reconcile writes nothing.
 	var puts []model.Instance
 	var fresh []string
-	err = r.st.View(func(tx *store.Tx) error {
-		if a.known == nil {
-			a.known = map[string]bool{}
-		}
-		known := a.known
-		clear(known)
-		all, err := tx.Instances(r.spec.Group)
-		if err != nil {
-			return err
-		}
-		for _, rec := range all {
-			known[rec.ID] = true
-			if rec.State.Ended() {
-				if a.hooked[rec.ID] {
-					letGo = append(letGo, rec.ID)
-				}
-				continue
-			}
-			in, ok := a.seen[rec.ID]
-			switch {
-			case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
-				// The system asks before it removes: drained like ebb's own.
-				r.move(&rec, model.Draining, reasonHook)
-			case a.hooked[rec.ID]:
-				continue // already draining or stopping
-			case !ok:
-				end, reason := model.Terminated, "gone from the system"
-				if rec.State == model.Launching || rec.State == model.Pending {
-					end, reason = model.Failed, "gone from the system before it was ready"
-				}
-				r.move(&rec, end, reason)
-			case in.Leaving && rec.State != model.Terminating:
-				r.move(&rec, model.Terminated, "removed by the system")
-			case in.Addr != rec.Addr || in.Zone != rec.Zone:
-				rec.Addr, rec.Zone = in.Addr, in.Zone
-			default:
-				continue
-			}
-			puts = append(puts, rec)
-		}
-		for _, in := range obs.Instances {
-			if known[in.ID] || in.Leaving {
-				continue
-			}
-			fresh = append(fresh, in.ID)
-			launched := in.LaunchedAt
-			if launched.IsZero() {
-				launched = now
-			}
-			rec := model.Instance{ID: in.ID, Group: r.spec.Group, Addr: in.Addr, Zone: in.Zone,
-				State: model.Launching, Protected: r.spec.Protect || in.Protected,
-				LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
-			r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
-			puts = append(puts, rec)
-		}
-		return nil
-	})
+	all, err := r.instances()
 	if err != nil {
-		return fmt.Errorf("read instances of %s: %w", r.spec.Group, err)
+		return err
+	}
+	if a.known == nil {
+		a.known = map[string]bool{}
+	}
+	known := a.known
+	clear(known)
+	for _, rec := range all {
+		known[rec.ID] = true
+		if rec.State.Ended() {
+			if a.hooked[rec.ID] {
+				letGo = append(letGo, rec.ID)
+			}
+			continue
+		}
+		in, ok := a.seen[rec.ID]
+		switch {
+		case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
+			// The system asks before it removes: drained like ebb's own.
+			r.move(&rec, model.Draining, reasonHook)
+		case a.hooked[rec.ID]:
+			continue // already draining or stopping
+		case !ok:
+			end, reason := model.Terminated, "gone from the system"
+			if rec.State == model.Launching || rec.State == model.Pending {
+				end, reason = model.Failed, "gone from the system before it was ready"
+			}
+			r.move(&rec, end, reason)
+		case in.Leaving && rec.State != model.Terminating:
+			r.move(&rec, model.Terminated, "removed by the system")
+		case in.Addr != rec.Addr || in.Zone != rec.Zone:
+			rec.Addr, rec.Zone = in.Addr, in.Zone
+		default:
+			continue
+		}
+		puts = append(puts, own(rec))
+	}
+	for _, in := range obs.Instances {
+		if known[in.ID] || in.Leaving {
+			continue
+		}
+		fresh = append(fresh, in.ID)
+		launched := in.LaunchedAt
+		if launched.IsZero() {
+			launched = now
+		}
+		rec := model.Instance{ID: in.ID, Group: r.spec.Group, Addr: in.Addr, Zone: in.Zone,
+			State: model.Launching, Protected: r.spec.Protect || in.Protected,
+			LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
+		r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
+		puts = append(puts, rec)
 	}
 	if len(puts) > 0 {
-		err := r.update(func(tx *store.Tx) error {
+		err := r.update(func(tx *txn) error {
 			for _, rec := range puts {
 				if err := tx.PutInstance(rec); err != nil {
 					return err
@@ -379,7 +373,7 @@ func (r *Reconciler) saveExpect() error {
 		return nil
 	}
 	n := a.expect
-	err := r.update(func(tx *store.Tx) error {
+	err := r.update(func(tx *txn) error {
 		gs, _, err := tx.GroupState(r.spec.Group)
 		if err != nil {
 			return err

@@ -201,6 +201,21 @@ func (s *Store) Version() uint64 {
 	return s.writes.Load()
 }
 
+// Foreign grows whenever the local copy took in changes this process's
+// Update did not make: a replica's reload or catch-up (what the leader
+// wrote, or a write of its own that reached PostgreSQL but not the copy).
+// It grows only after they are in, so a reader that read Foreign before
+// a View and finds it unchanged later knows the View missed nothing of
+// theirs. A file store has no other writer (its lock), so its Foreign
+// never moves. Whoever keeps a copy of what it wrote itself, instead of
+// reading it back, must drop the copy when Foreign moves.
+func (s *Store) Foreign() uint64 {
+	if s.repl != nil {
+		return s.repl.foreign.Load()
+	}
+	return 0
+}
+
 // Tx is a transaction on the store, handed to View and Update callbacks.
 type Tx struct {
 	btx *bolt.Tx
