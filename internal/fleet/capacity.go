@@ -367,23 +367,37 @@ func (r *Reconciler) hookExpiring(id string, now time.Time) bool {
 
 // saveExpect records the count ebb left the system at when it changed, so
 // a restart tells a count set meanwhile by someone else from ebb's own.
+// Any write of the reconciler's records it with what it writes
+// (carryExpect): this writes it only when none did since it changed.
 func (r *Reconciler) saveExpect() error {
 	a := r.cap
 	if a == nil || a.expect < 0 || a.expect == a.saved {
 		return nil
 	}
-	n := a.expect
-	err := r.update(func(tx *txn) error {
-		gs, _, err := tx.GroupState(r.spec.Group)
-		if err != nil {
-			return err
-		}
-		gs.System = &n
-		return tx.PutGroupState(r.spec.Group, gs)
-	})
-	if err != nil {
+	if err := r.update(func(*txn) error { return nil }); err != nil {
 		return fmt.Errorf("record the system's count of %s: %w", r.spec.Group, err)
 	}
-	a.saved = n
 	return nil
+}
+
+// carryExpect writes the system's count in tx when it changed since it
+// was last recorded, and returns it (-1: unchanged). Carried by the
+// reconciler's next write (the finish of the removal that lowered it,
+// say), it costs no transaction of its own, and is on disk with what
+// changed it rather than only at the end of the reconcile.
+func (r *Reconciler) carryExpect(tx *txn) (int, error) {
+	a := r.cap
+	if a == nil || a.expect < 0 || a.expect == a.saved {
+		return -1, nil
+	}
+	n := a.expect
+	gs, _, err := tx.GroupState(r.spec.Group)
+	if err != nil {
+		return -1, err
+	}
+	gs.System = &n
+	if err := tx.PutGroupState(r.spec.Group, gs); err != nil {
+		return -1, err
+	}
+	return n, nil
 }

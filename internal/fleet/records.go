@@ -163,17 +163,23 @@ func (t *txn) readBack() error {
 }
 
 // update runs fn in a store write transaction, counting it (a reconcile
-// that wrote something reads the fleet back for its status), and brings
-// the kept records up to date with what it committed. A transaction that
+// that wrote something reads the fleet back for its status), with the
+// system's count if it changed (carryExpect), and brings the kept records
+// up to date with what it committed. A transaction that
 // failed may have committed or not (a replica's write that reached
 // PostgreSQL only): the records are read again from the store.
 func (r *Reconciler) update(fn func(*txn) error) error {
 	r.writes++
 	foreign := r.st.Foreign()
 	t := &txn{group: r.spec.Group}
+	expect := -1
 	err := r.st.Update(func(tx *store.Tx) error {
 		*t = txn{Tx: tx, group: r.spec.Group}
 		if err := fn(t); err != nil {
+			return err
+		}
+		var err error
+		if expect, err = r.carryExpect(t); err != nil {
 			return err
 		}
 		if !r.recs.valid {
@@ -181,6 +187,9 @@ func (r *Reconciler) update(fn func(*txn) error) error {
 		}
 		return t.readBack()
 	})
+	if err == nil && expect >= 0 {
+		r.cap.saved = expect
+	}
 	if err != nil || t.other || r.st.Foreign() != foreign {
 		r.recs = records{}
 		return err
