@@ -404,7 +404,8 @@ const (
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
 	var launching, rebalancing []model.Instance
-	inService := make([]model.Instance, 0, len(insts))
+	inService := r.scaleBuf[:0] // copies, reused: nothing keeps them past the call
+	defer func() { r.scaleBuf = inService }()
 	for _, in := range insts {
 		switch in.State {
 		case model.Launching:

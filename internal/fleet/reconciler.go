@@ -69,6 +69,8 @@ type Reconciler struct {
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
 	recs        records              // the group's records as the store holds them
+	liveBuf     []model.Instance     // live's, reused
+	scaleBuf    []model.Instance     // scale's, reused
 
 	// cap is set for a capacity provider (NewCapacity); outside is the
 	// desired count someone else set, seen by the reconcile.
@@ -216,7 +218,7 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 }
 
 // live returns the group's live instances, pruning the expired records
-// of ended ones as load says.
+// of ended ones as load says. The slice is valid until the next call.
 func (r *Reconciler) live() ([]model.Instance, error) {
 	all, err := r.instances()
 	if err != nil {
@@ -226,7 +228,9 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 	now := r.opt.Clock.Now()
 	prune := now.Sub(r.pruned) >= pruneEvery
 	cutoff := now.Add(-r.opt.KeepTerminated)
-	insts := make([]model.Instance, 0, len(all))
+	// The last call's slice is reused: a reconcile is done with the
+	// instances of its first load when it loads again.
+	insts := r.liveBuf[:0]
 	for _, in := range all {
 		switch {
 		case !in.State.Ended():
@@ -235,6 +239,7 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 			expired = append(expired, in.ID)
 		}
 	}
+	r.liveBuf = insts
 	if prune {
 		r.pruned = now
 	}
