@@ -201,7 +201,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 			}
 		}
 		for _, g := range groups {
-			g.reconcile(ctx, now)
+			if err := g.reconcile(ctx, now); err != nil {
+				return nil, err
+			}
 			g.record()
 		}
 		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
@@ -344,19 +346,25 @@ func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observatio
 // own next step came due (Status.Wake: a retry, a timeout, a drain
 // check). Any other reconcile would find what the last one left and
 // change nothing (the daemon reconciles every tick, because it cannot
-// know that): it is skipped.
-func (g *closedGroup) reconcile(ctx context.Context, now time.Time) {
+// know that): it is skipped. A failed reconcile is counted and tried
+// again, as the daemon would; one that lost the scratch store's writes
+// ends the run.
+func (g *closedGroup) reconcile(ctx context.Context, now time.Time) error {
 	due := !g.wake.IsZero() && !now.Before(g.wake)
 	if !due && !g.changed && g.state.Desired == g.before && !g.everyStep {
-		return
+		return nil
 	}
 	g.out.Reconciles++
 	status, err := g.rec.Reconcile(ctx, func() int { return g.state.Desired })
 	g.wake = status.Wake
+	if errors.Is(err, store.ErrScratchLost) {
+		return fmt.Errorf("reconcile group %s: %w", g.gc.Name, err)
+	}
 	if err != nil {
 		g.out.ReconcileErrors++
 		g.wake = now // tried again at the next step, as the daemon would at its next tick
 	}
+	return nil
 }
 
 // record appends the step to the group's curves.
