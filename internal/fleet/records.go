@@ -97,13 +97,11 @@ func (r *Reconciler) readRecords() error {
 type txn struct {
 	*store.Tx
 	group   string
-	puts    []string // instance IDs put
-	dels    []string // instance IDs deleted
-	intents bool     // an intent was added or finished
-	other   bool     // a record of another group was written
-	// Read back in the transaction, as the store decodes them.
-	put  []model.Instance
-	open []store.Intent
+	put     []model.Instance // records put, as a read will return them (store.Stored)
+	dels    []string         // instance IDs deleted
+	intents bool             // an intent was added or finished
+	other   bool             // a record of another group was written
+	open    []store.Intent   // the open intents, read back in the transaction
 }
 
 // PutInstance records inst and notes it.
@@ -111,8 +109,20 @@ func (t *txn) PutInstance(inst model.Instance) error {
 	if inst.Group != t.group {
 		t.other = true
 	}
-	t.puts = append(t.puts, inst.ID)
-	return t.Tx.PutInstance(inst)
+	if err := t.Tx.PutInstance(inst); err != nil {
+		return err
+	}
+	rec, err := store.Stored(inst)
+	if err != nil {
+		return err
+	}
+	t.dels = slices.DeleteFunc(t.dels, func(id string) bool { return id == inst.ID })
+	if i := slices.IndexFunc(t.put, func(in model.Instance) bool { return in.ID == inst.ID }); i >= 0 {
+		t.put[i] = rec
+	} else {
+		t.put = append(t.put, rec)
+	}
+	return nil
 }
 
 // DeleteInstance deletes a record and notes it.
@@ -120,6 +130,7 @@ func (t *txn) DeleteInstance(group, id string) error {
 	if group != t.group {
 		t.other = true
 	}
+	t.put = slices.DeleteFunc(t.put, func(in model.Instance) bool { return in.ID == id })
 	t.dels = append(t.dels, id)
 	return t.Tx.DeleteInstance(group, id)
 }
@@ -139,27 +150,15 @@ func (t *txn) FinishIntent(seq uint64, now time.Time, result string) error {
 	return t.Tx.FinishIntent(seq, now, result)
 }
 
-// readBack reads what the transaction wrote as the store will return it.
+// readBack reads the open intents back in the transaction, when it added
+// or finished one, as the store decodes them.
 func (t *txn) readBack() error {
-	for _, id := range t.puts {
-		if slices.Contains(t.dels, id) {
-			continue // deleted after it was put: read as gone
-		}
-		inst, ok, err := t.Instance(t.group, id)
-		if err != nil {
-			return err
-		}
-		if ok {
-			t.put = append(t.put, inst)
-		}
+	if !t.intents {
+		return nil
 	}
-	if t.intents {
-		var err error
-		if t.open, err = t.OpenIntents(t.group); err != nil {
-			return err
-		}
-	}
-	return nil
+	var err error
+	t.open, err = t.OpenIntents(t.group)
+	return err
 }
 
 // update runs fn in a store write transaction, counting it (a reconcile
