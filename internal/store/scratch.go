@@ -15,7 +15,7 @@ import (
 // commits were most of what it cost. A scratch store is thrown away after
 // use, so when its writes reach the file does not matter; what its reads
 // return does, and they read the open batch.
-const scratchBatch = 1000
+const scratchBatch = 10000
 
 // ErrScratchLost is wrapped by every call to a scratch store after an
 // Update whose fn failed: bbolt cannot roll back that fn's writes alone, so

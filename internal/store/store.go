@@ -49,7 +49,7 @@ type Options struct {
 	Timeout time.Duration
 	// Scratch is for a store thrown away after use (a simulation's), never
 	// for ebb run's: it does not sync its commits to disk, and it commits
-	// its Updates together, a thousand at a time (scratch.go), its reads
+	// its Updates together, ten thousand at a time (scratch.go), its reads
 	// reading what is not committed yet. One is used by one goroutine at a
 	// time: a View or Update inside another's fn waits forever.
 	Scratch bool
