@@ -53,7 +53,7 @@ type capacityProvider struct {
 	// waits on (provider.Hooked): drained by ebb, then let go.
 	hooked map[string]bool
 	// known is observeCapacity's set of recorded instances, kept to be
-	// reused.
+	// reused; built only when an observed instance has no record.
 	known map[string]bool
 }
 
@@ -213,20 +213,18 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.known == nil {
-		a.known = map[string]bool{}
-	}
-	known := a.known
-	clear(known)
+	recorded := 0 // observed instances with a record
 	for _, rec := range all {
-		known[rec.ID] = true
+		in, ok := a.seen[rec.ID]
+		if ok {
+			recorded++
+		}
 		if rec.State.Ended() {
 			if a.hooked[rec.ID] {
 				letGo = append(letGo, rec.ID)
 			}
 			continue
 		}
-		in, ok := a.seen[rec.ID]
 		switch {
 		case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
 			// The system asks before it removes: drained like ebb's own.
@@ -248,8 +246,21 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 		}
 		puts = append(puts, own(rec))
 	}
+	var known map[string]bool
+	if recorded < len(obs.Instances) {
+		// Some observed instance has no record (most reconciles find
+		// none, and skip building the set).
+		if a.known == nil {
+			a.known = map[string]bool{}
+		}
+		known = a.known
+		clear(known)
+		for _, rec := range all {
+			known[rec.ID] = true
+		}
+	}
 	for _, in := range obs.Instances {
-		if known[in.ID] || in.Leaving {
+		if known == nil || known[in.ID] || in.Leaving {
 			continue
 		}
 		fresh = append(fresh, in.ID)
