@@ -145,7 +145,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		}
 		defer os.RemoveAll(dir)
 	}
-	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true})
+	// Nothing reads a run's journal of decisions and done intents back:
+	// a short one spares each finished intent a walk over a long one.
+	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true, JournalMax: journalMax})
 	if err != nil {
 		return nil, err
 	}
@@ -412,6 +414,10 @@ func modelSignals(g config.Group, m workload.Model) ([]string, error) {
 	}
 	return reads, nil
 }
+
+// journalMax is how many done intents (and decisions) a run's scratch
+// store keeps per group.
+const journalMax = 16
 
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.
