@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
-	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
 // Lister lists every instance that runs for a group, recorded or not
@@ -50,7 +49,7 @@ func (r *Reconciler) Adopt(ctx context.Context) ([]model.Instance, error) {
 	}
 	now := r.opt.Clock.Now()
 	var adopted []model.Instance
-	err = r.update(func(tx *store.Tx) error {
+	err = r.update(func(tx *txn) error {
 		adopted = adopted[:0]
 		for _, f := range found {
 			known, ok, err := tx.Instance(r.spec.Group, f.ID)

@@ -53,7 +53,7 @@ type capacityProvider struct {
 	// waits on (provider.Hooked): drained by ebb, then let go.
 	hooked map[string]bool
 	// known is observeCapacity's set of recorded instances, kept to be
-	// reused.
+	// reused; built only when an observed instance has no record.
 	known map[string]bool
 }
 
@@ -205,72 +205,77 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 			}
 		}
 	}()
-	// What changed is worked out in a read-only transaction, and written
-	// only when something did: a settled group's reconcile writes nothing.
+	// What changed is worked out from the records, and written only when
+	// something did: a settled group's reconcile writes nothing.
 	var puts []model.Instance
 	var fresh []string
-	err = r.st.View(func(tx *store.Tx) error {
+	all, err := r.instances()
+	if err != nil {
+		return err
+	}
+	recorded := 0 // observed instances with a record
+	for _, rec := range all {
+		in, ok := a.seen[rec.ID]
+		if ok {
+			recorded++
+		}
+		if rec.State.Ended() {
+			if a.hooked[rec.ID] {
+				letGo = append(letGo, rec.ID)
+			}
+			continue
+		}
+		switch {
+		case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
+			// The system asks before it removes: drained like ebb's own.
+			r.move(&rec, model.Draining, reasonHook)
+		case a.hooked[rec.ID]:
+			continue // already draining or stopping
+		case !ok:
+			end, reason := model.Terminated, "gone from the system"
+			if rec.State == model.Launching || rec.State == model.Pending {
+				end, reason = model.Failed, "gone from the system before it was ready"
+			}
+			r.move(&rec, end, reason)
+		case in.Leaving && rec.State != model.Terminating:
+			r.move(&rec, model.Terminated, "removed by the system")
+		case in.Addr != rec.Addr || in.Zone != rec.Zone:
+			rec.Addr, rec.Zone = in.Addr, in.Zone
+		default:
+			continue
+		}
+		puts = append(puts, own(rec))
+	}
+	var known map[string]bool
+	if recorded < len(obs.Instances) {
+		// Some observed instance has no record (most reconciles find
+		// none, and skip building the set).
 		if a.known == nil {
 			a.known = map[string]bool{}
 		}
-		known := a.known
+		known = a.known
 		clear(known)
-		all, err := tx.Instances(r.spec.Group)
-		if err != nil {
-			return err
-		}
 		for _, rec := range all {
 			known[rec.ID] = true
-			if rec.State.Ended() {
-				if a.hooked[rec.ID] {
-					letGo = append(letGo, rec.ID)
-				}
-				continue
-			}
-			in, ok := a.seen[rec.ID]
-			switch {
-			case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
-				// The system asks before it removes: drained like ebb's own.
-				r.move(&rec, model.Draining, reasonHook)
-			case a.hooked[rec.ID]:
-				continue // already draining or stopping
-			case !ok:
-				end, reason := model.Terminated, "gone from the system"
-				if rec.State == model.Launching || rec.State == model.Pending {
-					end, reason = model.Failed, "gone from the system before it was ready"
-				}
-				r.move(&rec, end, reason)
-			case in.Leaving && rec.State != model.Terminating:
-				r.move(&rec, model.Terminated, "removed by the system")
-			case in.Addr != rec.Addr || in.Zone != rec.Zone:
-				rec.Addr, rec.Zone = in.Addr, in.Zone
-			default:
-				continue
-			}
-			puts = append(puts, rec)
 		}
-		for _, in := range obs.Instances {
-			if known[in.ID] || in.Leaving {
-				continue
-			}
-			fresh = append(fresh, in.ID)
-			launched := in.LaunchedAt
-			if launched.IsZero() {
-				launched = now
-			}
-			rec := model.Instance{ID: in.ID, Group: r.spec.Group, Addr: in.Addr, Zone: in.Zone,
-				State: model.Launching, Protected: r.spec.Protect || in.Protected,
-				LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
-			r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
-			puts = append(puts, rec)
+	}
+	for _, in := range obs.Instances {
+		if known == nil || known[in.ID] || in.Leaving {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read instances of %s: %w", r.spec.Group, err)
+		fresh = append(fresh, in.ID)
+		launched := in.LaunchedAt
+		if launched.IsZero() {
+			launched = now
+		}
+		rec := model.Instance{ID: in.ID, Group: r.spec.Group, Addr: in.Addr, Zone: in.Zone,
+			State: model.Launching, Protected: r.spec.Protect || in.Protected,
+			LaunchedAt: launched, StateSince: now, Reason: "launched by the system"}
+		r.opt.Log.Info("instance", "instance", in.ID, "from", model.Pending, "to", model.Launching, "reason", rec.Reason)
+		puts = append(puts, rec)
 	}
 	if len(puts) > 0 {
-		err := r.update(func(tx *store.Tx) error {
+		err := r.update(func(tx *txn) error {
 			for _, rec := range puts {
 				if err := tx.PutInstance(rec); err != nil {
 					return err
@@ -373,23 +378,37 @@ func (r *Reconciler) hookExpiring(id string, now time.Time) bool {
 
 // saveExpect records the count ebb left the system at when it changed, so
 // a restart tells a count set meanwhile by someone else from ebb's own.
+// Any write of the reconciler's records it with what it writes
+// (carryExpect): this writes it only when none did since it changed.
 func (r *Reconciler) saveExpect() error {
 	a := r.cap
 	if a == nil || a.expect < 0 || a.expect == a.saved {
 		return nil
 	}
-	n := a.expect
-	err := r.update(func(tx *store.Tx) error {
-		gs, _, err := tx.GroupState(r.spec.Group)
-		if err != nil {
-			return err
-		}
-		gs.System = &n
-		return tx.PutGroupState(r.spec.Group, gs)
-	})
-	if err != nil {
+	if err := r.update(func(*txn) error { return nil }); err != nil {
 		return fmt.Errorf("record the system's count of %s: %w", r.spec.Group, err)
 	}
-	a.saved = n
 	return nil
+}
+
+// carryExpect writes the system's count in tx when it changed since it
+// was last recorded, and returns it (-1: unchanged). Carried by the
+// reconciler's next write (the finish of the removal that lowered it,
+// say), it costs no transaction of its own, and is on disk with what
+// changed it rather than only at the end of the reconcile.
+func (r *Reconciler) carryExpect(tx *txn) (int, error) {
+	a := r.cap
+	if a == nil || a.expect < 0 || a.expect == a.saved {
+		return -1, nil
+	}
+	n := a.expect
+	gs, _, err := tx.GroupState(r.spec.Group)
+	if err != nil {
+		return -1, err
+	}
+	gs.System = &n
+	if err := tx.PutGroupState(r.spec.Group, gs); err != nil {
+		return -1, err
+	}
+	return n, nil
 }

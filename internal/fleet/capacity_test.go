@@ -14,6 +14,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 	"github.com/ebb-autoscaler/ebb/internal/provider/capacitytest"
+	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
 // newSystem is an in-memory system owning its instances, launching them at
@@ -441,5 +442,38 @@ func TestCapacityRestartSeesAChangeMadeWhileDown(t *testing.T) {
 	}
 	if got := sys.Calls(); !slices.Equal(got, []string{"set 3"}) {
 		t.Fatalf("calls %v; want only the first start's set", got)
+	}
+}
+
+// The count ebb leaves the system at is recorded with the write that
+// changed it (the removal's finish), not in a transaction of its own, and
+// a restart finds it: the removal is not taken for a change by someone
+// else.
+func TestCapacityCountIsRecordedWithTheRemoval(t *testing.T) {
+	sys := newSystem()
+	h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]", sys)
+	h.reconcile(3)
+	sys.Converge()
+	h.reconcile(3)
+	h.reconcile(2) // drains the oldest
+	sys.Calls()
+	before := h.st.Writes()
+	h.reconcile(2) // finds it idle: removes it, lowering the count to 2
+	if got := sys.Calls(); !slices.Equal(got, []string{"remove i-1"}) {
+		t.Fatalf("calls %v; want i-1 removed", got)
+	}
+	if w := h.st.Writes() - before; w != 2 {
+		t.Errorf("%d write transactions for a removal; want 2 (its intent, then its outcome with the count)", w)
+	}
+	var gs store.GroupState
+	if err := h.st.View(func(tx *store.Tx) error { gs, _, _ = tx.GroupState("web"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if gs.System == nil || *gs.System != 2 {
+		t.Fatalf("recorded count %v; want 2", gs.System)
+	}
+	h.r = NewCapacity(h.spec, sys, h.st, Options{Clock: h.clock}) // ebb starts again
+	if s := h.reconcile(2); s.Outside != nil {
+		t.Fatalf("after a restart, ebb's own removal was taken for an outside change: %+v", s)
 	}
 }

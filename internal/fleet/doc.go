@@ -22,7 +22,10 @@
 // A Reconciler is driven by its caller: each Reconcile call looks at every
 // instance once and makes at most a bounded number of provider calls, each
 // under its own timeout, so a hung provider cannot stall the caller for
-// long. It reads the store in a read-only transaction and opens a write
-// transaction only for what changes, so a group with nothing to do costs
-// no write; Status.Settled tells the caller it may come back less often.
+// long. It keeps its group's instance records and open intents between
+// reconciles, read from the store at its first use and written through
+// (records.go), reads only the group's state from the store at each
+// reconcile, and opens a write transaction only for what changes, so a
+// group with nothing to do costs no write; Status.Settled tells the caller
+// it may come back less often.
 package fleet

@@ -171,6 +171,7 @@ func (h *harness) reconcile(desired int) Status {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	checkRecords(h.t, h.r)
 	return s
 }
 
@@ -184,6 +185,7 @@ func (h *harness) instances() []model.Instance {
 	}); err != nil {
 		h.t.Fatal(err)
 	}
+	checkRecords(h.t, h.r)
 	return out
 }
 

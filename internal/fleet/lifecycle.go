@@ -18,26 +18,23 @@ import (
 // re-sends a drain request (they are idempotent) and re-issues a terminate
 // (a no-op for an instance already gone).
 func (r *Reconciler) resume(ctx context.Context) error {
-	var open []store.Intent
-	insts := map[string]model.Instance{}
-	err := r.st.View(func(tx *store.Tx) error {
-		var err error
-		if open, err = tx.OpenIntents(r.spec.Group); err != nil {
-			return err
-		}
+	open, err := r.openIntents()
+	if err != nil {
+		return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
+	}
+	// What each intent's instance was before any of them is resumed: the
+	// records change as they are (the open intents are replaced, not
+	// changed, by a write, so open stays as read).
+	var insts map[string]model.Instance
+	if len(open) > 0 {
+		insts = make(map[string]model.Instance, len(open))
 		for _, in := range open {
-			inst, ok, err := tx.Instance(r.spec.Group, in.Instance)
-			if err != nil {
-				return err
-			}
-			if ok {
+			if inst, ok, err := r.record(in.Instance); err != nil {
+				return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
+			} else if ok {
 				insts[in.Instance] = inst
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read open intents of %s: %w", r.spec.Group, err)
 	}
 	now := r.opt.Clock.Now()
 	clear(r.openTerm)
@@ -62,7 +59,7 @@ func (r *Reconciler) resume(ctx context.Context) error {
 			case store.IntentTerminate:
 				delete(r.termRetry, in.Instance)
 			}
-			if err := r.update(func(tx *store.Tx) error {
+			if err := r.update(func(tx *txn) error {
 				return tx.FinishIntent(in.Seq, now, moot)
 			}); err != nil {
 				return err
@@ -433,7 +430,8 @@ const (
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
 	var launching, rebalancing []model.Instance
-	inService := make([]model.Instance, 0, len(insts))
+	inService := r.scaleBuf[:0] // copies, reused: nothing keeps them past the call
+	defer func() { r.scaleBuf = inService }()
 	for _, in := range insts {
 		switch in.State {
 		case model.Launching:

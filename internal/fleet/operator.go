@@ -7,7 +7,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
-	"github.com/ebb-autoscaler/ebb/internal/store"
 )
 
 // ErrNoInstance is wrapped by Drain, Terminate, Protect and Unprotect for an
@@ -149,13 +148,8 @@ func (r *Reconciler) change(id string, f func(*model.Instance)) (model.Instance,
 // get reads one of the group's instances, wrapping ErrNoInstance when it
 // has none with that ID.
 func (r *Reconciler) get(id string) (model.Instance, error) {
-	var inst model.Instance
-	var ok bool
-	if err := r.st.View(func(tx *store.Tx) error {
-		var err error
-		inst, ok, err = tx.Instance(r.spec.Group, id)
-		return err
-	}); err != nil {
+	inst, ok, err := r.record(id)
+	if err != nil {
 		return inst, fmt.Errorf("read %s: %w", id, err)
 	}
 	if !ok {

@@ -71,6 +71,9 @@ type Reconciler struct {
 	checked     map[string]time.Time // last drain check, per instance
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
+	recs        records              // the group's records as the store holds them
+	liveBuf     []model.Instance     // live's, reused
+	scaleBuf    []model.Instance     // scale's, reused
 
 	// cap is set for a capacity provider (NewCapacity); outside is the
 	// desired count someone else set, seen by the reconcile.
@@ -183,8 +186,8 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 	if err := r.saveExpect(); err != nil {
 		return Status{}, err
 	}
-	if r.writes != wrote { // scale launched, stopped or drained: read back what it recorded
-		if insts, _, err = r.load(); err != nil {
+	if r.writes != wrote { // scale launched, stopped or drained: what it recorded
+		if insts, err = r.live(); err != nil {
 			return Status{}, err
 		}
 	}
@@ -198,28 +201,14 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 // write, and the records need not go the minute they expire.
 const pruneEvery = time.Minute
 
-// load reads the group's live instances and suspension in a read-only
-// transaction. At most once per pruneEvery, it then deletes the records of
-// instances that ended (terminated or failed) more than KeepTerminated ago,
-// when there are any: an idle reconcile writes nothing.
+// load returns the group's live instances, and reads its suspension
+// (an operator's, written beside the reconciler) from the store. At most
+// once per pruneEvery, it then deletes the records of instances that ended
+// (terminated or failed) more than KeepTerminated ago, when there are any:
+// an idle reconcile writes nothing.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
-	var insts []model.Instance
 	var susp store.Suspended
-	var expired []string
-	now := r.opt.Clock.Now()
-	prune := now.Sub(r.pruned) >= pruneEvery
-	cutoff := now.Add(-r.opt.KeepTerminated)
 	err := r.st.View(func(tx *store.Tx) error {
-		all, err := tx.Instances(r.spec.Group)
-		if err != nil {
-			return err
-		}
-		for _, in := range all {
-			if prune && in.State.Ended() && in.StateSince.Before(cutoff) {
-				expired = append(expired, in.ID)
-			}
-		}
-		insts = slices.DeleteFunc(all, func(in model.Instance) bool { return in.State.Ended() })
 		gs, _, err := tx.GroupState(r.spec.Group)
 		susp = gs.Suspended
 		return err
@@ -227,11 +216,38 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 	if err != nil {
 		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
 	}
+	insts, err := r.live()
+	return insts, susp, err
+}
+
+// live returns the group's live instances, pruning the expired records
+// of ended ones as load says. The slice is valid until the next call.
+func (r *Reconciler) live() ([]model.Instance, error) {
+	all, err := r.instances()
+	if err != nil {
+		return nil, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+	}
+	var expired []string
+	now := r.opt.Clock.Now()
+	prune := now.Sub(r.pruned) >= pruneEvery
+	cutoff := now.Add(-r.opt.KeepTerminated)
+	// The last call's slice is reused: a reconcile is done with the
+	// instances of its first load when it loads again.
+	insts := r.liveBuf[:0]
+	for _, in := range all {
+		switch {
+		case !in.State.Ended():
+			insts = append(insts, own(in))
+		case prune && in.StateSince.Before(cutoff):
+			expired = append(expired, in.ID)
+		}
+	}
+	r.liveBuf = insts
 	if prune {
 		r.pruned = now
 	}
 	if len(expired) > 0 {
-		err := r.update(func(tx *store.Tx) error {
+		err := r.update(func(tx *txn) error {
 			for _, id := range expired {
 				if err := tx.DeleteInstance(r.spec.Group, id); err != nil {
 					return err
@@ -240,17 +256,10 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, susp, fmt.Errorf("delete ended instances of %s: %w", r.spec.Group, err)
+			return nil, fmt.Errorf("delete ended instances of %s: %w", r.spec.Group, err)
 		}
 	}
-	return insts, susp, nil
-}
-
-// update runs fn in a store write transaction, counting it: a reconcile
-// that wrote something reads the fleet back for its status.
-func (r *Reconciler) update(fn func(*store.Tx) error) error {
-	r.writes++
-	return r.st.Update(fn)
+	return insts, nil
 }
 
 // status summarises insts, the group's live instances as the reconcile
@@ -367,7 +376,7 @@ func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelF
 // before the action is taken.
 func (r *Reconciler) begin(kind store.IntentKind, inst model.Instance) (store.Intent, error) {
 	var in store.Intent
-	err := r.update(func(tx *store.Tx) error {
+	err := r.update(func(tx *txn) error {
 		var err error
 		in, err = tx.AddIntent(store.Intent{Group: inst.Group, Instance: inst.ID, Kind: kind, Created: r.opt.Clock.Now()})
 		if err != nil {
@@ -384,7 +393,7 @@ func (r *Reconciler) begin(kind store.IntentKind, inst model.Instance) (store.In
 // finish records the outcome of an intent and the instance's record
 // together.
 func (r *Reconciler) finish(in store.Intent, inst model.Instance, result string) error {
-	err := r.update(func(tx *store.Tx) error {
+	err := r.update(func(tx *txn) error {
 		if err := tx.PutInstance(inst); err != nil {
 			return err
 		}
@@ -397,7 +406,7 @@ func (r *Reconciler) finish(in store.Intent, inst model.Instance, result string)
 }
 
 func (r *Reconciler) put(inst model.Instance) error {
-	if err := r.update(func(tx *store.Tx) error { return tx.PutInstance(inst) }); err != nil {
+	if err := r.update(func(tx *txn) error { return tx.PutInstance(inst) }); err != nil {
 		return fmt.Errorf("record %s: %w", inst.ID, err)
 	}
 	return nil

@@ -145,7 +145,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		}
 		defer os.RemoveAll(dir)
 	}
-	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true})
+	// Nothing reads a run's journal of decisions and done intents back:
+	// a short one spares each finished intent a walk over a long one.
+	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true, JournalMax: journalMax})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +203,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 			}
 		}
 		for _, g := range groups {
-			g.reconcile(ctx, now)
+			if err := g.reconcile(ctx, now); err != nil {
+				return nil, err
+			}
 			g.record()
 		}
 		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
@@ -344,19 +348,25 @@ func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observatio
 // own next step came due (Status.Wake: a retry, a timeout, a drain
 // check). Any other reconcile would find what the last one left and
 // change nothing (the daemon reconciles every tick, because it cannot
-// know that): it is skipped.
-func (g *closedGroup) reconcile(ctx context.Context, now time.Time) {
+// know that): it is skipped. A failed reconcile is counted and tried
+// again, as the daemon would; one that lost the scratch store's writes
+// ends the run.
+func (g *closedGroup) reconcile(ctx context.Context, now time.Time) error {
 	due := !g.wake.IsZero() && !now.Before(g.wake)
 	if !due && !g.changed && g.state.Desired == g.before && !g.everyStep {
-		return
+		return nil
 	}
 	g.out.Reconciles++
 	status, err := g.rec.Reconcile(ctx, func() int { return g.state.Desired })
 	g.wake = status.Wake
+	if errors.Is(err, store.ErrScratchLost) {
+		return fmt.Errorf("reconcile group %s: %w", g.gc.Name, err)
+	}
 	if err != nil {
 		g.out.ReconcileErrors++
 		g.wake = now // tried again at the next step, as the daemon would at its next tick
 	}
+	return nil
 }
 
 // record appends the step to the group's curves.
@@ -404,6 +414,10 @@ func modelSignals(g config.Group, m workload.Model) ([]string, error) {
 	}
 	return reads, nil
 }
+
+// journalMax is how many done intents (and decisions) a run's scratch
+// store keeps per group.
+const journalMax = 16
 
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
 )
@@ -124,6 +125,50 @@ func (tx *Tx) PutInstance(inst model.Instance) error {
 		return fmt.Errorf("put instance %s/%s: %w", inst.Group, inst.ID, err)
 	}
 	return nil
+}
+
+// Stored returns inst as a read returns it once PutInstance recorded it:
+// decoded from its JSON, so times have lost their monotonic reading and
+// are in UTC or in the zone of their offset, and strings are valid UTF-8.
+// A record that decodes as itself (valid strings; UTC times without a
+// monotonic reading, as a fake clock's are) is returned as it is, without
+// encoding it. The result shares nothing mutable with inst.
+func Stored(inst model.Instance) (model.Instance, error) {
+	if decodesAsItself(inst) {
+		if p := inst.Process; p != nil {
+			cp := *p
+			inst.Process = &cp
+		}
+		return inst, nil
+	}
+	v, err := json.Marshal(inst)
+	if err != nil {
+		return model.Instance{}, fmt.Errorf("encode instance %s/%s: %w", inst.Group, inst.ID, err)
+	}
+	var out model.Instance
+	if err := json.Unmarshal(v, &out); err != nil {
+		return model.Instance{}, fmt.Errorf("decode instance %s/%s: %w", inst.Group, inst.ID, err)
+	}
+	return out, nil
+}
+
+// decodesAsItself reports whether inst's JSON decodes to inst, field for
+// field: every string is valid UTF-8 (JSON replaces invalid bytes) and
+// every time is in UTC without a monotonic reading (JSON keeps neither a
+// zone's name nor the reading). TestStoredIsTheDecodedRecord fails if a
+// field of another kind is added to model.Instance.
+func decodesAsItself(inst model.Instance) bool {
+	for _, s := range [...]string{inst.ID, inst.Group, inst.Zone, inst.Addr, string(inst.State), inst.Reason, inst.Condition} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	for _, t := range [...]time.Time{inst.LaunchedAt, inst.ReadyAt, inst.StateSince, inst.HeartbeatAt} {
+		if t != t.Round(0) || t.Location() != time.UTC {
+			return false
+		}
+	}
+	return true
 }
 
 // Instance returns one instance and whether it exists.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -308,6 +309,70 @@ func TestDeleteInstance(t *testing.T) {
 				}
 				return nil
 			})
+		})
+	}
+}
+
+// Stored is what a read returns after PutInstance, to the time zone and
+// the monotonic reading: the same whether it found the record decodes as
+// itself or decoded it.
+func TestStoredIsTheDecodedRecord(t *testing.T) {
+	// Every field is of a kind decodesAsItself knows about.
+	known := map[reflect.Type]bool{
+		reflect.TypeFor[string](): true, reflect.TypeFor[model.InstanceState](): true, reflect.TypeFor[bool](): true,
+		reflect.TypeFor[time.Time](): true, reflect.TypeFor[*model.Process](): true,
+	}
+	for f := range reflect.TypeFor[model.Instance]().Fields() {
+		if !known[f.Type] {
+			t.Fatalf("model.Instance.%s is a %s: teach decodesAsItself how it decodes", f.Name, f.Type)
+		}
+	}
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := model.Instance{ID: "w-1", Group: "w", Zone: "a", Addr: "10.0.0.1:80", State: model.Draining, Protected: true,
+		Process: &model.Process{PID: 42, StartTime: 1 << 60}, LaunchedAt: t0, ReadyAt: t0.Add(time.Minute),
+		StateSince: t0.Add(90*time.Second + 7), Reason: "scale-in: <oldest> & more", Condition: "drain failed"}
+	for _, tc := range []struct {
+		name   string
+		change func(*model.Instance)
+		itself bool
+	}{
+		{"UTC, as a fake clock's", func(*model.Instance) {}, true},
+		{"zero times, no process", func(in *model.Instance) {
+			in.LaunchedAt, in.ReadyAt, in.StateSince, in.HeartbeatAt, in.Process = time.Time{}, time.Time{}, time.Time{}, time.Time{}, nil
+		}, true},
+		{"the real clock's reading", func(in *model.Instance) { in.HeartbeatAt = time.Now() /* only Now carries one */ }, false},
+		{"a zone", func(in *model.Instance) { in.StateSince = t0.In(paris) }, false},
+		{"a zone at UTC's offset", func(in *model.Instance) { in.ReadyAt = t0.In(time.FixedZone("UTC", 0)) }, false},
+		{"invalid UTF-8", func(in *model.Instance) { in.Reason = "exit \xff\xfe" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base
+			in.Process = &model.Process{PID: 42, StartTime: 1 << 60}
+			tc.change(&in)
+			if got := decodesAsItself(in); got != tc.itself {
+				t.Fatalf("decodesAsItself = %v, want %v", got, tc.itself)
+			}
+			v, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want model.Instance
+			if err := json.Unmarshal(v, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Stored(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) { // to the unexported fields of time.Time
+				t.Fatalf("Stored = %#v\nwant    %#v", got, want)
+			}
+			if in.Process != nil && got.Process == in.Process {
+				t.Fatal("Stored shares the process with its argument")
+			}
 		})
 	}
 }

@@ -116,6 +116,9 @@ type replica struct {
 	batches int           // catch-up transactions applied, for tests
 	dirty   bool          // a change may be in PostgreSQL and not here
 	version atomic.Uint64 // grows with every change to the local copy, for Store.Version
+	// foreign grows once a change not made by this process's Update is in
+	// the local copy (a reload, a catch-up), for Store.Foreign.
+	foreign atomic.Uint64
 
 	// lmu guards the lead, held only for moments, never across a call to
 	// the database: renewing the lease never waits behind a slow write.
@@ -349,6 +352,7 @@ func (r *replica) reload(ctx context.Context, db *bolt.DB) error {
 	}
 	r.applied, r.dirty = version, false
 	r.version.Add(1)
+	r.foreign.Add(1)
 	return nil
 }
 
@@ -424,6 +428,7 @@ func (r *replica) catchUp(ctx context.Context, db *bolt.DB) error {
 	}
 	r.applied = entries[len(entries)-1].v
 	r.version.Add(1)
+	r.foreign.Add(1)
 	r.batches++
 	if more || len(entries) == 1000 {
 		return r.catchUp(ctx, db)

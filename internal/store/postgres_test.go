@@ -509,3 +509,33 @@ func TestPostgresVersion(t *testing.T) {
 		}
 	}
 }
+
+// Foreign moves only when a replica's copy takes in a change its own
+// Update did not make: a leader's own writes leave it, a follower's
+// catch-up moves it. A file store's never moves.
+func TestPostgresForeign(t *testing.T) {
+	dsn := database(t)
+	leader := replicaOn(t, dsn, "a")
+	follower := replicaOn(t, dsn, "b")
+	lead(t, leader)
+	lf, ff := leader.Foreign(), follower.Foreign()
+	put := model.Instance{ID: "web-1", Group: "web", State: model.Launching, LaunchedAt: t0, StateSince: t0}
+	if err := leader.Update(func(tx *Tx) error { return tx.PutInstance(put) }); err != nil {
+		t.Fatal(err)
+	}
+	if leader.Foreign() != lf {
+		t.Error("the leader's Foreign moved with its own write")
+	}
+	follow(t, follower)
+	if follower.Foreign() == ff {
+		t.Error("the follower's Foreign did not move with the change it followed")
+	}
+
+	file := openTemp(t, Options{})
+	if err := file.Update(func(tx *Tx) error { return tx.PutInstance(put) }); err != nil {
+		t.Fatal(err)
+	}
+	if file.Foreign() != 0 {
+		t.Errorf("a file store's Foreign is %d", file.Foreign())
+	}
+}

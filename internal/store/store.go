@@ -47,8 +47,11 @@ type Options struct {
 	// Timeout is how long Open waits for the file lock held by another ebb;
 	// default 5s.
 	Timeout time.Duration
-	// Scratch skips syncing each commit to disk: for a store thrown away
-	// after use (a simulation's), never for ebb run's.
+	// Scratch is for a store thrown away after use (a simulation's), never
+	// for ebb run's: it does not sync its commits to disk, and it commits
+	// its Updates together, ten thousand at a time (scratch.go), its reads
+	// reading what is not committed yet. One is used by one goroutine at a
+	// time: a View or Update inside another's fn waits forever.
 	Scratch bool
 }
 
@@ -106,6 +109,7 @@ type Store struct {
 	writes atomic.Uint64
 	repl   *replica     // on PostgreSQL: the link; nil for a file
 	dec    *decodeCache // instances and group states as last decoded
+	batch  *batch       // a scratch store's uncommitted Updates; nil for others
 }
 
 // Open opens or creates the state file at path, waiting up to opt.Timeout for
@@ -141,7 +145,11 @@ func Open(path string, opt Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, opt: opt, dec: newDecodeCache()}, nil
+	st := &Store{db: db, path: path, opt: opt, dec: newDecodeCache()}
+	if opt.Scratch {
+		st.batch = &batch{}
+	}
+	return st, nil
 }
 
 // Close releases the file and its lock.
@@ -158,7 +166,11 @@ func (s *Store) Close() error {
 		}
 		return nil
 	}
-	if err := s.db.Close(); err != nil {
+	var err error
+	if s.batch != nil {
+		err = s.batch.close()
+	}
+	if err := errors.Join(err, s.db.Close()); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
 	return nil
@@ -170,6 +182,9 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 // The Tx must not be used after fn returns.
 func (s *Store) View(fn func(*Tx) error) error {
+	if s.batch != nil {
+		return s.batch.view(s, fn)
+	}
 	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
 
@@ -181,6 +196,9 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	s.writes.Add(1)
 	if s.repl != nil {
 		return s.repl.update(s, fn)
+	}
+	if s.batch != nil {
+		return s.batch.update(s, fn)
 	}
 	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
 }
@@ -199,6 +217,21 @@ func (s *Store) Version() uint64 {
 		return s.repl.version.Load()
 	}
 	return s.writes.Load()
+}
+
+// Foreign grows whenever the local copy took in changes this process's
+// Update did not make: a replica's reload or catch-up (what the leader
+// wrote, or a write of its own that reached PostgreSQL but not the copy).
+// It grows only after they are in, so a reader that read Foreign before
+// a View and finds it unchanged later knows the View missed nothing of
+// theirs. A file store has no other writer (its lock), so its Foreign
+// never moves. Whoever keeps a copy of what it wrote itself, instead of
+// reading it back, must drop the copy when Foreign moves.
+func (s *Store) Foreign() uint64 {
+	if s.repl != nil {
+		return s.repl.foreign.Load()
+	}
+	return 0
 }
 
 // Tx is a transaction on the store, handed to View and Update callbacks.
