@@ -69,7 +69,7 @@ func printRegistry(w io.Writer, v daemon.RegistryView, now time.Time) error {
 	default:
 		guard += fmt.Sprintf(" (%d renewals in the last minute, above %d)", sp.RenewalsLastMin, sp.ThresholdPerMin)
 	}
-	fmt.Fprintf(w, "registry: %d instances in %d apps; self-preservation %s\n", n, len(v.Apps), guard)
+	fmt.Fprintf(w, "registry: %s in %s; self-preservation %s\n", plural(n, "instance"), plural(len(v.Apps), "app"), guard)
 	if n == 0 {
 		return nil
 	}

@@ -465,7 +465,7 @@ func (d *Daemon) fleetParts(gc config.Group) (fleet.Spec, any, error) {
 			// Where and as what the instance registers; its own env wins.
 			lc.Env = map[string]string{EnvRegistryApp: rg.App, EnvInstanceID: "{{.ID}}"}
 			maps.Copy(lc.Env, l.Env)
-			lc.Environ = d.registryEnv(&d.registryURL)
+			lc.Environ = d.registryEnv
 		}
 		prov, err := local.New(lc)
 		if err != nil {

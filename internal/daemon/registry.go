@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -150,14 +149,13 @@ func (d *Daemon) SetAddress(addr string) {
 }
 
 // registryEnv is the environment a local instance of a group with
-// lifecycle.registry registers with: the URL is read at each launch.
-func (d *Daemon) registryEnv(url *atomic.Pointer[string]) func() []string {
-	return func() []string {
-		if u := url.Load(); u != nil {
-			return []string{EnvRegistryURL + "=" + *u}
-		}
-		return nil
+// lifecycle.registry registers with, read at each launch: the URL is known
+// once the API listens.
+func (d *Daemon) registryEnv() []string {
+	if u := d.registryURL.Load(); u != nil {
+		return []string{EnvRegistryURL + "=" + *u}
 	}
+	return nil
 }
 
 // RegistryView is the registry as GET /v1/registry and ebb registry show
