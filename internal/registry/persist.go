@@ -106,7 +106,8 @@ func (r *Registry) Load(now time.Time, ins []Instance) error {
 	for app, leases := range r.apps {
 		for id, l := range leases {
 			if _, ok := want[Key{app, id}]; !ok {
-				r.removeLoaded(now, app, id, l)
+				r.drop(app, id)
+				r.queue(now, l, ActionDeleted)
 			}
 		}
 	}
@@ -126,7 +127,9 @@ func (r *Registry) Load(now time.Time, ins []Instance) error {
 		if old != nil {
 			action = ActionModified
 		}
-		r.recordLoaded(now, l, action)
+		// The info keeps the saving replica's action and update time;
+		// only the queue says what changed here.
+		r.queue(now, l, action)
 	}
 	return errors.Join(errs...)
 }
@@ -166,29 +169,6 @@ func fromMillis(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
-}
-
-// recordLoaded queues a loaded change for deltas, keeping the info's own
-// action and update time (they are what the saving replica recorded).
-func (r *Registry) recordLoaded(now time.Time, l *lease, action ActionType) {
-	r.version++
-	r.pruneChanges(now)
-	snap := r.view(l)
-	snap.ActionType = action
-	r.changes = append(r.changes, change{at: now, info: snap})
-}
-
-func (r *Registry) removeLoaded(now time.Time, app, id string, l *lease) {
-	delete(r.apps[app], id)
-	if len(r.apps[app]) == 0 {
-		delete(r.apps, app)
-	}
-	r.version++
-	r.pruneChanges(now)
-	snap := r.view(l)
-	snap.ActionType = ActionDeleted
-	snap.LeaseInfo.EvictionTimestamp = millis(now)
-	r.changes = append(r.changes, change{at: now, info: snap})
 }
 
 // LeaseState is what the fleet reads of one instance's registration.

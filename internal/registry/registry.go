@@ -223,14 +223,21 @@ func (r *Registry) Register(now time.Time, app string, in Instance) (Instance, e
 func (r *Registry) record(now time.Time, l *lease, action ActionType) {
 	l.info.ActionType = action
 	l.info.LastUpdatedTimestamp = millis(now)
+	r.queue(now, l, action)
+	r.markDirty(l.info.App, l.info.ID())
+}
+
+// queue adds the lease's present state to the recent-changes queue as a
+// change of this action.
+func (r *Registry) queue(now time.Time, l *lease, action ActionType) {
 	r.version++
 	r.pruneChanges(now)
 	snap := r.view(l)
+	snap.ActionType = action
 	if action == ActionDeleted {
 		snap.LeaseInfo.EvictionTimestamp = millis(now)
 	}
 	r.changes = append(r.changes, change{at: now, info: snap})
-	r.markDirty(l.info.App, l.info.ID())
 }
 
 func (r *Registry) pruneChanges(now time.Time) {
@@ -303,12 +310,17 @@ func (r *Registry) remove(now time.Time, app, id string) bool {
 	if l == nil {
 		return false
 	}
+	r.drop(app, id)
+	r.record(now, l, ActionDeleted)
+	return true
+}
+
+// drop takes an instance out of the apps, and its app when it was the last.
+func (r *Registry) drop(app, id string) {
 	delete(r.apps[app], id)
 	if len(r.apps[app]) == 0 {
 		delete(r.apps, app)
 	}
-	r.record(now, l, ActionDeleted)
-	return true
 }
 
 // StatusRequest sets or removes a status override.
