@@ -79,31 +79,68 @@ func (e *Engine) Next(i int) time.Time { return e.next[i] }
 // next StepReady evaluates it once its observation is there. The daemon
 // uses it so that a group whose sources are slow never holds up the others.
 func (e *Engine) StepReady(now time.Time, obs func(i int) (Observation, bool)) []*model.Decision {
-	e.out = e.out[:0]
-	for i, g := range e.Groups {
-		e.due[i] = e.Due(i, now)
-		if !e.due[i] {
-			continue
-		}
-		o, ok := obs(i)
-		if !ok {
-			e.due[i] = false
-			continue
-		}
-		o.Now = now
-		g.Evaluate(e.States[i], o, &e.decisions[i])
-		e.next[i] = now.Add(g.Interval)
-		e.out = append(e.out, &e.decisions[i])
+	for i := range e.Groups {
+		e.Evaluate(i, now, obs)
 	}
+	return e.Settle()
+}
+
+// Evaluate is StepReady's first half for group i alone: if the group is
+// due at now and obs(i) answers, it evaluates the group into its decision.
+// Calls for different groups may run at once (each touches only its own
+// group's state and decision); Settle must follow once every group's call
+// has returned. Together, Evaluate for every group in any order and then
+// Settle decide exactly as StepReady.
+func (e *Engine) Evaluate(i int, now time.Time, obs func(i int) (Observation, bool)) {
+	e.due[i] = false
+	if !e.Due(i, now) {
+		return
+	}
+	o, ok := obs(i)
+	if !ok {
+		return
+	}
+	o.Now = now
+	e.Groups[i].Evaluate(e.States[i], o, &e.decisions[i])
+	e.next[i] = now.Add(e.Groups[i].Interval)
+	e.due[i] = true
+}
+
+// Settle is StepReady's second half: it applies the budgets across the
+// groups evaluated since the last Settle, commits their decisions and
+// returns them in the groups' order. The decisions are owned by the Engine
+// and valid until the next Settle.
+func (e *Engine) Settle() []*model.Decision {
 	for _, b := range e.budgets {
 		e.applyBudget(b)
 	}
-	for i, g := range e.Groups {
-		if e.due[i] {
-			g.Commit(e.States[i], &e.decisions[i])
+	e.out = e.out[:0]
+	for i := range e.Groups {
+		if d := e.Commit(i); d != nil {
+			e.out = append(e.out, d)
 		}
 	}
 	return e.out
+}
+
+// Budgeted reports whether budgets span the groups: then a group's decision
+// depends on the others', and only Settle may commit decisions, once every
+// group's Evaluate of the step has returned.
+func (e *Engine) Budgeted() bool { return len(e.budgets) > 0 }
+
+// Commit commits group i's decision if Evaluate evaluated it since the
+// last commit, and returns it (nil if there was none). Without budgets
+// (Budgeted is false) a group's decision is its own: Evaluate then Commit
+// of one group may run while other groups' do, in any order, and decide
+// exactly as StepReady. The decision is valid until group i's next
+// Evaluate.
+func (e *Engine) Commit(i int) *model.Decision {
+	if !e.due[i] {
+		return nil
+	}
+	e.due[i] = false
+	e.Groups[i].Commit(e.States[i], &e.decisions[i])
+	return &e.decisions[i]
 }
 
 // applyBudget caps scale-outs so the members' total stays within the budget.

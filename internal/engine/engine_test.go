@@ -2,10 +2,12 @@ package engine
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ebb-autoscaler/ebb/internal/config"
 	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/policy"
 )
@@ -183,6 +185,80 @@ budgets:
 	if ds := e.Step(t0.Add(20*time.Second), obs); len(ds) != 0 {
 		t.Fatalf("%d decisions 5s after the last, want 0", len(ds))
 	}
+}
+
+// Evaluating the groups one at a time, in any order, then settling decides
+// as Step does: budgets are applied in the config's order whatever order
+// the groups were evaluated in. Without budgets each group commits on its
+// own right after its evaluation.
+func TestEvaluateThenSettleOrCommit(t *testing.T) {
+	const groups = `
+groups:
+  - name: api
+    capacity: {min: 1, max: 50, initial: 4}
+    signals: {want: {}}
+    policies: [{queue: {signal: want, per_instance: 1}}]
+    behavior: {up: {tolerance: 0, limits: []}, down: {tolerance: 0, window: 0s}}
+  - name: workers
+    capacity: {min: 2, max: 50, initial: 2}
+    signals: {want: {}}
+    policies: [{queue: {signal: want, per_instance: 1}}]
+    behavior: {up: {tolerance: 0, limits: []}, down: {tolerance: 0, window: 0s}}
+`
+	const budget = `
+budgets:
+  - name: db_connections
+    max: 100
+    groups: {api: 10, workers: 5}
+`
+	wants := [][]float64{{12, 20}, {3, 20}, {30, 1}, {30, 1}, {2, 40}}
+	for _, cfg := range []string{groups + budget, groups} {
+		step, split := mustNew(t, parse(t, cfg)), mustNew(t, parse(t, cfg))
+		if got, want := split.Budgeted(), strings.Contains(cfg, "budgets"); got != want {
+			t.Fatalf("Budgeted() = %v, want %v", got, want)
+		}
+		for k, w := range wants {
+			now := t0.Add(time.Duration(k) * 15 * time.Second)
+			obs := func(e *Engine) func(i int) (Observation, bool) {
+				return func(i int) (Observation, bool) {
+					idx, _ := e.Groups[i].SignalIndex("want")
+					return Observation{Samples: []Sample{{Signal: idx, T: now, V: w[i]}}}, true
+				}
+			}
+			var want []int
+			for _, d := range step.StepReady(now, obs(step)) {
+				want = append(want, d.Desired)
+			}
+			got := make([]int, 2)
+			if split.Budgeted() {
+				split.Evaluate(1, now, obs(split))
+				split.Evaluate(0, now, obs(split))
+				for i, d := range split.Settle() {
+					got[i] = d.Desired
+				}
+			} else {
+				for _, i := range []int{1, 0} {
+					split.Evaluate(i, now, obs(split))
+					got[i] = split.Commit(i).Desired
+					if d := split.Commit(i); d != nil {
+						t.Fatalf("group %d committed twice", i)
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("budgeted %v, tick %d: desired %v, Step decided %v", split.Budgeted(), k, got, want)
+			}
+		}
+	}
+}
+
+func mustNew(t *testing.T, f *config.File) *Engine {
+	t.Helper()
+	e, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func TestDecisionText(t *testing.T) {

@@ -9,8 +9,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
@@ -36,11 +39,15 @@ type ClosedOptions struct {
 	Infra simprov.Infra
 	// Seed seeds the system's randomness (boot times, failures).
 	Seed uint64
-	// Dir holds the run's scratch state file; default a temporary
-	// directory, removed at the end.
+	// Dir holds the run's scratch state files, one per worker; default a
+	// temporary directory, removed at the end.
 	Dir string
 	// Progress, if set, is called now and then with the fraction done.
 	Progress func(done float64)
+	// Workers is how many goroutines run the groups' systems, workloads,
+	// evaluations and reconcilers at once, each for its own share of the
+	// groups; default (0) GOMAXPROCS. A run decides alike with any number.
+	Workers int
 
 	// everyStep reconciles every group at every step, as the daemon
 	// does at every tick: the tests check that skipping the reconciles
@@ -102,8 +109,10 @@ type GroupRun struct {
 
 // RunClosedGroups runs several groups of cfg closed loop at once, as one
 // ebb runs them: one engine decides for every group at each tick (budgets
-// across them apply), one state file records them all, and each group has
-// its own simulated system and fleet reconciler. The traces must last
+// across them apply), and each group has its own simulated system and
+// fleet reconciler. Opt.Workers goroutines run the groups, each a share of
+// them with its own scratch state file; the results are the same for any
+// number of workers. The same model must not serve two groups. The traces must last
 // equally long. Group i's system draws from its own generator, seeded
 // from the seed and i; the first group's is RunClosed's, so a group run
 // first among others runs as it would alone, budgets aside. It returns an
@@ -125,6 +134,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		if slices.ContainsFunc(runs[:i], func(o GroupRun) bool { return o.Group == r.Group }) {
 			return nil, fmt.Errorf("group %q is run twice", r.Group)
 		}
+		if j := slices.IndexFunc(runs[:i], func(o GroupRun) bool { return sameModel(o.Model, r.Model) }); j >= 0 {
+			return nil, fmt.Errorf("groups %s and %s have the same workload model: each group needs one of its own", runs[j].Group, r.Group)
+		}
 		if d, d0 := r.Trace.Duration(), runs[0].Trace.Duration(); d != d0 {
 			return nil, fmt.Errorf("the trace of group %s lasts %s, that of %s %s: they must last equally long", r.Group, d, runs[0].Group, d0)
 		}
@@ -145,71 +157,88 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		}
 		defer os.RemoveAll(dir)
 	}
-	// Nothing reads a run's journal of decisions and done intents back:
-	// a short one spares each finished intent a walk over a long one.
-	st, err := store.Open(filepath.Join(dir, runs[0].Group+".db"), store.Options{Scratch: true, JournalMax: journalMax})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-
-	clk := clock.NewFake(opt.Start)
-	ctx := context.Background()
-	groups := make([]*closedGroup, len(runs))
-	index := make(map[string]int, len(runs))
-	for i, r := range runs {
-		g, err := newClosedGroup(ctx, one.Groups[i], r, eng.States[i], st, clk, opt, uint64(i))
-		if err != nil {
-			return nil, err
-		}
-		g.interval = eng.Groups[i].Interval
-		groups[i] = g
-		index[r.Group] = i
-	}
-
 	steps := int(runs[0].Trace.Duration() / opt.Step)
 	if steps == 0 {
 		return nil, errNoTrace
 	}
-	for _, g := range groups {
-		g.out = &Outcome{
-			Demand:    measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-			Ready:     measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-			Running:   measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
-			Violating: make([]bool, 0, steps),
-		}
+
+	ctx := context.Background()
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
 	}
-	for k := 0; k < steps; k++ {
-		t := time.Duration(k) * opt.Step
-		if k > 0 {
-			clk.Advance(opt.Step)
+	shards := make([]*shard, min(opt.Workers, len(runs)))
+	groups := make([]*closedGroup, len(runs))
+	index := make(map[string]int, len(runs))
+	for i, r := range runs {
+		index[r.Group] = i
+	}
+	for k := range shards {
+		// Nothing reads a run's journal of decisions and done intents
+		// back: a short one spares each finished intent a walk over a
+		// long one.
+		st, err := store.Open(filepath.Join(dir, fmt.Sprintf("shard-%d.db", k)), store.Options{Scratch: true, JournalMax: journalMax})
+		if err != nil {
+			return nil, err
 		}
-		now := clk.Now()
-		due := false
-		for i, g := range groups {
-			if err := g.step(t, opt.Step, k == 0, eng.Groups[i]); err != nil {
+		defer st.Close()
+		sh := &shard{clk: clock.NewFake(opt.Start)}
+		for i := k * len(runs) / len(shards); i < (k+1)*len(runs)/len(shards); i++ {
+			g, err := newClosedGroup(ctx, one.Groups[i], runs[i], eng.States[i], st, sh.clk, opt, uint64(i))
+			if err != nil {
 				return nil, err
 			}
-			g.before = g.state.Desired
-			due = due || t%g.interval == 0
+			g.index, g.interval = i, eng.Groups[i].Interval
+			g.out = &Outcome{
+				Demand:    measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+				Ready:     measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+				Running:   measure.Curve{Step: opt.Step, V: make([]float64, 0, steps)},
+				Violating: make([]bool, 0, steps),
+			}
+			groups[i] = g
+			sh.groups = append(sh.groups, g)
 		}
-		if due {
-			for _, d := range eng.StepReady(now, func(i int) (engine.Observation, bool) {
-				return groups[i].observe(t, now)
-			}) {
+		shards[k] = sh
+	}
+
+	progress := func(k int) {
+		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
+			opt.Progress(float64(k) / float64(steps))
+		}
+	}
+	if eng.Budgeted() {
+		// Budgets make each group's decision depend on the others': the
+		// shards run each step's work but the budgets at once, then the
+		// engine settles the step's decisions across all of them.
+		for k := 0; k <= steps; k++ {
+			if err := eachShard(shards, func(sh *shard) error { return sh.run(ctx, eng, k, steps, opt.Step, false) }); err != nil {
+				return nil, err
+			}
+			if k == steps {
+				break
+			}
+			for _, d := range eng.Settle() {
 				if d.Direction == model.Up || d.Direction == model.Down {
 					groups[index[d.Group]].out.Actions++
 				}
 			}
+			progress(k)
 		}
-		for _, g := range groups {
-			if err := g.reconcile(ctx, now); err != nil {
-				return nil, err
+	} else {
+		// Without budgets every group decides on its own: each shard
+		// runs its groups from the first step to the last.
+		err := eachShard(shards, func(sh *shard) error {
+			for k := 0; k <= steps; k++ {
+				if err := sh.run(ctx, eng, k, steps, opt.Step, true); err != nil {
+					return err
+				}
+				if sh == shards[0] && k < steps {
+					progress(k)
+				}
 			}
-			g.record()
-		}
-		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
-			opt.Progress(float64(k) / float64(steps))
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	outs := make([]*Outcome, len(groups))
@@ -222,6 +251,72 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 	return outs, nil
 }
 
+// shard is a part of a run's groups that one goroutine runs, on a clock
+// and a scratch state file of its own: nothing a group does reads another
+// group's system, reconciler or records, so a run decides alike however
+// its groups are split into shards.
+type shard struct {
+	clk    *clock.Fake
+	groups []*closedGroup
+}
+
+// run is the shard's part of step k: each group's reconcile and record of
+// step k-1 (on the clock of k-1), then, the clock moved to step k, its
+// system and workload stepped and its decision evaluated, and committed
+// if commit (a run without budgets). The last call, with k == steps, only
+// finishes step k-1.
+func (sh *shard) run(ctx context.Context, eng *engine.Engine, k, steps int, step time.Duration, commit bool) error {
+	if k > 0 {
+		now := sh.clk.Now()
+		for _, g := range sh.groups {
+			if err := g.reconcile(ctx, now); err != nil {
+				return err
+			}
+			g.record()
+		}
+		if k == steps {
+			return nil
+		}
+		sh.clk.Advance(step)
+	}
+	t, now := time.Duration(k)*step, sh.clk.Now()
+	for _, g := range sh.groups {
+		if err := g.step(t, step, k == 0, eng.Groups[g.index]); err != nil {
+			return err
+		}
+		g.before = g.state.Desired
+		eng.Evaluate(g.index, now, func(int) (engine.Observation, bool) { return g.observe(t, now) })
+		if !commit {
+			continue
+		}
+		if d := eng.Commit(g.index); d != nil && (d.Direction == model.Up || d.Direction == model.Down) {
+			g.out.Actions++
+		}
+	}
+	return nil
+}
+
+// eachShard runs fn for every shard at once, and returns the first
+// shard's error in their order.
+func eachShard(shards []*shard, fn func(*shard) error) error {
+	if len(shards) == 1 {
+		return fn(shards[0])
+	}
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for k := 1; k < len(shards); k++ {
+		wg.Go(func() { errs[k] = fn(shards[k]) })
+	}
+	errs[0] = fn(shards[0])
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // closedGroup is one group of a closed-loop run: its simulated system,
 // workload and reconciler, and what the run measured of it so far.
 type closedGroup struct {
@@ -230,6 +325,7 @@ type closedGroup struct {
 	sys      *simprov.System
 	rec      *ebbfleet.Reconciler
 	state    *engine.State
+	index    int // in the run, and in the engine
 	cursor   *trace.Cursor
 	interval time.Duration
 
@@ -422,6 +518,12 @@ const journalMax = 16
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.
 const maxAdoptTries = 100
+
+// sameModel reports whether a and b are the same model value.
+func sameModel(a, b workload.Model) bool {
+	ta := reflect.TypeOf(a)
+	return ta != nil && ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}
 
 // errNoTrace is returned for an empty trace.
 var errNoTrace = errors.New("the trace is empty")

@@ -96,8 +96,9 @@ func BenchmarkClosed30Days(b *testing.B) {
 
 // BenchmarkClosed1000Groups runs 1,000 queue groups closed loop for a day
 // at 15-second resolution, each on a daily cycle of its own phase and
-// noise: one engine deciding for all of them every 15 s, one state file,
-// a fleet reconciler and simulated system per group.
+// noise: one engine deciding for all of them every 15 s, a worker with a
+// state file of its own per core, a fleet reconciler and simulated system
+// per group.
 //
 //	go test -run '^$' -bench BenchmarkClosed1000Groups -benchtime 1x ./internal/sim
 //

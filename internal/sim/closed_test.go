@@ -120,9 +120,9 @@ func TestClosedLoopUnknownSignal(t *testing.T) {
 	}
 }
 
-// Several groups run at once share an engine and a state file, each with
-// its own system and workload: the first runs exactly as it would alone,
-// the others on systems of their own seeds.
+// Several groups run at once share an engine, each with its own system and
+// workload: the first runs exactly as it would alone, the others on
+// systems of their own seeds.
 func TestClosedLoopGroups(t *testing.T) {
 	cfg, names, err := manyWorkers(3)
 	if err != nil {
@@ -174,6 +174,63 @@ func TestClosedLoopGroups(t *testing.T) {
 	}
 }
 
+// However a run's groups are split among workers, each group runs step for
+// step as it does on one, budgets included: the shards share nothing but
+// the engine, which settles every step's decisions as one.
+func TestClosedLoopWorkersDecideAlike(t *testing.T) {
+	cfg, names, err := manyWorkers(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A budget the five outgrow at their peaks, so it caps scale-outs
+	// across the shards.
+	cfg.Budgets = []config.Budget{{Name: "all", Max: 40, Groups: map[string]float64{}}}
+	for _, n := range names {
+		cfg.Budgets[0].Groups[n] = 1
+	}
+	g := trace.Grid{Step: 15 * time.Second, Duration: 6 * time.Hour}
+	traces, err := phased(g, len(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(workers int) []string {
+		runs := make([]GroupRun, len(names))
+		for i := range runs {
+			m, err := queueModel(uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
+		}
+		outs, err := RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Seed: 9, Infra: faulty, Workers: workers, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := make([]string, len(outs))
+		for i, o := range outs {
+			ds[i] = digest(o)
+		}
+		return ds
+	}
+	check := func(what string) []string {
+		one := run(1)
+		if len(slices.Compact(slices.Sorted(slices.Values(one)))) != len(one) {
+			t.Fatalf("%s: two of five groups ran alike: %v", what, one)
+		}
+		for _, w := range []int{2, 3, 5, 8} {
+			if got := run(w); !slices.Equal(got, one) {
+				t.Errorf("%s, %d workers: digests %v, one worker %v", what, w, got, one)
+			}
+		}
+		return one
+	}
+	budgeted := check("with a budget")
+	cfg.Budgets = nil
+	if free := check("without budgets"); slices.Equal(free, budgeted) {
+		t.Error("the budget changed no group's run: the test does not cover budgets across shards")
+	}
+}
+
 // A run's groups are checked before anything runs.
 func TestClosedLoopGroupsInvalid(t *testing.T) {
 	cfg, names, err := manyWorkers(2)
@@ -183,6 +240,7 @@ func TestClosedLoopGroupsInvalid(t *testing.T) {
 	short, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: time.Minute}, 1)
 	long, _ := trace.Constant(trace.Grid{Step: time.Second, Duration: time.Hour}, 1)
 	m, _ := queueModel(1)
+	m2, _ := queueModel(2)
 	for _, tc := range []struct {
 		name string
 		runs []GroupRun
@@ -191,7 +249,8 @@ func TestClosedLoopGroupsInvalid(t *testing.T) {
 		{"none", nil, "no group to run"},
 		{"unknown", []GroupRun{{"nope", short, m}}, `no group "nope" in the config`},
 		{"twice", []GroupRun{{names[0], short, m}, {names[0], short, m}}, `group "w0000" is run twice`},
-		{"lengths", []GroupRun{{names[0], short, m}, {names[1], long, m}}, "the trace of group w0001 lasts 1h0m0s, that of w0000 1m0s"},
+		{"one model", []GroupRun{{names[0], short, m}, {names[1], short, m}}, "groups w0000 and w0001 have the same workload model"},
+		{"lengths", []GroupRun{{names[0], short, m}, {names[1], long, m2}}, "the trace of group w0001 lasts 1h0m0s, that of w0000 1m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := RunClosedGroups(cfg, tc.runs, ClosedOptions{Dir: t.TempDir()})
