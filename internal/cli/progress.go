@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -56,4 +57,37 @@ func (p *progress) clear() {
 	}
 	fmt.Fprint(p.w, "\r\x1b[K")
 	p.shown = -1
+}
+
+// progressParts is one bar for several runs at once: it shows the mean of
+// what each part has done.
+type progressParts struct {
+	mu   sync.Mutex
+	bar  *progress
+	done []float64
+}
+
+func newProgressParts(bar *progress, n int) *progressParts {
+	return &progressParts{bar: bar, done: make([]float64, n)}
+}
+
+// part is the progress callback of part i; parts may call theirs at once.
+func (p *progressParts) part(i int) func(done float64) {
+	return func(done float64) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.done[i] = done
+		sum := 0.0
+		for _, d := range p.done {
+			sum += d
+		}
+		p.bar.update(sum / float64(len(p.done)))
+	}
+}
+
+// clear erases the bar.
+func (p *progressParts) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bar.clear()
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,5 +33,34 @@ func TestSimulateProgressBar(t *testing.T) {
 	q.clear()
 	if quiet.Len() != 0 {
 		t.Errorf("drew %q on a buffer; want nothing off a terminal", quiet.String())
+	}
+}
+
+// Runs at once share one bar: it shows what they have done together, and
+// they may report at once.
+func TestSimulateProgressBarOfParts(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgressParts(progressTo(&b, "ebb hpa"), 2)
+	p.part(0)(0.5)
+	p.part(1)(1)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			for k := range 100 {
+				p.part(i)(float64(k) / 100)
+			}
+		})
+	}
+	wg.Wait()
+	p.clear()
+	var pcts []string
+	for _, m := range regexp.MustCompile(`\] +(\d+)%`).FindAllStringSubmatch(b.String(), -1) {
+		pcts = append(pcts, m[1])
+	}
+	if len(pcts) < 3 || pcts[0] != "25" || pcts[1] != "75" || pcts[len(pcts)-1] != "99" {
+		t.Errorf("bar drew %v%%; want 25 (one run half done), 75, …, 99 (both at 99%%)", pcts)
+	}
+	if !strings.HasPrefix(b.String(), "\rebb hpa [") || !strings.HasSuffix(b.String(), "\r\x1b[K") {
+		t.Errorf("bar drew %q; want it labelled and cleared at the end", b.String())
 	}
 }

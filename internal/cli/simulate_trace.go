@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -174,21 +176,49 @@ func runTrace(r traceRun) (*traceResult, error) {
 	if r.step < 0 || r.step > 0 && tr.Duration() < r.step {
 		return nil, usageError{fmt.Errorf("--step %s: must be > 0 and no longer than the trace (%s)", r.step, tr.Duration())}
 	}
-	run := func(name string, cfg *config.File) (*sim.Outcome, error) {
-		m, err := workload.New(world.Workload, r.seed)
+	// ebb's run and each baseline's are independent: they run at once,
+	// as many as there are cores, under one progress bar.
+	names, cfgs := []string{"ebb"}, []*config.File{r.cfg}
+	for _, c := range r.compare {
+		if c == "oracle" {
+			continue
+		}
+		bg, err := baseline.Apply(c, r.cfg.Groups[gi], world.Workload)
 		if err != nil {
 			return nil, err
 		}
-		bar := newProgress(r.stderr, strings.TrimPrefix(r.label+" "+name, " "))
-		defer bar.clear()
-		return sim.RunClosed(cfg, group, tr, m, sim.ClosedOptions{Start: r.start, Step: r.step, Seed: r.seed,
-			Infra: world.System.Infra(), Progress: bar.update})
+		cfg := *r.cfg
+		cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
+		names, cfgs = append(names, c), append(cfgs, &cfg)
 	}
-	out, err := run("ebb", r.cfg)
-	if err != nil {
-		return nil, err
+	bar := newProgressParts(newProgress(r.stderr, strings.TrimPrefix(r.label+" "+strings.Join(names, " "), " ")), len(names))
+	outs, errs := make([]*sim.Outcome, len(names)), make([]error, len(names))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i := range names {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			m, err := workload.New(world.Workload, r.seed)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			outs[i], errs[i] = sim.RunClosed(cfgs[i], group, tr, m, sim.ClosedOptions{Start: r.start, Step: r.step, Seed: r.seed,
+				Infra: world.System.Infra(), Progress: bar.part(i)})
+		})
 	}
-	res := &traceResult{group: group, kind: kind, trace: tr, out: out}
+	wg.Wait()
+	bar.clear()
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	for i, err := range errs[1:] {
+		if err != nil {
+			return nil, fmt.Errorf("baseline %s: %w", names[i+1], err)
+		}
+	}
+	res := &traceResult{group: group, kind: kind, trace: tr, out: outs[0]}
 	add := func(policy string, o *sim.Outcome) error {
 		m, err := o.Measures(policy)
 		if err != nil {
@@ -198,31 +228,23 @@ func runTrace(r traceRun) (*traceResult, error) {
 		res.series = append(res.series, report.Series{Policy: policy, Ready: o.Ready, Running: o.Running, Violating: o.Violating})
 		return nil
 	}
-	if err := add("ebb", out); err != nil {
+	if err := add("ebb", outs[0]); err != nil {
 		return nil, err
 	}
+	next := 1
 	for _, c := range r.compare {
 		if c == "oracle" {
-			o, s, err := oracleResult(out, r.cfg.Groups[gi])
+			o, s, err := oracleResult(outs[0], r.cfg.Groups[gi])
 			if err != nil {
 				return nil, err
 			}
 			res.results, res.series = append(res.results, o), append(res.series, s)
 			continue
 		}
-		bg, err := baseline.Apply(c, r.cfg.Groups[gi], world.Workload)
-		if err != nil {
+		if err := add(c, outs[next]); err != nil {
 			return nil, err
 		}
-		cfg := *r.cfg
-		cfg.Groups, cfg.Budgets = []config.Group{bg}, nil
-		o, err := run(c, &cfg)
-		if err != nil {
-			return nil, fmt.Errorf("baseline %s: %w", c, err)
-		}
-		if err := add(c, o); err != nil {
-			return nil, err
-		}
+		next++
 	}
 	return res, nil
 }
