@@ -181,9 +181,9 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 			return nil, err
 		}
 		defer st.Close()
-		sh := &shard{clk: clock.NewFake(opt.Start)}
+		sh := &shard{}
 		for i := k * len(runs) / len(shards); i < (k+1)*len(runs)/len(shards); i++ {
-			g, err := newClosedGroup(ctx, one.Groups[i], runs[i], eng.States[i], st, sh.clk, opt, uint64(i))
+			g, err := newClosedGroup(ctx, one.Groups[i], runs[i], eng.States[i], st, clock.NewFake(opt.Start), opt, uint64(i))
 			if err != nil {
 				return nil, err
 			}
@@ -200,17 +200,12 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		shards[k] = sh
 	}
 
-	progress := func(k int) {
-		if opt.Progress != nil && k%max(steps/100, 1) == 0 {
-			opt.Progress(float64(k) / float64(steps))
-		}
-	}
 	if eng.Budgeted() {
 		// Budgets make each group's decision depend on the others': the
 		// shards run each step's work but the budgets at once, then the
 		// engine settles the step's decisions across all of them.
 		for k := 0; k <= steps; k++ {
-			if err := eachShard(shards, func(sh *shard) error { return sh.run(ctx, eng, k, steps, opt.Step, false) }); err != nil {
+			if err := eachShard(shards, func(sh *shard) error { return sh.step(ctx, eng, k, steps, opt.Step) }); err != nil {
 				return nil, err
 			}
 			if k == steps {
@@ -221,21 +216,19 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 					groups[index[d.Group]].out.Actions++
 				}
 			}
-			progress(k)
+			if opt.Progress != nil && k%max(steps/100, 1) == 0 {
+				opt.Progress(float64(k) / float64(steps))
+			}
 		}
 	} else {
 		// Without budgets every group decides on its own: each shard
-		// runs its groups from the first step to the last.
+		// runs its groups one after the other, each from its first step
+		// to its last; the first shard reports the progress.
 		err := eachShard(shards, func(sh *shard) error {
-			for k := 0; k <= steps; k++ {
-				if err := sh.run(ctx, eng, k, steps, opt.Step, true); err != nil {
-					return err
-				}
-				if sh == shards[0] && k < steps {
-					progress(k)
-				}
+			if sh != shards[0] {
+				return sh.all(ctx, eng, steps, opt.Step, nil)
 			}
-			return nil
+			return sh.all(ctx, eng, steps, opt.Step, opt.Progress)
 		})
 		if err != nil {
 			return nil, err
@@ -251,44 +244,68 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 	return outs, nil
 }
 
-// shard is a part of a run's groups that one goroutine runs, on a clock
-// and a scratch state file of its own: nothing a group does reads another
-// group's system, reconciler or records, so a run decides alike however
-// its groups are split into shards.
+// shard is a part of a run's groups that one goroutine runs, with a
+// scratch state file of its own. Each group has its own clock, system,
+// reconciler and records, and nothing a group does reads another's, so a
+// run decides alike however its groups are split into shards, and in
+// whatever order a shard runs them.
 type shard struct {
-	clk    *clock.Fake
 	groups []*closedGroup
 }
 
-// run is the shard's part of step k: each group's reconcile and record of
-// step k-1 (on the clock of k-1), then, the clock moved to step k, its
-// system and workload stepped and its decision evaluated, and committed
-// if commit (a run without budgets). The last call, with k == steps, only
-// finishes step k-1.
-func (sh *shard) run(ctx context.Context, eng *engine.Engine, k, steps int, step time.Duration, commit bool) error {
-	if k > 0 {
-		now := sh.clk.Now()
-		for _, g := range sh.groups {
-			if err := g.reconcile(ctx, now); err != nil {
+// step runs step k of every group of the shard (see closedGroup.run).
+func (sh *shard) step(ctx context.Context, eng *engine.Engine, k, steps int, step time.Duration) error {
+	for _, g := range sh.groups {
+		if err := g.run(ctx, eng, k, steps, step, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// all runs each group of the shard from its first step to its last, one
+// group after the other, committing its decisions as it goes: for runs
+// without budgets, where no group waits for the others. A group's state
+// stays in the CPU's caches while it runs. progress, if not nil, is
+// called now and then with the fraction of the shard's work done.
+func (sh *shard) all(ctx context.Context, eng *engine.Engine, steps int, step time.Duration, progress func(float64)) error {
+	every := max(steps/100, 1)
+	for i, g := range sh.groups {
+		for k := 0; k <= steps; k++ {
+			if err := g.run(ctx, eng, k, steps, step, true); err != nil {
 				return err
 			}
-			g.record()
+			if progress != nil && k%every == 0 {
+				progress((float64(i) + float64(k)/float64(steps)) / float64(len(sh.groups)))
+			}
 		}
+	}
+	return nil
+}
+
+// run is the group's part of step k: its reconcile and record of step k-1
+// (on the clock of k-1), then, its clock moved to step k, its system and
+// workload stepped and its decision evaluated, and committed if commit (a
+// run without budgets; with budgets the engine's Settle commits). The last
+// call, with k == steps, only finishes step k-1.
+func (g *closedGroup) run(ctx context.Context, eng *engine.Engine, k, steps int, step time.Duration, commit bool) error {
+	if k > 0 {
+		if err := g.reconcile(ctx, g.clk.Now()); err != nil {
+			return err
+		}
+		g.record()
 		if k == steps {
 			return nil
 		}
-		sh.clk.Advance(step)
+		g.clk.Advance(step)
 	}
-	t, now := time.Duration(k)*step, sh.clk.Now()
-	for _, g := range sh.groups {
-		if err := g.step(t, step, k == 0, eng.Groups[g.index]); err != nil {
-			return err
-		}
-		g.before = g.state.Desired
-		eng.Evaluate(g.index, now, func(int) (engine.Observation, bool) { return g.observe(t, now) })
-		if !commit {
-			continue
-		}
+	t, now := time.Duration(k)*step, g.clk.Now()
+	if err := g.step(t, step, k == 0, eng.Groups[g.index]); err != nil {
+		return err
+	}
+	g.before = g.state.Desired
+	eng.Evaluate(g.index, now, func(int) (engine.Observation, bool) { return g.observe(t, now) })
+	if commit {
 		if d := eng.Commit(g.index); d != nil && (d.Direction == model.Up || d.Direction == model.Down) {
 			g.out.Actions++
 		}
@@ -325,7 +342,8 @@ type closedGroup struct {
 	sys      *simprov.System
 	rec      *ebbfleet.Reconciler
 	state    *engine.State
-	index    int // in the run, and in the engine
+	index    int         // in the run, and in the engine
+	clk      *clock.Fake // the group's own: a shard may run it ahead of the others
 	cursor   *trace.Cursor
 	interval time.Duration
 
@@ -390,7 +408,7 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 			return nil, fmt.Errorf("adopt the initial instances of %s: %w", r.Group, err)
 		}
 	}
-	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, cursor: r.Trace.Cursor(),
+	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, clk: clk, cursor: r.Trace.Cursor(),
 		values: map[string]float64{}, everyStep: opt.everyStep}, nil
 }
 
