@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -17,9 +18,22 @@ import (
 // stored bytes, it is never stale: a write changes the bytes, and the next
 // read decodes them. Entries of instances no longer stored go at the next
 // read of their whole group.
+//
+// It also keeps the open intents this process added, as AddIntent encoded
+// them, by seq: an open intent is read back soon after it is added (the
+// fleet reads a group's open intents after each write that changes them,
+// and FinishIntent reads the intent it closes), and finding the bytes it
+// wrote, a read decodes nothing. An entry goes when FinishIntent closes
+// its intent.
 type decodeCache struct {
-	mu     sync.Mutex
-	groups map[string]*groupCache
+	mu      sync.Mutex
+	groups  map[string]*groupCache
+	intents map[uint64]cachedIntent
+}
+
+type cachedIntent struct {
+	raw []byte
+	in  Intent
 }
 
 type groupCache struct {
@@ -37,7 +51,7 @@ type cachedInstance struct {
 }
 
 func newDecodeCache() *decodeCache {
-	return &decodeCache{groups: map[string]*groupCache{}}
+	return &decodeCache{groups: map[string]*groupCache{}, intents: map[uint64]cachedIntent{}}
 }
 
 func (c *decodeCache) group(name string) *groupCache {
@@ -180,4 +194,41 @@ func unmarshalState(group string, v []byte) (GroupState, error) {
 		return GroupState{}, fmt.Errorf("decode state of group %s: %w", group, err)
 	}
 	return st, nil
+}
+
+// addedIntent remembers an intent AddIntent stored as raw, when decoding
+// raw returns it as it is (decodesAsItself): otherwise a read decodes it.
+// raw is not changed afterwards: the file holds it until the commit.
+func (tx *Tx) addedIntent(in Intent, raw []byte) {
+	if tx.dec == nil || !in.decodesAsItself() {
+		return
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	tx.dec.intents[in.Seq] = cachedIntent{raw: raw, in: in}
+}
+
+// finishedIntent forgets an intent FinishIntent closed: its stored bytes
+// changed, and a done intent is seldom read.
+func (tx *Tx) finishedIntent(seq uint64) {
+	if tx.dec == nil {
+		return
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	delete(tx.dec.intents, seq)
+}
+
+// decodeIntent decodes the intent stored as v under key, from the cache
+// when v is the bytes AddIntent stored.
+func (tx *Tx) decodeIntent(key, v []byte) (Intent, error) {
+	if tx.dec != nil && len(key) == 8 {
+		tx.dec.mu.Lock()
+		e, ok := tx.dec.intents[binary.BigEndian.Uint64(key)]
+		tx.dec.mu.Unlock()
+		if ok && bytes.Equal(e.raw, v) {
+			return e.in, nil
+		}
+	}
+	return decodeIntent(key, v)
 }
