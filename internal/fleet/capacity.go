@@ -35,6 +35,7 @@ func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *
 	a := &capacityProvider{cap: c, expect: -1, saved: -1}
 	r := New(spec, a, st, opt)
 	r.cap = a
+	r.immediate = immediate(c)
 	return r
 }
 

@@ -79,6 +79,9 @@ type Reconciler struct {
 	// desired count someone else set, seen by the reconcile.
 	cap     *capacityProvider
 	outside *int
+	// immediate says the provider answers every call at once
+	// (provider.Immediate): its calls need no timeout.
+	immediate bool
 }
 
 // Status summarises a group's fleet after a reconcile.
@@ -132,9 +135,16 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 		opt.KeepTerminated = time.Hour
 	}
 	opt.Log = opt.Log.With("group", spec.Group)
-	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
+	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt, immediate: immediate(prov),
 		drainRetry: map[string]*retry{}, termRetry: map[string]*retry{}, openTerm: map[string]bool{},
 		healthFails: map[string]int{}, checked: map[string]time.Time{}}
+}
+
+// immediate reports whether p answers every call at once
+// (provider.Immediate).
+func immediate(p any) bool {
+	im, ok := p.(provider.Immediate)
+	return ok && im.Immediate()
 }
 
 // Reconcile moves the fleet one step toward desired: it resumes intents a
@@ -358,7 +368,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// call bounds one provider call.
+// call bounds one provider call by Options.CallTimeout; a call to a
+// provider that answers at once (provider.Immediate) cannot hang, and is
+// not given a timer it would never need.
 //
 // When this process may no longer act on the group (a replica that lost
 // the lead, store.Leading), the context it returns has already ended, with
@@ -368,6 +380,9 @@ func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelF
 		ended, cancel := context.WithCancelCause(ctx)
 		cancel(err)
 		return ended, func() {}
+	}
+	if r.immediate {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, r.opt.CallTimeout)
 }
