@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -43,9 +44,15 @@ func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *
 // instance provider contract: Terminate removes, Alive reads the
 // reconcile's observation, List observes.
 type capacityProvider struct {
-	cap  provider.Capacity
-	obs  provider.Observed
-	seen map[string]provider.Instance // the observation's instances by ID; nil before the first
+	cap provider.Capacity
+	obs provider.Observed
+	// seen indexes the observation's instances by ID (into
+	// obs.Instances); nil before the first. An observation listing the
+	// same IDs in the same order as the last, as most do, keeps it as it
+	// is; gone says an instance was taken out of it since (Terminate), so
+	// the next one builds it anew.
+	seen map[string]int
+	gone bool
 	// expect is the system's desired count as ebb last left it; -1 before
 	// the first observation. A different one was set by someone else.
 	// saved is the one recorded in the group's state (-1: none read yet).
@@ -83,10 +90,11 @@ func (a *capacityProvider) Terminate(ctx context.Context, inst model.Instance) e
 	if err := a.cap.Remove(ctx, []provider.Victim{{ID: inst.ID}}); err != nil {
 		return err
 	}
-	if in, ok := a.seen[inst.ID]; ok && !in.Leaving && a.expect > 0 {
+	if in, ok := a.find(inst.ID); ok && !in.Leaving && a.expect > 0 {
 		a.expect--
 	}
 	delete(a.seen, inst.ID)
+	a.gone = true
 	return nil
 }
 
@@ -121,22 +129,43 @@ func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, erro
 	if err != nil {
 		return obs, err
 	}
+	same := a.seen != nil && !a.gone && slices.EqualFunc(a.obs.Instances, obs.Instances,
+		func(x, y provider.Instance) bool { return x.ID == y.ID })
 	a.obs = obs
+	if same {
+		return obs, nil
+	}
 	if a.seen == nil {
-		a.seen = make(map[string]provider.Instance, len(obs.Instances))
+		a.seen = make(map[string]int, len(obs.Instances))
 	}
 	clear(a.seen) // reused: a reconcile observes at each run
-	for _, in := range obs.Instances {
-		a.seen[in.ID] = in
+	for i, in := range obs.Instances {
+		a.seen[in.ID] = i
 	}
+	a.gone = false
 	return obs, nil
+}
+
+// find returns the observed instance id.
+func (a *capacityProvider) find(id string) (provider.Instance, bool) {
+	i, ok := a.seen[id]
+	if !ok {
+		return provider.Instance{}, false
+	}
+	return a.obs.Instances[i], true
+}
+
+// ready reports whether the system counts the observed instance id ready.
+func (a *capacityProvider) ready(id string) bool {
+	in, _ := a.find(id)
+	return in.Ready
 }
 
 // draining counts the instances ebb drains that the system still counts.
 func (a *capacityProvider) draining(insts []model.Instance) int {
 	n := 0
 	for _, in := range insts {
-		if s, ok := a.seen[in.ID]; ok && !s.Leaving && in.State == model.Draining {
+		if s, ok := a.find(in.ID); ok && !s.Leaving && in.State == model.Draining {
 			n++
 		}
 	}
@@ -216,7 +245,7 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	}
 	recorded := 0 // observed instances with a record
 	for _, rec := range all {
-		in, ok := a.seen[rec.ID]
+		in, ok := a.find(rec.ID)
 		if ok {
 			recorded++
 		}

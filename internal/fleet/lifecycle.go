@@ -197,7 +197,7 @@ func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 	}
 	if !r.spec.readyProbe.set() {
 		if r.cap != nil {
-			return r.cap.seen[inst.ID].Ready
+			return r.cap.ready(inst.ID)
 		}
 		return true
 	}
@@ -378,7 +378,7 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 // failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	beforeReady := strings.HasPrefix(inst.Reason, reasonNotReady) || inst.Reason == reasonScaleInBeforeReady
-	if r.cap != nil && beforeReady && r.cap.seen[inst.ID].Ready {
+	if r.cap != nil && beforeReady && r.cap.ready(inst.ID) {
 		// Stopped before it was ready, so without a drain; but its
 		// removal waited (a refused call, a retry) and meanwhile the
 		// system put it in service: it may hold work now. A launch given
