@@ -242,6 +242,12 @@ type Tx struct {
 	// dec decodes instances and group states, remembering them; nil
 	// decodes each read.
 	dec *decodeCache
+	// whole holds the groups writeGroup found with all their sub-buckets
+	// in this bbolt transaction (nil until one is): nothing deletes a
+	// group's sub-bucket, so they are there until it ends, and the next
+	// write to the group need not look again. The Updates of a scratch
+	// store, which share one bbolt transaction, share it too.
+	whole map[string]bool
 }
 
 // Root bucket and key names; see doc.go for the layout.
@@ -363,6 +369,12 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create group %s: %w", group, err)
 	}
+	if tx.whole[group] {
+		return g, nil
+	}
+	if tx.whole == nil {
+		tx.whole = map[string]bool{}
+	}
 	// One pass over the group's keys finds its sub-buckets, which every
 	// write but a group's first finds all there, without opening each.
 	have := 0
@@ -374,14 +386,14 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("list buckets of group %s: %w", group, err)
 	}
-	if have == len(groupSubBuckets) {
-		return g, nil
-	}
-	for _, name := range groupSubBuckets {
-		if _, err := g.CreateBucketIfNotExists(name); err != nil {
-			return nil, fmt.Errorf("create bucket %s of group %s: %w", name, group, err)
+	if have < len(groupSubBuckets) {
+		for _, name := range groupSubBuckets {
+			if _, err := g.CreateBucketIfNotExists(name); err != nil {
+				return nil, fmt.Errorf("create bucket %s of group %s: %w", name, group, err)
+			}
 		}
 	}
+	tx.whole[group] = true
 	return g, nil
 }
 

@@ -294,9 +294,16 @@ func TestWritesCountsUpdates(t *testing.T) {
 }
 
 // A group written by an older ebb may lack sub-buckets added since: the
-// next write creates them, beside those there.
+// next write creates them, beside those there; in a scratch store too,
+// whose writes share a transaction.
 func TestWriteGroupCreatesMissingSubBuckets(t *testing.T) {
-	s := openTemp(t, Options{})
+	for _, opt := range []Options{{}, {Scratch: true}} {
+		t.Run(fmt.Sprintf("scratch=%v", opt.Scratch), func(t *testing.T) { testWriteGroupCreatesMissingSubBuckets(t, opt) })
+	}
+}
+
+func testWriteGroupCreatesMissingSubBuckets(t *testing.T, opt Options) {
+	s := openTemp(t, opt)
 	if err := s.db.Update(func(btx *bolt.Tx) error {
 		g, err := btx.Bucket(bucketGroups).CreateBucket([]byte("web"))
 		if err != nil {
