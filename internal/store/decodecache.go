@@ -188,6 +188,26 @@ func (tx *Tx) decodeState(group string, v []byte) (GroupState, error) {
 	return st, nil
 }
 
+// putState remembers the state PutGroupState stored as raw, when decoding
+// raw returns it as it is, so the next read decodes nothing: times in UTC
+// without a monotonic reading, and no engine memory (the encoder compacts
+// and escapes it). raw is not changed afterwards: the file holds it until
+// the commit.
+func (tx *Tx) putState(group string, st GroupState, raw []byte) {
+	if tx.dec == nil || len(st.Engine) > 0 || !plainUTC(st.LastScale, st.LastUp, st.LastDown) {
+		return
+	}
+	st.Engine = nil // as an empty one decodes
+	if st.System != nil {
+		n := *st.System
+		st.System = &n
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
+	g.stateRaw, g.state = raw, st
+}
+
 func unmarshalState(group string, v []byte) (GroupState, error) {
 	var st GroupState
 	if err := json.Unmarshal(v, &st); err != nil {

@@ -135,26 +135,57 @@ func TestDecodeCacheCopies(t *testing.T) {
 }
 
 // A group's state read through the cache is what decoding its stored bytes
-// gives, as it changes, and callers changing what they read change nothing
-// the next read returns.
+// gives, as it changes (with and without engine memory, in UTC and in a
+// zone, read in the transaction that wrote it and after), and callers
+// changing what they read change nothing the next read returns.
 func TestDecodeCacheState(t *testing.T) {
 	s := openTemp(t, Options{})
-	for i := range 6 {
+	paris := time.FixedZone("CET", 3600)
+	for i := range 12 {
 		n := i % 3
 		want := GroupState{Desired: i, LastScale: t0.Add(time.Duration(i) * time.Minute),
-			Suspended: Suspended{Launch: i%2 == 0}, Engine: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2)), System: &n}
-		mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", want) })
+			Suspended: Suspended{Launch: i%2 == 0}, System: &n}
+		if i%4 < 2 {
+			want.Engine = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2))
+		}
+		if i%3 == 2 {
+			want.LastUp = t0.In(paris)
+		}
+		if i%5 == 4 {
+			want.System = nil
+		}
+		read := func(tx *Tx) {
+			got, ok, err := tx.GroupState("web")
+			if err != nil || !ok {
+				t.Fatalf("GroupState: %v, %v", ok, err)
+			}
+			var dec GroupState
+			if err := json.Unmarshal(tx.readGroup("web").Get(keyState), &dec); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, dec) { // to the unexported fields of time.Time
+				t.Fatalf("state %d read %#v\nwant decoded %#v", i, got, dec)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("state (-put +read):\n%s", diff)
+			}
+			if got.System != nil {
+				*got.System = 99 // must not reach the next read
+			}
+			if len(got.Engine) > 0 {
+				got.Engine[0] = 'x'
+			}
+		}
+		mustUpdate(t, s, func(tx *Tx) error {
+			if err := tx.PutGroupState("web", want); err != nil {
+				return err
+			}
+			read(tx)
+			return nil
+		})
 		for range 2 {
 			mustView(t, s, func(tx *Tx) error {
-				got, ok, err := tx.GroupState("web")
-				if err != nil || !ok {
-					t.Fatalf("GroupState: %v, %v", ok, err)
-				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Fatalf("state (-put +read):\n%s", diff)
-				}
-				*got.System = 99 // must not reach the next read
-				got.Engine[0] = 'x'
+				read(tx)
 				return nil
 			})
 		}

@@ -67,6 +67,7 @@ func (tx *Tx) PutGroupState(group string, st GroupState) error {
 	if err := g.Put(keyState, v); err != nil {
 		return fmt.Errorf("put state of group %s: %w", group, err)
 	}
+	tx.putState(group, st, v)
 	return nil
 }
 
