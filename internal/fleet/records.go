@@ -204,14 +204,17 @@ func (rs *records) apply(t *txn) {
 	if len(t.dels) > 0 {
 		rs.all = slices.DeleteFunc(rs.all, func(in model.Instance) bool { return slices.Contains(t.dels, in.ID) })
 	}
+	moved := false // a record was added, or its launch time changed
 	for _, in := range t.put {
 		if i := slices.IndexFunc(rs.all, func(o model.Instance) bool { return o.ID == in.ID }); i >= 0 {
+			moved = moved || !rs.all[i].LaunchedAt.Equal(in.LaunchedAt)
 			rs.all[i] = in
 		} else {
 			rs.all = append(rs.all, in)
+			moved = true
 		}
 	}
-	if len(t.put) > 0 {
+	if moved {
 		// The store's order (Tx.Instances): launch, then ID.
 		slices.SortFunc(rs.all, func(a, b model.Instance) int {
 			if c := a.LaunchedAt.Compare(b.LaunchedAt); c != 0 {
