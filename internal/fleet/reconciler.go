@@ -72,6 +72,7 @@ type Reconciler struct {
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
 	recs        records              // the group's records as the store holds them
+	susp        suspension           // the group's suspension as the store holds it
 	liveBuf     []model.Instance     // live's, reused
 	scaleBuf    []model.Instance     // scale's, reused
 
@@ -217,6 +218,30 @@ const pruneEvery = time.Minute
 // (terminated or failed) more than KeepTerminated ago, when there are any:
 // an idle reconcile writes nothing.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
+	susp, err := r.suspended()
+	if err != nil {
+		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+	}
+	insts, err := r.live()
+	return insts, susp, err
+}
+
+// suspension is the group's suspension as last read from its state, and
+// the store's StateVersion of the group before that read.
+type suspension struct {
+	valid   bool
+	version uint64
+	susp    store.Suspended
+}
+
+// suspended returns the group's suspension, read from its state in the
+// store when the state may have changed since the last read: most
+// reconciles find it unchanged, and read nothing.
+func (r *Reconciler) suspended() (store.Suspended, error) {
+	version := r.st.StateVersion(r.spec.Group) // before the read: a write after it moves it
+	if r.susp.valid && r.susp.version == version {
+		return r.susp.susp, nil
+	}
 	var susp store.Suspended
 	err := r.st.View(func(tx *store.Tx) error {
 		gs, _, err := tx.GroupState(r.spec.Group)
@@ -224,10 +249,11 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 		return err
 	})
 	if err != nil {
-		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+		r.susp = suspension{}
+		return susp, err
 	}
-	insts, err := r.live()
-	return insts, susp, err
+	r.susp = suspension{valid: true, version: version, susp: susp}
+	return susp, nil
 }
 
 // live returns the group's live instances, pruning the expired records

@@ -37,8 +37,11 @@ type cachedIntent struct {
 }
 
 type groupCache struct {
-	gen   uint64 // counts whole-group reads
-	insts map[string]*cachedInstance
+	// stateWrites counts the Updates that wrote the group's state
+	// (StateVersion).
+	stateWrites uint64
+	gen         uint64 // counts whole-group reads
+	insts       map[string]*cachedInstance
 	// state is the group's state as last decoded from stateRaw.
 	stateRaw []byte
 	state    GroupState
@@ -251,4 +254,27 @@ func (tx *Tx) decodeIntent(key, v []byte) (Intent, error) {
 		}
 	}
 	return decodeIntent(key, v)
+}
+
+// statesWritten counts a write of each group's state, once the Update
+// that wrote them is in.
+func (c *decodeCache) statesWritten(groups []string) {
+	if len(groups) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range groups {
+		c.group(g).stateWrites++
+	}
+}
+
+// stateWrites returns how many Updates wrote the group's state.
+func (c *decodeCache) stateWrites(group string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[group]; g != nil {
+		return g.stateWrites
+	}
+	return 0
 }

@@ -68,6 +68,9 @@ func (tx *Tx) PutGroupState(group string, st GroupState) error {
 		return fmt.Errorf("put state of group %s: %w", group, err)
 	}
 	tx.putState(group, st, v)
+	if !slices.Contains(tx.states, group) {
+		tx.states = append(tx.states, group)
+	}
 	return nil
 }
 

@@ -72,7 +72,11 @@ func (b *batch) update(s *Store, fn func(*Tx) error) (err error) {
 			b.err = fmt.Errorf("store %s: %w", s.path, ErrScratchLost)
 		}
 	}()
-	if err := fn(&Tx{btx: b.tx, opt: s.opt, dec: s.dec, whole: b.whole}); err != nil {
+	tx := &Tx{btx: b.tx, opt: s.opt, dec: s.dec, whole: b.whole}
+	err = fn(tx)
+	// The batch's reads see its writes at once: they are in.
+	s.dec.statesWritten(tx.states)
+	if err != nil {
 		return err
 	}
 	done = true

@@ -200,7 +200,24 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.batch != nil {
 		return s.batch.update(s, fn)
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
+	var tx *Tx
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		tx = &Tx{btx: btx, opt: s.opt, dec: s.dec}
+		return fn(tx)
+	})
+	if tx != nil {
+		s.dec.statesWritten(tx.states) // committed or not: after the commit
+	}
+	return err
+}
+
+// StateVersion moves whenever the group's state (GroupState) may have
+// changed: once a write of it by this process's Update is in (committed
+// or not), and whenever the store takes in changes from elsewhere
+// (Foreign). A reader that read StateVersion before reading the state and
+// finds it unchanged later has nothing new to read.
+func (s *Store) StateVersion(group string) uint64 {
+	return s.dec.stateWrites(group) + s.Foreign()
 }
 
 // Writes returns how many write transactions (Update calls) the store has
@@ -242,6 +259,9 @@ type Tx struct {
 	// dec decodes instances and group states, remembering them; nil
 	// decodes each read.
 	dec *decodeCache
+	// states are the groups whose state the transaction wrote, for
+	// StateVersion.
+	states []string
 	// whole holds the groups writeGroup found with all their sub-buckets
 	// in this bbolt transaction (nil until one is): nothing deletes a
 	// group's sub-bucket, so they are there until it ends, and the next

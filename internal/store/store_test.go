@@ -369,3 +369,51 @@ func TestRegistrations(t *testing.T) {
 		t.Errorf("registrations (-want +got):\n%s", d)
 	}
 }
+
+// StateVersion moves with each Update that writes the group's state,
+// committed or rolled back, and with nothing else: another group's state,
+// the group's instances and reads leave it.
+func TestStateVersion(t *testing.T) {
+	for _, opt := range []Options{{}, {Scratch: true}} {
+		t.Run(fmt.Sprintf("scratch=%v", opt.Scratch), func(t *testing.T) {
+			s := openTemp(t, opt)
+			v := s.StateVersion("web")
+			check := func(what string, moves bool) {
+				t.Helper()
+				now := s.StateVersion("web")
+				if (now != v) != moves {
+					t.Errorf("%s: StateVersion %d, was %d: want it moved %v", what, now, v, moves)
+				}
+				v = now
+			}
+			mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 1}) })
+			check("state written", true)
+			mustUpdate(t, s, func(tx *Tx) error {
+				return tx.PutInstance(model.Instance{ID: "web-1", Group: "web", LaunchedAt: t0, StateSince: t0})
+			})
+			check("an instance written", false)
+			mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("api", GroupState{Desired: 1}) })
+			check("another group's state written", false)
+			mustView(t, s, func(tx *Tx) error { _, _, err := tx.GroupState("web"); return err })
+			check("state read", false)
+			if !opt.Scratch { // a scratch store's failed write loses it whole
+				_ = s.Update(func(tx *Tx) error {
+					if err := tx.PutGroupState("web", GroupState{Desired: 2}); err != nil {
+						return err
+					}
+					return errRollback
+				})
+				check("state written, rolled back", true)
+			}
+			mustUpdate(t, s, func(tx *Tx) error {
+				for i := range 3 {
+					if err := tx.PutGroupState("web", GroupState{Desired: i}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			check("state written thrice in one Update", true)
+		})
+	}
+}
