@@ -72,6 +72,7 @@ type Reconciler struct {
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
 	recs        records              // the group's records as the store holds them
+	txn         txn                  // update's, reused
 	susp        suspension           // the group's suspension as the store holds it
 	liveBuf     []model.Instance     // live's, reused
 	scaleBuf    []model.Instance     // scale's, reused

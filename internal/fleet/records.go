@@ -170,10 +170,13 @@ func (t *txn) readBack() error {
 func (r *Reconciler) update(fn func(*txn) error) error {
 	r.writes++
 	foreign := r.st.Foreign()
-	t := &txn{group: r.spec.Group}
+	// Reused, with the room its notes took: nothing keeps it past the
+	// call.
+	t := &r.txn
+	*t = txn{group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
 	expect := -1
 	err := r.st.Update(func(tx *store.Tx) error {
-		*t = txn{Tx: tx, group: r.spec.Group}
+		*t = txn{Tx: tx, group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
 		if err := fn(t); err != nil {
 			return err
 		}
