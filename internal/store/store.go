@@ -259,6 +259,15 @@ type Tx struct {
 	// dec decodes instances and group states, remembering them; nil
 	// decodes each read.
 	dec *decodeCache
+	// groupsRoot is the root bucket of groups once opened, and opened the
+	// group bucket last opened: a transaction's reads and writes open
+	// one group's bucket again and again, and nothing deletes either
+	// while it runs.
+	groupsRoot *bucket
+	opened     struct {
+		name   string
+		bucket *bucket
+	}
 	// states are the groups whose state the transaction wrote, for
 	// StateVersion.
 	states []string
@@ -359,11 +368,29 @@ var (
 // readGroup returns the group's bucket, or nil when nothing was ever written
 // for it: readers treat that as empty.
 func (tx *Tx) readGroup(group string) *bucket {
-	groups := tx.root(bucketGroups)
-	if groups == nil || group == "" {
+	if group == "" {
 		return nil
 	}
-	return groups.Bucket([]byte(group))
+	if g := tx.opened.bucket; g != nil && tx.opened.name == group {
+		return g
+	}
+	groups := tx.groups()
+	if groups == nil {
+		return nil
+	}
+	g := groups.Bucket([]byte(group))
+	if g != nil {
+		tx.opened.name, tx.opened.bucket = group, g
+	}
+	return g
+}
+
+// groups returns the root bucket of groups, opened once per transaction.
+func (tx *Tx) groups() *bucket {
+	if tx.groupsRoot == nil {
+		tx.groupsRoot = tx.root(bucketGroups)
+	}
+	return tx.groupsRoot
 }
 
 // readSub returns a sub-bucket of the group's, or nil.
@@ -381,13 +408,17 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	if group == "" {
 		return nil, errEmptyGroupName
 	}
-	groups := tx.root(bucketGroups)
-	if groups == nil {
-		return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
-	}
-	g, err := groups.CreateBucketIfNotExists([]byte(group))
-	if err != nil {
-		return nil, fmt.Errorf("create group %s: %w", group, err)
+	g := tx.opened.bucket
+	if g == nil || tx.opened.name != group {
+		groups := tx.groups()
+		if groups == nil {
+			return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
+		}
+		var err error
+		if g, err = groups.CreateBucketIfNotExists([]byte(group)); err != nil {
+			return nil, fmt.Errorf("create group %s: %w", group, err)
+		}
+		tx.opened.name, tx.opened.bucket = group, g
 	}
 	if tx.whole[group] {
 		return g, nil

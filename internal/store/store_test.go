@@ -417,3 +417,50 @@ func TestStateVersion(t *testing.T) {
 		})
 	}
 }
+
+// One transaction reading and writing several groups, each missing at
+// first, reads what it wrote to each, in any order.
+func TestTransactionAcrossGroups(t *testing.T) {
+	s := openTemp(t, Options{})
+	inst := func(group string) model.Instance {
+		return model.Instance{ID: group + "-1", Group: group, LaunchedAt: t0, StateSince: t0}
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		for _, group := range []string{"web", "api", "web", "db", "api"} {
+			if _, ok, err := tx.Instance(group, group+"-1"); err != nil {
+				return err
+			} else if !ok {
+				if err := tx.PutInstance(inst(group)); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutGroupState(group, GroupState{Desired: len(group)}); err != nil {
+				return err
+			}
+		}
+		for _, group := range []string{"db", "web", "api"} {
+			all, err := tx.Instances(group)
+			if err != nil {
+				return err
+			}
+			gs, ok, err := tx.GroupState(group)
+			if err != nil {
+				return err
+			}
+			if len(all) != 1 || all[0].ID != group+"-1" || !ok || gs.Desired != len(group) {
+				t.Errorf("group %s read %+v and %+v (%v) in the transaction that wrote them", group, all, gs, ok)
+			}
+		}
+		return nil
+	})
+	mustView(t, s, func(tx *Tx) error {
+		names, err := tx.Groups()
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff([]string{"api", "db", "web"}, names); d != "" {
+			t.Errorf("groups (-want +got):\n%s", d)
+		}
+		return nil
+	})
+}
