@@ -188,7 +188,9 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	if a.hooked == nil {
 		a.hooked = map[string]bool{}
 	}
-	clear(a.hooked)
+	if len(a.hooked) > 0 {
+		clear(a.hooked)
+	}
 	if h, ok := a.cap.(provider.Hooked); ok {
 		cctx, cancel := r.call(ctx)
 		done := r.observed("hooks")
