@@ -48,10 +48,12 @@ type capacityProvider struct {
 	obs provider.Observed
 	// seen indexes the observation's instances by ID (into
 	// obs.Instances); nil before the first. An observation listing the
-	// same IDs in the same order as the last, as most do, keeps it as it
-	// is; gone says an instance was taken out of it since (Terminate), so
-	// the next one builds it anew.
+	// same IDs in the same order as the last (ids, a copy: a provider may
+	// reuse what it returned), as most do, keeps it as it is; gone says
+	// an instance was taken out of it since (Terminate), so the next one
+	// builds it anew.
 	seen map[string]int
+	ids  []string
 	gone bool
 	// expect is the system's desired count as ebb last left it; -1 before
 	// the first observation. A different one was set by someone else.
@@ -129,8 +131,8 @@ func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, erro
 	if err != nil {
 		return obs, err
 	}
-	same := a.seen != nil && !a.gone && slices.EqualFunc(a.obs.Instances, obs.Instances,
-		func(x, y provider.Instance) bool { return x.ID == y.ID })
+	same := a.seen != nil && !a.gone && slices.EqualFunc(a.ids, obs.Instances,
+		func(id string, in provider.Instance) bool { return id == in.ID })
 	a.obs = obs
 	if same {
 		return obs, nil
@@ -139,8 +141,10 @@ func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, erro
 		a.seen = make(map[string]int, len(obs.Instances))
 	}
 	clear(a.seen) // reused: a reconcile observes at each run
+	a.ids = a.ids[:0]
 	for i, in := range obs.Instances {
 		a.seen[in.ID] = i
+		a.ids = append(a.ids, in.ID)
 	}
 	a.gone = false
 	return obs, nil

@@ -104,13 +104,17 @@ func TestCapacityCallsAreObserved(t *testing.T) {
 	}
 }
 
-// listedSystem lists what it is told to, and removes nothing itself.
+// listedSystem lists what it is told to, and removes nothing itself. It
+// lists them in the slice it returned the last time, as a provider that
+// reuses its memory may.
 type listedSystem struct {
 	insts []provider.Instance
+	buf   []provider.Instance
 }
 
 func (l *listedSystem) Observe(context.Context) (provider.Observed, error) {
-	return provider.Observed{Desired: len(l.insts), Instances: slices.Clone(l.insts), Min: -1, Max: -1}, nil
+	l.buf = append(l.buf[:0], l.insts...)
+	return provider.Observed{Desired: len(l.insts), Instances: l.buf, Min: -1, Max: -1}, nil
 }
 func (l *listedSystem) SetDesired(context.Context, int) error           { return nil }
 func (l *listedSystem) Remove(context.Context, []provider.Victim) error { return nil }
