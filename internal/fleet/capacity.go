@@ -168,9 +168,11 @@ func (a *capacityProvider) ready(id string) bool {
 // draining counts the instances ebb drains that the system still counts.
 func (a *capacityProvider) draining(insts []model.Instance) int {
 	n := 0
-	for _, in := range insts {
-		if s, ok := a.find(in.ID); ok && !s.Leaving && in.State == model.Draining {
-			n++
+	for i := range insts {
+		if in := &insts[i]; in.State == model.Draining {
+			if s, ok := a.find(in.ID); ok && !s.Leaving {
+				n++
+			}
 		}
 	}
 	return n
@@ -250,37 +252,44 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 		return err
 	}
 	recorded := 0 // observed instances with a record
-	for _, rec := range all {
-		in, ok := a.find(rec.ID)
+	for i := range all {
+		cur := &all[i] // the kept record, only read: a change is made to a copy
+		in, ok := a.find(cur.ID)
 		if ok {
 			recorded++
 		}
-		if rec.State.Ended() {
-			if a.hooked[rec.ID] {
-				letGo = append(letGo, rec.ID)
+		if cur.State.Ended() {
+			if a.hooked[cur.ID] {
+				letGo = append(letGo, cur.ID)
 			}
 			continue
 		}
+		var to model.InstanceState // "": only the address or zone changed
+		var reason string
 		switch {
-		case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
+		case a.hooked[cur.ID] && (cur.State == model.InService || cur.State == model.Launching):
 			// The system asks before it removes: drained like ebb's own.
-			r.move(&rec, model.Draining, reasonHook)
-		case a.hooked[rec.ID]:
+			to, reason = model.Draining, reasonHook
+		case a.hooked[cur.ID]:
 			continue // already draining or stopping
 		case !ok:
-			end, reason := model.Terminated, "gone from the system"
-			if rec.State == model.Launching || rec.State == model.Pending {
-				end, reason = model.Failed, "gone from the system before it was ready"
+			to, reason = model.Terminated, "gone from the system"
+			if cur.State == model.Launching || cur.State == model.Pending {
+				to, reason = model.Failed, "gone from the system before it was ready"
 			}
-			r.move(&rec, end, reason)
-		case in.Leaving && rec.State != model.Terminating:
-			r.move(&rec, model.Terminated, "removed by the system")
-		case in.Addr != rec.Addr || in.Zone != rec.Zone:
-			rec.Addr, rec.Zone = in.Addr, in.Zone
+		case in.Leaving && cur.State != model.Terminating:
+			to, reason = model.Terminated, "removed by the system"
+		case in.Addr != cur.Addr || in.Zone != cur.Zone:
 		default:
 			continue
 		}
-		puts = append(puts, own(rec))
+		rec := own(*cur)
+		if to != "" {
+			r.move(&rec, to, reason)
+		} else {
+			rec.Addr, rec.Zone = in.Addr, in.Zone
+		}
+		puts = append(puts, rec)
 	}
 	var known map[string]bool
 	if recorded < len(obs.Instances) {

@@ -432,15 +432,15 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 	var launching, rebalancing []model.Instance
 	inService := r.scaleBuf[:0] // copies, reused: nothing keeps them past the call
 	defer func() { r.scaleBuf = inService }()
-	for _, in := range insts {
-		switch in.State {
+	for i := range insts {
+		switch in := &insts[i]; in.State {
 		case model.Launching:
-			launching = append(launching, in)
+			launching = append(launching, *in)
 			if in.Reason == reasonRebalance {
-				rebalancing = append(rebalancing, in)
+				rebalancing = append(rebalancing, *in)
 			}
 		case model.InService:
-			inService = append(inService, in)
+			inService = append(inService, *in)
 		}
 	}
 	active := len(launching) + len(inService)

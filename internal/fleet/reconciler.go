@@ -271,10 +271,10 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 	// The last call's slice is reused: a reconcile is done with the
 	// instances of its first load when it loads again.
 	insts := r.liveBuf[:0]
-	for _, in := range all {
-		switch {
+	for i := range all {
+		switch in := &all[i]; {
 		case !in.State.Ended():
-			insts = append(insts, own(in))
+			insts = append(insts, own(*in))
 		case prune && in.StateSince.Before(cutoff):
 			expired = append(expired, in.ID)
 		}
@@ -303,8 +303,8 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 // left them.
 func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 	s := Status{Desired: desired}
-	for _, in := range insts {
-		switch in.State {
+	for i := range insts {
+		switch insts[i].State {
 		case model.Pending, model.Launching:
 			s.Launching++
 		case model.InService:
@@ -322,8 +322,8 @@ func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 		}
 		s.Conditions = append(s.Conditions, fmt.Sprintf("%s (last: %v); next attempt after %s", what, lr.last, stamp(lr.next)))
 	}
-	for _, in := range insts {
-		if in.Condition != "" {
+	for i := range insts {
+		if in := &insts[i]; in.Condition != "" {
 			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
 		}
 	}
@@ -359,8 +359,8 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 	if len(r.healthFails) > 0 {
 		at(now)
 	}
-	for _, in := range insts {
-		switch in.State {
+	for i := range insts {
+		switch in := &insts[i]; in.State {
 		case model.Launching:
 			if r.spec.readyProbe.set() || r.registered() {
 				at(now)
@@ -376,7 +376,7 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 				check = last.Add(r.spec.checkEvery())
 			}
 			at(check)
-			if starts := r.drainStarts(in); starts.After(now) {
+			if starts := r.drainStarts(*in); starts.After(now) {
 				at(starts) // the drain action goes once clients have refreshed
 			}
 		case model.Pending, model.Unhealthy, model.Terminating:
