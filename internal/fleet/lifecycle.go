@@ -429,21 +429,21 @@ const (
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
-	var launching, rebalancing []model.Instance
-	inService := r.scaleBuf[:0] // copies, reused: nothing keeps them past the call
-	defer func() { r.scaleBuf = inService }()
+	// Counted first: most reconciles launch and drain nothing, and need
+	// no lists of the instances.
+	launchingN, rebalancingN, inServiceN := 0, 0, 0
 	for i := range insts {
 		switch in := &insts[i]; in.State {
 		case model.Launching:
-			launching = append(launching, *in)
+			launchingN++
 			if in.Reason == reasonRebalance {
-				rebalancing = append(rebalancing, *in)
+				rebalancingN++
 			}
 		case model.InService:
-			inService = append(inService, *in)
+			inServiceN++
 		}
 	}
-	active := len(launching) + len(inService)
+	active := launchingN + inServiceN
 	now := r.opt.Clock.Now()
 	switch {
 	case active < desired && !susp.Launch && r.cap != nil:
@@ -455,6 +455,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 		if !r.launchRetry.due(now) {
 			return nil
 		}
+		launching, inService := r.byState(insts)
 		n := min(desired-active, r.spec.maxConcurrent-len(launching))
 		for range n {
 			zone := r.pickZone(append(slices.Clone(launching), inService...))
@@ -467,8 +468,9 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 			}
 			launching = append(launching, inst)
 		}
-	case active-len(rebalancing) > desired && !susp.Terminate:
-		excess := active - len(rebalancing) - desired
+	case active-rebalancingN > desired && !susp.Terminate:
+		launching, inService := r.byState(insts)
+		excess := active - rebalancingN - desired
 		// Launches that are not capacity yet hold no work: stop them first,
 		// newest first.
 		for i := len(launching) - 1; i >= 0 && excess > 0; i-- {
@@ -487,10 +489,11 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 				return err
 			}
 		}
-	case active == desired && len(launching) == 0 && !susp.Launch && !susp.Terminate && r.cap == nil:
+	case active == desired && launchingN == 0 && !susp.Launch && !susp.Terminate && r.cap == nil:
 		// Zones drifted apart (replacements, failures): launch in the
 		// emptiest zone first; once it is ready, the excess drains from
 		// the fullest.
+		_, inService := r.byState(insts)
 		if zone, ok := r.rebalanceZone(inService); ok {
 			_, err := r.launch(ctx, zone, reasonRebalance)
 			return err
@@ -500,6 +503,23 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 }
 
 const reasonRebalance = "rebalance"
+
+// byState returns copies of the launching and the in-service instances of
+// insts, in their order. The in-service ones are in memory reused by the
+// next call: nothing keeps them past a scale.
+func (r *Reconciler) byState(insts []model.Instance) (launching, inService []model.Instance) {
+	inService = r.scaleBuf[:0]
+	for i := range insts {
+		switch in := &insts[i]; in.State {
+		case model.Launching:
+			launching = append(launching, *in)
+		case model.InService:
+			inService = append(inService, *in)
+		}
+	}
+	r.scaleBuf = inService
+	return launching, inService
+}
 
 // launch starts one instance under a launch intent.
 func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Instance, error) {

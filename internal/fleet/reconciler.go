@@ -185,12 +185,16 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 		st.Outside, st.Settled, st.Wake = &n, false, r.opt.Clock.Now()
 		return st, r.saveExpect()
 	}
+	ended := false
 	for i := range insts {
 		if err := r.advance(ctx, &insts[i]); err != nil {
 			r.opt.Log.Warn("instance step failed", "instance", insts[i].ID, "state", insts[i].State, "err", err)
 		}
+		ended = ended || insts[i].State.Ended()
 	}
-	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
+	if ended {
+		insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
+	}
 	wrote := r.writes
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
 		return Status{}, err
