@@ -123,7 +123,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 		r.move(inst, model.Terminated, "never launched")
 		return r.put(*inst)
 	case model.Launching:
-		alive, err := r.alive(ctx, *inst)
+		alive, err := r.alive(ctx, inst)
 		if err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			return r.stop(ctx, inst)
 		}
 	case model.InService:
-		alive, err := r.alive(ctx, *inst)
+		alive, err := r.alive(ctx, inst)
 		if err != nil {
 			return err
 		}
@@ -152,7 +152,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			r.move(inst, model.Unhealthy, "process exited")
 			return r.stop(ctx, inst)
 		}
-		if reason := r.unhealthy(ctx, *inst); reason != "" {
+		if reason := r.unhealthy(ctx, inst); reason != "" {
 			r.move(inst, model.Unhealthy, reason)
 			return r.stop(ctx, inst)
 		}
@@ -167,7 +167,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 	return nil
 }
 
-func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
+func (r *Reconciler) alive(ctx context.Context, inst *model.Instance) (bool, error) {
 	if r.cap != nil && r.cap.seen != nil {
 		// A capacity provider answers from the reconcile's observation:
 		// nothing is sent, so there is no call to bound (and a replica
@@ -180,7 +180,7 @@ func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, erro
 	cctx, cancel := r.call(ctx)
 	defer cancel()
 	done := r.observed("alive")
-	ok, err := r.prov.Alive(cctx, inst)
+	ok, err := r.prov.Alive(cctx, *inst)
 	done(err)
 	if err != nil {
 		return false, fmt.Errorf("check %s: %w", inst.ID, err)
@@ -212,16 +212,16 @@ func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 // to be replaced, or "": gone from the registry or its lease lapsed (at
 // once), or the health check failed, or the instance reported DOWN in the
 // registry, often enough in a row.
-func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) string {
+func (r *Reconciler) unhealthy(ctx context.Context, inst *model.Instance) string {
 	if (!r.spec.healthProbe.set() && !r.registered()) || r.opt.Clock.Now().Sub(inst.ReadyAt) < r.spec.healthGrace {
 		return ""
 	}
-	reason, failed := r.registryHealth(inst)
+	reason, failed := r.registryHealth(*inst)
 	if reason != "" {
 		return reason
 	}
 	if r.spec.healthProbe.set() {
-		ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, inst)
+		ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, *inst)
 		failed = failed || !ok || err != nil
 	}
 	if !failed {
@@ -246,7 +246,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	if err := r.heartbeatHook(ctx, inst); err != nil {
 		r.opt.Log.Warn("lifecycle hook heartbeat failed", "instance", inst.ID, "err", err)
 	}
-	alive, err := r.alive(ctx, *inst)
+	alive, err := r.alive(ctx, inst)
 	if err != nil {
 		return err
 	}
