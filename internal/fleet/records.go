@@ -171,9 +171,11 @@ func (r *Reconciler) update(fn func(*txn) error) error {
 	r.writes++
 	foreign := r.st.Foreign()
 	// Reused, with the room its notes took: nothing keeps it past the
-	// call.
+	// call, and it keeps nothing of the transaction (which holds what the
+	// store's file had in memory for it) once done.
 	t := &r.txn
 	*t = txn{group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
+	defer func() { t.Tx, t.open = nil, nil }()
 	expect := -1
 	err := r.st.Update(func(tx *store.Tx) error {
 		*t = txn{Tx: tx, group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
