@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -35,6 +36,7 @@ func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *
 	a := &capacityProvider{cap: c, expect: -1, saved: -1}
 	r := New(spec, a, st, opt)
 	r.cap = a
+	r.immediate = immediate(c)
 	return r
 }
 
@@ -42,9 +44,17 @@ func NewCapacity(spec Spec, c provider.Capacity, st *store.Store, opt Options) *
 // instance provider contract: Terminate removes, Alive reads the
 // reconcile's observation, List observes.
 type capacityProvider struct {
-	cap  provider.Capacity
-	obs  provider.Observed
-	seen map[string]provider.Instance // the observation's instances by ID; nil before the first
+	cap provider.Capacity
+	obs provider.Observed
+	// seen indexes the observation's instances by ID (into
+	// obs.Instances); nil before the first. An observation listing the
+	// same IDs in the same order as the last (ids, a copy: a provider may
+	// reuse what it returned), as most do, keeps it as it is; gone says
+	// an instance was taken out of it since (Terminate), so the next one
+	// builds it anew.
+	seen map[string]int
+	ids  []string
+	gone bool
 	// expect is the system's desired count as ebb last left it; -1 before
 	// the first observation. A different one was set by someone else.
 	// saved is the one recorded in the group's state (-1: none read yet).
@@ -82,10 +92,11 @@ func (a *capacityProvider) Terminate(ctx context.Context, inst model.Instance) e
 	if err := a.cap.Remove(ctx, []provider.Victim{{ID: inst.ID}}); err != nil {
 		return err
 	}
-	if in, ok := a.seen[inst.ID]; ok && !in.Leaving && a.expect > 0 {
+	if in, ok := a.find(inst.ID); ok && !in.Leaving && a.expect > 0 {
 		a.expect--
 	}
 	delete(a.seen, inst.ID)
+	a.gone = true
 	return nil
 }
 
@@ -120,23 +131,48 @@ func (a *capacityProvider) observe(ctx context.Context) (provider.Observed, erro
 	if err != nil {
 		return obs, err
 	}
+	same := a.seen != nil && !a.gone && slices.EqualFunc(a.ids, obs.Instances,
+		func(id string, in provider.Instance) bool { return id == in.ID })
 	a.obs = obs
+	if same {
+		return obs, nil
+	}
 	if a.seen == nil {
-		a.seen = make(map[string]provider.Instance, len(obs.Instances))
+		a.seen = make(map[string]int, len(obs.Instances))
 	}
 	clear(a.seen) // reused: a reconcile observes at each run
-	for _, in := range obs.Instances {
-		a.seen[in.ID] = in
+	a.ids = a.ids[:0]
+	for i, in := range obs.Instances {
+		a.seen[in.ID] = i
+		a.ids = append(a.ids, in.ID)
 	}
+	a.gone = false
 	return obs, nil
+}
+
+// find returns the observed instance id.
+func (a *capacityProvider) find(id string) (provider.Instance, bool) {
+	i, ok := a.seen[id]
+	if !ok {
+		return provider.Instance{}, false
+	}
+	return a.obs.Instances[i], true
+}
+
+// ready reports whether the system counts the observed instance id ready.
+func (a *capacityProvider) ready(id string) bool {
+	in, _ := a.find(id)
+	return in.Ready
 }
 
 // draining counts the instances ebb drains that the system still counts.
 func (a *capacityProvider) draining(insts []model.Instance) int {
 	n := 0
-	for _, in := range insts {
-		if s, ok := a.seen[in.ID]; ok && !s.Leaving && in.State == model.Draining {
-			n++
+	for i := range insts {
+		if in := &insts[i]; in.State == model.Draining {
+			if s, ok := a.find(in.ID); ok && !s.Leaving {
+				n++
+			}
 		}
 	}
 	return n
@@ -158,7 +194,9 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 	if a.hooked == nil {
 		a.hooked = map[string]bool{}
 	}
-	clear(a.hooked)
+	if len(a.hooked) > 0 {
+		clear(a.hooked)
+	}
 	if h, ok := a.cap.(provider.Hooked); ok {
 		cctx, cancel := r.call(ctx)
 		done := r.observed("hooks")
@@ -214,37 +252,44 @@ func (r *Reconciler) observeCapacity(ctx context.Context) error {
 		return err
 	}
 	recorded := 0 // observed instances with a record
-	for _, rec := range all {
-		in, ok := a.seen[rec.ID]
+	for i := range all {
+		cur := &all[i] // the kept record, only read: a change is made to a copy
+		in, ok := a.find(cur.ID)
 		if ok {
 			recorded++
 		}
-		if rec.State.Ended() {
-			if a.hooked[rec.ID] {
-				letGo = append(letGo, rec.ID)
+		if cur.State.Ended() {
+			if a.hooked[cur.ID] {
+				letGo = append(letGo, cur.ID)
 			}
 			continue
 		}
+		var to model.InstanceState // "": only the address or zone changed
+		var reason string
 		switch {
-		case a.hooked[rec.ID] && (rec.State == model.InService || rec.State == model.Launching):
+		case a.hooked[cur.ID] && (cur.State == model.InService || cur.State == model.Launching):
 			// The system asks before it removes: drained like ebb's own.
-			r.move(&rec, model.Draining, reasonHook)
-		case a.hooked[rec.ID]:
+			to, reason = model.Draining, reasonHook
+		case a.hooked[cur.ID]:
 			continue // already draining or stopping
 		case !ok:
-			end, reason := model.Terminated, "gone from the system"
-			if rec.State == model.Launching || rec.State == model.Pending {
-				end, reason = model.Failed, "gone from the system before it was ready"
+			to, reason = model.Terminated, "gone from the system"
+			if cur.State == model.Launching || cur.State == model.Pending {
+				to, reason = model.Failed, "gone from the system before it was ready"
 			}
-			r.move(&rec, end, reason)
-		case in.Leaving && rec.State != model.Terminating:
-			r.move(&rec, model.Terminated, "removed by the system")
-		case in.Addr != rec.Addr || in.Zone != rec.Zone:
-			rec.Addr, rec.Zone = in.Addr, in.Zone
+		case in.Leaving && cur.State != model.Terminating:
+			to, reason = model.Terminated, "removed by the system"
+		case in.Addr != cur.Addr || in.Zone != cur.Zone:
 		default:
 			continue
 		}
-		puts = append(puts, own(rec))
+		rec := own(*cur)
+		if to != "" {
+			r.move(&rec, to, reason)
+		} else {
+			rec.Addr, rec.Zone = in.Addr, in.Zone
+		}
+		puts = append(puts, rec)
 	}
 	var known map[string]bool
 	if recorded < len(obs.Instances) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebb-autoscaler/ebb/internal/model"
 	"github.com/ebb-autoscaler/ebb/internal/provider"
 )
 
@@ -101,4 +102,55 @@ func TestCapacityCallsAreObserved(t *testing.T) {
 	if obs.failed["heartbeat"] != 1 || len(obs.failed) != 1 {
 		t.Errorf("failed calls %v, want the one heartbeat", obs.failed)
 	}
+}
+
+// listedSystem lists what it is told to, and removes nothing itself. It
+// lists them in the slice it returned the last time, as a provider that
+// reuses its memory may.
+type listedSystem struct {
+	insts []provider.Instance
+	buf   []provider.Instance
+}
+
+func (l *listedSystem) Observe(context.Context) (provider.Observed, error) {
+	l.buf = append(l.buf[:0], l.insts...)
+	return provider.Observed{Desired: len(l.insts), Instances: l.buf, Min: -1, Max: -1}, nil
+}
+func (l *listedSystem) SetDesired(context.Context, int) error           { return nil }
+func (l *listedSystem) Remove(context.Context, []provider.Victim) error { return nil }
+
+// The instances an observation finds are what the last one listed, as it
+// listed them: an observation of the same instances as the one before
+// carries their new states, one of others replaces them, and an instance
+// removed meanwhile that the system still lists (leaving) is found again.
+func TestCapacityObservationIndex(t *testing.T) {
+	ctx := context.Background()
+	sys := &listedSystem{insts: []provider.Instance{{ID: "a"}, {ID: "b"}}}
+	a := &capacityProvider{cap: sys, expect: -1, saved: -1}
+	check := func(when string, want map[string]provider.Instance) {
+		t.Helper()
+		if _, err := a.observe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			got, ok := a.find(id)
+			w, wok := want[id]
+			if ok != wok || got != w {
+				t.Errorf("%s: find(%s) = %+v, %v; want %+v, %v", when, id, got, ok, w, wok)
+			}
+		}
+	}
+	check("first", map[string]provider.Instance{"a": {ID: "a"}, "b": {ID: "b"}})
+	sys.insts[1].Ready = true
+	check("same instances, b ready", map[string]provider.Instance{"a": {ID: "a"}, "b": {ID: "b", Ready: true}})
+	sys.insts = []provider.Instance{{ID: "b", Ready: true}, {ID: "c"}}
+	check("others", map[string]provider.Instance{"b": {ID: "b", Ready: true}, "c": {ID: "c"}})
+	if err := a.Terminate(ctx, model.Instance{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.find("c"); ok {
+		t.Fatal("c found right after its removal")
+	}
+	sys.insts[1].Leaving = true
+	check("c removed, still listed", map[string]provider.Instance{"b": {ID: "b", Ready: true}, "c": {ID: "c", Leaving: true}})
 }

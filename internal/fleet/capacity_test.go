@@ -477,3 +477,48 @@ func TestCapacityCountIsRecordedWithTheRemoval(t *testing.T) {
 		t.Fatalf("after a restart, ebb's own removal was taken for an outside change: %+v", s)
 	}
 }
+
+// timedSystem notes whether each call's context has a deadline, and
+// says it answers at once when immediate.
+type timedSystem struct {
+	*capacitytest.Memory
+	immediate bool
+	deadlines []bool
+}
+
+func (d *timedSystem) Immediate() bool { return d.immediate }
+
+func (d *timedSystem) Observe(ctx context.Context) (provider.Observed, error) {
+	_, ok := ctx.Deadline()
+	d.deadlines = append(d.deadlines, ok)
+	return d.Memory.Observe(ctx)
+}
+
+func (d *timedSystem) SetDesired(ctx context.Context, n int) error {
+	_, ok := ctx.Deadline()
+	d.deadlines = append(d.deadlines, ok)
+	return d.Memory.SetDesired(ctx, n)
+}
+
+// Each call to a provider is bounded by the call timeout, unless the
+// provider says it answers at once (provider.Immediate): then it is given
+// the caller's context, with no timer of its own.
+func TestImmediateProviderCallsHaveNoTimer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		immediate bool
+	}{{"bounded", false}, {"immediate", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sys := &timedSystem{Memory: newSystem(), immediate: tc.immediate}
+			h := newCapacityHarness(t, "name: web\ncapacity: {max: 10}\npolicies: [{fixed: {desired: 1}}]\n", sys)
+			h.reconcile(2) // observe, then set 2
+			want := []bool{!tc.immediate, !tc.immediate}
+			if !slices.Equal(sys.deadlines, want) {
+				t.Fatalf("calls had deadlines %v, want %v", sys.deadlines, want)
+			}
+			if got := sys.Calls(); !slices.Equal(got, []string{"set 2"}) {
+				t.Fatalf("calls %v, want [set 2]", got)
+			}
+		})
+	}
+}

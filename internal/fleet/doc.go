@@ -24,8 +24,9 @@
 // under its own timeout, so a hung provider cannot stall the caller for
 // long. It keeps its group's instance records and open intents between
 // reconciles, read from the store at its first use and written through
-// (records.go), reads only the group's state from the store at each
-// reconcile, and opens a write transaction only for what changes, so a
-// group with nothing to do costs no write; Status.Settled tells the caller
-// it may come back less often.
+// (records.go), reads the group's state (its suspension) from the store
+// only when it may have changed (store.Store.StateVersion), and opens a
+// write transaction only for what changes, so a group with nothing to do
+// costs no write and reads nothing; Status.Settled tells the caller it may
+// come back less often.
 package fleet

@@ -123,7 +123,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 		r.move(inst, model.Terminated, "never launched")
 		return r.put(*inst)
 	case model.Launching:
-		alive, err := r.alive(ctx, *inst)
+		alive, err := r.alive(ctx, inst)
 		if err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			return r.stop(ctx, inst)
 		}
 	case model.InService:
-		alive, err := r.alive(ctx, *inst)
+		alive, err := r.alive(ctx, inst)
 		if err != nil {
 			return err
 		}
@@ -152,7 +152,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 			r.move(inst, model.Unhealthy, "process exited")
 			return r.stop(ctx, inst)
 		}
-		if reason := r.unhealthy(ctx, *inst); reason != "" {
+		if reason := r.unhealthy(ctx, inst); reason != "" {
 			r.move(inst, model.Unhealthy, reason)
 			return r.stop(ctx, inst)
 		}
@@ -167,7 +167,7 @@ func (r *Reconciler) advance(ctx context.Context, inst *model.Instance) error {
 	return nil
 }
 
-func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, error) {
+func (r *Reconciler) alive(ctx context.Context, inst *model.Instance) (bool, error) {
 	if r.cap != nil && r.cap.seen != nil {
 		// A capacity provider answers from the reconcile's observation:
 		// nothing is sent, so there is no call to bound (and a replica
@@ -180,7 +180,7 @@ func (r *Reconciler) alive(ctx context.Context, inst model.Instance) (bool, erro
 	cctx, cancel := r.call(ctx)
 	defer cancel()
 	done := r.observed("alive")
-	ok, err := r.prov.Alive(cctx, inst)
+	ok, err := r.prov.Alive(cctx, *inst)
 	done(err)
 	if err != nil {
 		return false, fmt.Errorf("check %s: %w", inst.ID, err)
@@ -197,7 +197,7 @@ func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 	}
 	if !r.spec.readyProbe.set() {
 		if r.cap != nil {
-			return r.cap.seen[inst.ID].Ready
+			return r.cap.ready(inst.ID)
 		}
 		return true
 	}
@@ -212,16 +212,16 @@ func (r *Reconciler) ready(ctx context.Context, inst model.Instance) bool {
 // to be replaced, or "": gone from the registry or its lease lapsed (at
 // once), or the health check failed, or the instance reported DOWN in the
 // registry, often enough in a row.
-func (r *Reconciler) unhealthy(ctx context.Context, inst model.Instance) string {
+func (r *Reconciler) unhealthy(ctx context.Context, inst *model.Instance) string {
 	if (!r.spec.healthProbe.set() && !r.registered()) || r.opt.Clock.Now().Sub(inst.ReadyAt) < r.spec.healthGrace {
 		return ""
 	}
-	reason, failed := r.registryHealth(inst)
+	reason, failed := r.registryHealth(*inst)
 	if reason != "" {
 		return reason
 	}
 	if r.spec.healthProbe.set() {
-		ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, inst)
+		ok, err := r.spec.healthProbe.ask(ctx, r.opt.HTTP, *inst)
 		failed = failed || !ok || err != nil
 	}
 	if !failed {
@@ -246,7 +246,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, inst *model.Instance) error
 	if err := r.heartbeatHook(ctx, inst); err != nil {
 		r.opt.Log.Warn("lifecycle hook heartbeat failed", "instance", inst.ID, "err", err)
 	}
-	alive, err := r.alive(ctx, *inst)
+	alive, err := r.alive(ctx, inst)
 	if err != nil {
 		return err
 	}
@@ -378,7 +378,7 @@ func (r *Reconciler) stop(ctx context.Context, inst *model.Instance) error {
 // failure as its condition meanwhile.
 func (r *Reconciler) terminate(ctx context.Context, in store.Intent, inst model.Instance) error {
 	beforeReady := strings.HasPrefix(inst.Reason, reasonNotReady) || inst.Reason == reasonScaleInBeforeReady
-	if r.cap != nil && beforeReady && r.cap.seen[inst.ID].Ready {
+	if r.cap != nil && beforeReady && r.cap.ready(inst.ID) {
 		// Stopped before it was ready, so without a drain; but its
 		// removal waited (a refused call, a retry) and meanwhile the
 		// system put it in service: it may hold work now. A launch given
@@ -429,21 +429,21 @@ const (
 
 // scale launches or drains toward desired.
 func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired int, susp store.Suspended) error {
-	var launching, rebalancing []model.Instance
-	inService := r.scaleBuf[:0] // copies, reused: nothing keeps them past the call
-	defer func() { r.scaleBuf = inService }()
-	for _, in := range insts {
-		switch in.State {
+	// Counted first: most reconciles launch and drain nothing, and need
+	// no lists of the instances.
+	launchingN, rebalancingN, inServiceN := 0, 0, 0
+	for i := range insts {
+		switch in := &insts[i]; in.State {
 		case model.Launching:
-			launching = append(launching, in)
+			launchingN++
 			if in.Reason == reasonRebalance {
-				rebalancing = append(rebalancing, in)
+				rebalancingN++
 			}
 		case model.InService:
-			inService = append(inService, in)
+			inServiceN++
 		}
 	}
-	active := len(launching) + len(inService)
+	active := launchingN + inServiceN
 	now := r.opt.Clock.Now()
 	switch {
 	case active < desired && !susp.Launch && r.cap != nil:
@@ -455,6 +455,7 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 		if !r.launchRetry.due(now) {
 			return nil
 		}
+		launching, inService := r.byState(insts)
 		n := min(desired-active, r.spec.maxConcurrent-len(launching))
 		for range n {
 			zone := r.pickZone(append(slices.Clone(launching), inService...))
@@ -467,8 +468,9 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 			}
 			launching = append(launching, inst)
 		}
-	case active-len(rebalancing) > desired && !susp.Terminate:
-		excess := active - len(rebalancing) - desired
+	case active-rebalancingN > desired && !susp.Terminate:
+		launching, inService := r.byState(insts)
+		excess := active - rebalancingN - desired
 		// Launches that are not capacity yet hold no work: stop them first,
 		// newest first.
 		for i := len(launching) - 1; i >= 0 && excess > 0; i-- {
@@ -487,10 +489,11 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 				return err
 			}
 		}
-	case active == desired && len(launching) == 0 && !susp.Launch && !susp.Terminate && r.cap == nil:
+	case active == desired && launchingN == 0 && !susp.Launch && !susp.Terminate && r.cap == nil:
 		// Zones drifted apart (replacements, failures): launch in the
 		// emptiest zone first; once it is ready, the excess drains from
 		// the fullest.
+		_, inService := r.byState(insts)
 		if zone, ok := r.rebalanceZone(inService); ok {
 			_, err := r.launch(ctx, zone, reasonRebalance)
 			return err
@@ -500,6 +503,23 @@ func (r *Reconciler) scale(ctx context.Context, insts []model.Instance, desired 
 }
 
 const reasonRebalance = "rebalance"
+
+// byState returns copies of the launching and the in-service instances of
+// insts, in their order. The in-service ones are in memory reused by the
+// next call: nothing keeps them past a scale.
+func (r *Reconciler) byState(insts []model.Instance) (launching, inService []model.Instance) {
+	inService = r.scaleBuf[:0]
+	for i := range insts {
+		switch in := &insts[i]; in.State {
+		case model.Launching:
+			launching = append(launching, *in)
+		case model.InService:
+			inService = append(inService, *in)
+		}
+	}
+	r.scaleBuf = inService
+	return launching, inService
+}
 
 // launch starts one instance under a launch intent.
 func (r *Reconciler) launch(ctx context.Context, zone, reason string) (model.Instance, error) {

@@ -72,6 +72,8 @@ type Reconciler struct {
 	pruned      time.Time            // when load last looked for expired records
 	writes      int                  // store write transactions opened, for reconcile
 	recs        records              // the group's records as the store holds them
+	txn         txn                  // update's, reused
+	susp        suspension           // the group's suspension as the store holds it
 	liveBuf     []model.Instance     // live's, reused
 	scaleBuf    []model.Instance     // scale's, reused
 
@@ -79,6 +81,9 @@ type Reconciler struct {
 	// desired count someone else set, seen by the reconcile.
 	cap     *capacityProvider
 	outside *int
+	// immediate says the provider answers every call at once
+	// (provider.Immediate): its calls need no timeout.
+	immediate bool
 }
 
 // Status summarises a group's fleet after a reconcile.
@@ -132,9 +137,16 @@ func New(spec Spec, prov Provider, st *store.Store, opt Options) *Reconciler {
 		opt.KeepTerminated = time.Hour
 	}
 	opt.Log = opt.Log.With("group", spec.Group)
-	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt,
+	return &Reconciler{spec: spec, prov: prov, st: st, opt: opt, immediate: immediate(prov),
 		drainRetry: map[string]*retry{}, termRetry: map[string]*retry{}, openTerm: map[string]bool{},
 		healthFails: map[string]int{}, checked: map[string]time.Time{}}
+}
+
+// immediate reports whether p answers every call at once
+// (provider.Immediate).
+func immediate(p any) bool {
+	im, ok := p.(provider.Immediate)
+	return ok && im.Immediate()
 }
 
 // Reconcile moves the fleet one step toward desired: it resumes intents a
@@ -173,12 +185,16 @@ func (r *Reconciler) reconcile(ctx context.Context, desired int) (Status, error)
 		st.Outside, st.Settled, st.Wake = &n, false, r.opt.Clock.Now()
 		return st, r.saveExpect()
 	}
+	ended := false
 	for i := range insts {
 		if err := r.advance(ctx, &insts[i]); err != nil {
 			r.opt.Log.Warn("instance step failed", "instance", insts[i].ID, "state", insts[i].State, "err", err)
 		}
+		ended = ended || insts[i].State.Ended()
 	}
-	insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
+	if ended {
+		insts = slices.DeleteFunc(insts, func(in model.Instance) bool { return in.State.Ended() })
+	}
 	wrote := r.writes
 	if err := r.scale(ctx, insts, desired, susp); err != nil {
 		return Status{}, err
@@ -207,6 +223,30 @@ const pruneEvery = time.Minute
 // (terminated or failed) more than KeepTerminated ago, when there are any:
 // an idle reconcile writes nothing.
 func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
+	susp, err := r.suspended()
+	if err != nil {
+		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+	}
+	insts, err := r.live()
+	return insts, susp, err
+}
+
+// suspension is the group's suspension as last read from its state, and
+// the store's StateVersion of the group before that read.
+type suspension struct {
+	valid   bool
+	version uint64
+	susp    store.Suspended
+}
+
+// suspended returns the group's suspension, read from its state in the
+// store when the state may have changed since the last read: most
+// reconciles find it unchanged, and read nothing.
+func (r *Reconciler) suspended() (store.Suspended, error) {
+	version := r.st.StateVersion(r.spec.Group) // before the read: a write after it moves it
+	if r.susp.valid && r.susp.version == version {
+		return r.susp.susp, nil
+	}
 	var susp store.Suspended
 	err := r.st.View(func(tx *store.Tx) error {
 		gs, _, err := tx.GroupState(r.spec.Group)
@@ -214,10 +254,11 @@ func (r *Reconciler) load() ([]model.Instance, store.Suspended, error) {
 		return err
 	})
 	if err != nil {
-		return nil, susp, fmt.Errorf("load group %s: %w", r.spec.Group, err)
+		r.susp = suspension{}
+		return susp, err
 	}
-	insts, err := r.live()
-	return insts, susp, err
+	r.susp = suspension{valid: true, version: version, susp: susp}
+	return susp, nil
 }
 
 // live returns the group's live instances, pruning the expired records
@@ -234,10 +275,10 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 	// The last call's slice is reused: a reconcile is done with the
 	// instances of its first load when it loads again.
 	insts := r.liveBuf[:0]
-	for _, in := range all {
-		switch {
+	for i := range all {
+		switch in := &all[i]; {
 		case !in.State.Ended():
-			insts = append(insts, own(in))
+			insts = append(insts, own(*in))
 		case prune && in.StateSince.Before(cutoff):
 			expired = append(expired, in.ID)
 		}
@@ -266,8 +307,8 @@ func (r *Reconciler) live() ([]model.Instance, error) {
 // left them.
 func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 	s := Status{Desired: desired}
-	for _, in := range insts {
-		switch in.State {
+	for i := range insts {
+		switch insts[i].State {
 		case model.Pending, model.Launching:
 			s.Launching++
 		case model.InService:
@@ -285,8 +326,8 @@ func (r *Reconciler) status(desired int, insts []model.Instance) Status {
 		}
 		s.Conditions = append(s.Conditions, fmt.Sprintf("%s (last: %v); next attempt after %s", what, lr.last, stamp(lr.next)))
 	}
-	for _, in := range insts {
-		if in.Condition != "" {
+	for i := range insts {
+		if in := &insts[i]; in.Condition != "" {
 			s.Conditions = append(s.Conditions, "instance "+in.ID+": "+in.Condition)
 		}
 	}
@@ -322,8 +363,8 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 	if len(r.healthFails) > 0 {
 		at(now)
 	}
-	for _, in := range insts {
-		switch in.State {
+	for i := range insts {
+		switch in := &insts[i]; in.State {
 		case model.Launching:
 			if r.spec.readyProbe.set() || r.registered() {
 				at(now)
@@ -339,7 +380,7 @@ func (r *Reconciler) wake(insts []model.Instance, acted bool) time.Time {
 				check = last.Add(r.spec.checkEvery())
 			}
 			at(check)
-			if starts := r.drainStarts(in); starts.After(now) {
+			if starts := r.drainStarts(*in); starts.After(now) {
 				at(starts) // the drain action goes once clients have refreshed
 			}
 		case model.Pending, model.Unhealthy, model.Terminating:
@@ -358,7 +399,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// call bounds one provider call.
+// call bounds one provider call by Options.CallTimeout; a call to a
+// provider that answers at once (provider.Immediate) cannot hang, and is
+// not given a timer it would never need.
 //
 // When this process may no longer act on the group (a replica that lost
 // the lead, store.Leading), the context it returns has already ended, with
@@ -368,6 +411,9 @@ func (r *Reconciler) call(ctx context.Context) (context.Context, context.CancelF
 		ended, cancel := context.WithCancelCause(ctx)
 		cancel(err)
 		return ended, func() {}
+	}
+	if r.immediate {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, r.opt.CallTimeout)
 }

@@ -393,6 +393,20 @@ func TestSuspend(t *testing.T) {
 	if s := h.reconcile(3); s.Launching != 0 || len(h.prov.launched) != 0 {
 		t.Fatalf("launched while launches are suspended: %+v", s)
 	}
+	// Resumed and suspended again between reconciles, beside the
+	// reconciler (as an operator does): each reconcile sees the change.
+	for _, launch := range []bool{false, true} {
+		before := len(h.prov.launched)
+		if err := h.st.Update(func(tx *store.Tx) error {
+			return tx.PutGroupState("w", store.GroupState{Suspended: store.Suspended{Launch: launch}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.reconcile(3 + before)
+		if launched := len(h.prov.launched) > before; launched == launch {
+			t.Fatalf("suspended %v: launched %d, had %d", launch, len(h.prov.launched), before)
+		}
+	}
 }
 
 func TestOperatorDrain(t *testing.T) {

@@ -170,10 +170,15 @@ func (t *txn) readBack() error {
 func (r *Reconciler) update(fn func(*txn) error) error {
 	r.writes++
 	foreign := r.st.Foreign()
-	t := &txn{group: r.spec.Group}
+	// Reused, with the room its notes took: nothing keeps it past the
+	// call, and it keeps nothing of the transaction (which holds what the
+	// store's file had in memory for it) once done.
+	t := &r.txn
+	*t = txn{group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
+	defer func() { t.Tx, t.open = nil, nil }()
 	expect := -1
 	err := r.st.Update(func(tx *store.Tx) error {
-		*t = txn{Tx: tx, group: r.spec.Group}
+		*t = txn{Tx: tx, group: r.spec.Group, put: t.put[:0], dels: t.dels[:0]}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -204,14 +209,17 @@ func (rs *records) apply(t *txn) {
 	if len(t.dels) > 0 {
 		rs.all = slices.DeleteFunc(rs.all, func(in model.Instance) bool { return slices.Contains(t.dels, in.ID) })
 	}
+	moved := false // a record was added, or its launch time changed
 	for _, in := range t.put {
 		if i := slices.IndexFunc(rs.all, func(o model.Instance) bool { return o.ID == in.ID }); i >= 0 {
+			moved = moved || !rs.all[i].LaunchedAt.Equal(in.LaunchedAt)
 			rs.all[i] = in
 		} else {
 			rs.all = append(rs.all, in)
+			moved = true
 		}
 	}
-	if len(t.put) > 0 {
+	if moved {
 		// The store's order (Tx.Instances): launch, then ID.
 		slices.SortFunc(rs.all, func(a, b model.Instance) int {
 			if c := a.LaunchedAt.Compare(b.LaunchedAt); c != 0 {

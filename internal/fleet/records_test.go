@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -100,5 +101,30 @@ func TestRecordsAreReadAfterARestart(t *testing.T) {
 	}
 	if got := find(h.instances(), id); !got.Protected || got.State != model.Draining {
 		t.Fatalf("after a restart: %+v", got)
+	}
+}
+
+// The records keep the store's order (launch, then ID) as writes replace
+// records, add them and move their launch time.
+func TestRecordsKeepTheStoresOrder(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	rs := records{valid: true, all: []model.Instance{{ID: "a", LaunchedAt: at(1)}, {ID: "b", LaunchedAt: at(2)}, {ID: "c", LaunchedAt: at(3)}}}
+	for _, tc := range []struct {
+		name string
+		put  []model.Instance
+		want []string
+	}{
+		{"replaced in place", []model.Instance{{ID: "b", LaunchedAt: at(2), State: model.Draining}}, []string{"a", "b", "c"}},
+		{"added", []model.Instance{{ID: "0", LaunchedAt: at(2)}}, []string{"a", "0", "b", "c"}},
+		{"launch moved", []model.Instance{{ID: "a", LaunchedAt: at(4)}}, []string{"0", "b", "c", "a"}},
+	} {
+		rs.apply(&txn{put: tc.put})
+		var got []string
+		for _, in := range rs.all {
+			got = append(got, in.ID)
+		}
+		if d := cmp.Diff(tc.want, got); d != "" {
+			t.Fatalf("%s: order (-want +got):\n%s", tc.name, d)
+		}
 	}
 }

@@ -53,3 +53,12 @@ type Signaler interface {
 	// no longer runs, and then sends nothing.
 	Signal(ctx context.Context, inst model.Instance, sig syscall.Signal) error
 }
+
+// Immediate is a provider whose every call answers at once from memory,
+// sending nothing and waiting on nothing (the simulator's system): a call
+// to it cannot hang, so a caller need not bound it with a timer of its
+// own. It still returns at once with ctx's error when ctx is done.
+type Immediate interface {
+	// Immediate reports whether every call answers at once.
+	Immediate() bool
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -17,14 +18,30 @@ import (
 // stored bytes, it is never stale: a write changes the bytes, and the next
 // read decodes them. Entries of instances no longer stored go at the next
 // read of their whole group.
+//
+// It also keeps the open intents this process added, as AddIntent encoded
+// them, by seq: an open intent is read back soon after it is added (the
+// fleet reads a group's open intents after each write that changes them,
+// and FinishIntent reads the intent it closes), and finding the bytes it
+// wrote, a read decodes nothing. An entry goes when FinishIntent closes
+// its intent.
 type decodeCache struct {
-	mu     sync.Mutex
-	groups map[string]*groupCache
+	mu      sync.Mutex
+	groups  map[string]*groupCache
+	intents map[uint64]cachedIntent
+}
+
+type cachedIntent struct {
+	raw []byte
+	in  Intent
 }
 
 type groupCache struct {
-	gen   uint64 // counts whole-group reads
-	insts map[string]*cachedInstance
+	// stateWrites counts the Updates that wrote the group's state
+	// (StateVersion).
+	stateWrites uint64
+	gen         uint64 // counts whole-group reads
+	insts       map[string]*cachedInstance
 	// state is the group's state as last decoded from stateRaw.
 	stateRaw []byte
 	state    GroupState
@@ -37,7 +54,7 @@ type cachedInstance struct {
 }
 
 func newDecodeCache() *decodeCache {
-	return &decodeCache{groups: map[string]*groupCache{}}
+	return &decodeCache{groups: map[string]*groupCache{}, intents: map[uint64]cachedIntent{}}
 }
 
 func (c *decodeCache) group(name string) *groupCache {
@@ -174,10 +191,90 @@ func (tx *Tx) decodeState(group string, v []byte) (GroupState, error) {
 	return st, nil
 }
 
+// putState remembers the state PutGroupState stored as raw, when decoding
+// raw returns it as it is, so the next read decodes nothing: times in UTC
+// without a monotonic reading, and no engine memory (the encoder compacts
+// and escapes it). raw is not changed afterwards: the file holds it until
+// the commit.
+func (tx *Tx) putState(group string, st GroupState, raw []byte) {
+	if tx.dec == nil || len(st.Engine) > 0 || !plainUTC(st.LastScale, st.LastUp, st.LastDown) {
+		return
+	}
+	st.Engine = nil // as an empty one decodes
+	if st.System != nil {
+		n := *st.System
+		st.System = &n
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	g := tx.dec.group(group)
+	g.stateRaw, g.state = raw, st
+}
+
 func unmarshalState(group string, v []byte) (GroupState, error) {
 	var st GroupState
 	if err := json.Unmarshal(v, &st); err != nil {
 		return GroupState{}, fmt.Errorf("decode state of group %s: %w", group, err)
 	}
 	return st, nil
+}
+
+// addedIntent remembers an intent AddIntent stored as raw, when decoding
+// raw returns it as it is (decodesAsItself): otherwise a read decodes it.
+// raw is not changed afterwards: the file holds it until the commit.
+func (tx *Tx) addedIntent(in Intent, raw []byte) {
+	if tx.dec == nil || !in.decodesAsItself() {
+		return
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	tx.dec.intents[in.Seq] = cachedIntent{raw: raw, in: in}
+}
+
+// finishedIntent forgets an intent FinishIntent closed: its stored bytes
+// changed, and a done intent is seldom read.
+func (tx *Tx) finishedIntent(seq uint64) {
+	if tx.dec == nil {
+		return
+	}
+	tx.dec.mu.Lock()
+	defer tx.dec.mu.Unlock()
+	delete(tx.dec.intents, seq)
+}
+
+// decodeIntent decodes the intent stored as v under key, from the cache
+// when v is the bytes AddIntent stored.
+func (tx *Tx) decodeIntent(key, v []byte) (Intent, error) {
+	if tx.dec != nil && len(key) == 8 {
+		tx.dec.mu.Lock()
+		e, ok := tx.dec.intents[binary.BigEndian.Uint64(key)]
+		tx.dec.mu.Unlock()
+		if ok && bytes.Equal(e.raw, v) {
+			return e.in, nil
+		}
+	}
+	return decodeIntent(key, v)
+}
+
+// statesWritten counts a write of each group's state, once the Update
+// that wrote them is in.
+func (c *decodeCache) statesWritten(groups []string) {
+	if len(groups) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range groups {
+		c.group(g).stateWrites++
+	}
+}
+
+// stateWrites returns how many Updates wrote the group's state.
+func (c *decodeCache) stateWrites(group string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[group]; g != nil {
+		return g.stateWrites
+	}
+	return 0
 }

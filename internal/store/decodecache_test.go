@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -134,28 +135,184 @@ func TestDecodeCacheCopies(t *testing.T) {
 }
 
 // A group's state read through the cache is what decoding its stored bytes
-// gives, as it changes, and callers changing what they read change nothing
-// the next read returns.
+// gives, as it changes (with and without engine memory, in UTC and in a
+// zone, read in the transaction that wrote it and after), and callers
+// changing what they read change nothing the next read returns.
 func TestDecodeCacheState(t *testing.T) {
 	s := openTemp(t, Options{})
-	for i := range 6 {
+	paris := time.FixedZone("CET", 3600)
+	for i := range 12 {
 		n := i % 3
 		want := GroupState{Desired: i, LastScale: t0.Add(time.Duration(i) * time.Minute),
-			Suspended: Suspended{Launch: i%2 == 0}, Engine: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2)), System: &n}
-		mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", want) })
+			Suspended: Suspended{Launch: i%2 == 0}, System: &n}
+		if i%4 < 2 {
+			want.Engine = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i/2))
+		}
+		if i%3 == 2 {
+			want.LastUp = t0.In(paris)
+		}
+		if i%5 == 4 {
+			want.System = nil
+		}
+		read := func(tx *Tx) {
+			got, ok, err := tx.GroupState("web")
+			if err != nil || !ok {
+				t.Fatalf("GroupState: %v, %v", ok, err)
+			}
+			var dec GroupState
+			if err := json.Unmarshal(tx.readGroup("web").Get(keyState), &dec); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, dec) { // to the unexported fields of time.Time
+				t.Fatalf("state %d read %#v\nwant decoded %#v", i, got, dec)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("state (-put +read):\n%s", diff)
+			}
+			if got.System != nil {
+				*got.System = 99 // must not reach the next read
+			}
+			if len(got.Engine) > 0 {
+				got.Engine[0] = 'x'
+			}
+		}
+		mustUpdate(t, s, func(tx *Tx) error {
+			if err := tx.PutGroupState("web", want); err != nil {
+				return err
+			}
+			read(tx)
+			return nil
+		})
 		for range 2 {
 			mustView(t, s, func(tx *Tx) error {
-				got, ok, err := tx.GroupState("web")
-				if err != nil || !ok {
-					t.Fatalf("GroupState: %v, %v", ok, err)
-				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Fatalf("state (-put +read):\n%s", diff)
-				}
-				*got.System = 99 // must not reach the next read
-				got.Engine[0] = 'x'
+				read(tx)
 				return nil
 			})
 		}
+	}
+}
+
+// Open intents read through the cache (OpenIntents, and FinishIntent's
+// read of the one it closes) are what decoding their stored bytes gives,
+// across random adds and finishes, in committed and rolled-back
+// transactions, with times in UTC and in a zone; and the cache holds no
+// intent that is done.
+func TestDecodeCacheIntents(t *testing.T) {
+	s := openTemp(t, Options{JournalMax: 3})
+	rng := rand.New(rand.NewPCG(7, 8))
+	paris := time.FixedZone("CET", 3600)
+	kinds := []IntentKind{IntentLaunch, IntentDrain, IntentTerminate}
+	for round := range 300 {
+		group := []string{"web", "api"}[rng.IntN(2)]
+		write := func(tx *Tx) error {
+			open, err := tx.OpenIntents(group)
+			if err != nil {
+				return err
+			}
+			if len(open) > 0 && rng.IntN(2) == 0 {
+				in := open[rng.IntN(len(open))]
+				return tx.FinishIntent(in.Seq, t0.Add(time.Duration(round)*time.Second), "done")
+			}
+			created := t0.Add(time.Duration(round) * time.Second)
+			if rng.IntN(4) == 0 {
+				created = created.In(paris) // stored as its offset: decoded, not cached
+			}
+			_, err = tx.AddIntent(Intent{Group: group, Instance: fmt.Sprintf("i-%d", rng.IntN(5)), Kind: kinds[rng.IntN(3)], Created: created})
+			return err
+		}
+		if rng.IntN(5) == 0 {
+			err := s.Update(func(tx *Tx) error {
+				if err := write(tx); err != nil {
+					return err
+				}
+				checkIntentsDecoded(t, tx, group)
+				return errRollback
+			})
+			if err != errRollback {
+				t.Fatal(err)
+			}
+		} else {
+			mustUpdate(t, s, write)
+		}
+		mustView(t, s, func(tx *Tx) error {
+			checkIntentsDecoded(t, tx, group)
+			return nil
+		})
+	}
+	mustView(t, s, func(tx *Tx) error {
+		for seq := range s.dec.intents {
+			for _, group := range []string{"web", "api"} {
+				if g := tx.readGroup(group); g != nil && g.Bucket(bucketOpen).Get(u64key(seq)) == nil && g.Bucket(bucketIntents).Get(u64key(seq)) != nil {
+					t.Errorf("intent %d of %s is cached but not open", seq, group)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// checkIntentsDecoded compares the group's open intents, as OpenIntents
+// reads them, with their stored bytes decoded afresh.
+func checkIntentsDecoded(t *testing.T, tx *Tx, group string) {
+	t.Helper()
+	var want []Intent
+	if g := tx.readGroup(group); g != nil {
+		c := g.Bucket(bucketOpen).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			var in Intent
+			if err := json.Unmarshal(g.Bucket(bucketIntents).Get(k), &in); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, in)
+		}
+	}
+	got, err := tx.OpenIntents(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) { // to the unexported fields of time.Time
+		t.Fatalf("OpenIntents = %#v\nwant %#v", got, want)
+	}
+}
+
+// An intent decodes as itself exactly when decodesAsItself says so, and
+// every field of Intent is of a kind it knows about.
+func TestIntentDecodesAsItself(t *testing.T) {
+	known := map[reflect.Type]bool{
+		reflect.TypeFor[uint64](): true, reflect.TypeFor[string](): true, reflect.TypeFor[IntentKind](): true,
+		reflect.TypeFor[bool](): true, reflect.TypeFor[time.Time](): true,
+	}
+	for f := range reflect.TypeFor[Intent]().Fields() {
+		if !known[f.Type] {
+			t.Fatalf("Intent.%s is a %s: teach decodesAsItself how it decodes", f.Name, f.Type)
+		}
+	}
+	base := Intent{Seq: 7, Group: "w", Instance: "w-1", Kind: IntentDrain, Created: t0, Done: true, DoneAt: t0.Add(time.Second + 3), Result: "asked <to> finish & more"}
+	for _, tc := range []struct {
+		name   string
+		change func(*Intent)
+		itself bool
+	}{
+		{"UTC, as a fake clock's", func(*Intent) {}, true},
+		{"open", func(in *Intent) { in.Done, in.DoneAt, in.Result = false, time.Time{}, "" }, true},
+		{"the real clock's reading", func(in *Intent) { in.Created = time.Now() }, false},
+		{"a zone at UTC's offset", func(in *Intent) { in.DoneAt = t0.In(time.FixedZone("UTC", 0)) }, false},
+		{"invalid UTF-8", func(in *Intent) { in.Result = "exit \xff" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base
+			tc.change(&in)
+			v, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dec Intent
+			if err := json.Unmarshal(v, &dec); err != nil {
+				t.Fatal(err)
+			}
+			if got, same := in.decodesAsItself(), reflect.DeepEqual(dec, in); got != tc.itself || same != tc.itself {
+				t.Fatalf("decodesAsItself = %v, decoded equal = %v, want %v", got, same, tc.itself)
+			}
+		})
 	}
 }

@@ -67,6 +67,10 @@ func (tx *Tx) PutGroupState(group string, st GroupState) error {
 	if err := g.Put(keyState, v); err != nil {
 		return fmt.Errorf("put state of group %s: %w", group, err)
 	}
+	tx.putState(group, st, v)
+	if !slices.Contains(tx.states, group) {
+		tx.states = append(tx.states, group)
+	}
 	return nil
 }
 
@@ -158,12 +162,25 @@ func Stored(inst model.Instance) (model.Instance, error) {
 // zone's name nor the reading). TestStoredIsTheDecodedRecord fails if a
 // field of another kind is added to model.Instance.
 func decodesAsItself(inst model.Instance) bool {
-	for _, s := range [...]string{inst.ID, inst.Group, inst.Zone, inst.Addr, string(inst.State), inst.Reason, inst.Condition} {
+	return validUTF8(inst.ID, inst.Group, inst.Zone, inst.Addr, string(inst.State), inst.Reason, inst.Condition) &&
+		plainUTC(inst.LaunchedAt, inst.ReadyAt, inst.StateSince, inst.HeartbeatAt)
+}
+
+// validUTF8 reports whether every string is valid UTF-8: JSON replaces
+// invalid bytes.
+func validUTF8(strs ...string) bool {
+	for _, s := range strs {
 		if !utf8.ValidString(s) {
 			return false
 		}
 	}
-	for _, t := range [...]time.Time{inst.LaunchedAt, inst.ReadyAt, inst.StateSince, inst.HeartbeatAt} {
+	return true
+}
+
+// plainUTC reports whether every time is in UTC without a monotonic
+// reading: JSON keeps neither a zone's name nor the reading.
+func plainUTC(times ...time.Time) bool {
+	for _, t := range times {
 		if t != t.Round(0) || t.Location() != time.UTC {
 			return false
 		}

@@ -85,9 +85,11 @@ func (tx *Tx) AddIntent(in Intent) (Intent, error) {
 	if err := g.Bucket(bucketOpen).Put(key, nil); err != nil {
 		return Intent{}, fmt.Errorf("mark intent %d open: %w", seq, err)
 	}
-	if err := putIntent(g.Bucket(bucketIntents), in); err != nil {
+	v, err := putIntent(g.Bucket(bucketIntents), in)
+	if err != nil {
 		return Intent{}, err
 	}
+	tx.addedIntent(in, v)
 	return in, nil
 }
 
@@ -111,7 +113,7 @@ func (tx *Tx) FinishIntent(seq uint64, now time.Time, result string) error {
 		return fmt.Errorf("finish intent %d: group %s is missing", seq, group)
 	}
 	intents := g.Bucket(bucketIntents)
-	in, err := getIntent(intents, key)
+	in, err := tx.getIntent(intents, key)
 	if err != nil {
 		return err
 	}
@@ -119,9 +121,10 @@ func (tx *Tx) FinishIntent(seq uint64, now time.Time, result string) error {
 		return fmt.Errorf("finish intent %d: already done at %s (%s)", seq, in.DoneAt.Format(time.RFC3339Nano), in.Result)
 	}
 	in.Done, in.DoneAt, in.Result = true, now, result
-	if err := putIntent(intents, in); err != nil {
+	if _, err := putIntent(intents, in); err != nil {
 		return err
 	}
+	tx.finishedIntent(seq)
 	open := g.Bucket(bucketOpen)
 	if err := open.Delete(key); err != nil {
 		return fmt.Errorf("finish intent %d: %w", seq, err)
@@ -186,7 +189,7 @@ func (tx *Tx) OpenIntents(group string) ([]Intent, error) {
 	var out []Intent
 	c := g.Bucket(bucketOpen).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		in, err := getIntent(intents, k)
+		in, err := tx.getIntent(intents, k)
 		if err != nil {
 			return nil, err
 		}
@@ -214,23 +217,32 @@ func (tx *Tx) Intents(group string, limit int) ([]Intent, error) {
 	return out, nil
 }
 
-func putIntent(b *bucket, in Intent) error {
+// putIntent stores in and returns the bytes it stored.
+func putIntent(b *bucket, in Intent) ([]byte, error) {
 	v, err := json.Marshal(in)
 	if err != nil {
-		return fmt.Errorf("encode intent %d: %w", in.Seq, err)
+		return nil, fmt.Errorf("encode intent %d: %w", in.Seq, err)
 	}
 	if err := b.Put(u64key(in.Seq), v); err != nil {
-		return fmt.Errorf("put intent %d: %w", in.Seq, err)
+		return nil, fmt.Errorf("put intent %d: %w", in.Seq, err)
 	}
-	return nil
+	return v, nil
 }
 
-func getIntent(b *bucket, key []byte) (Intent, error) {
+func (tx *Tx) getIntent(b *bucket, key []byte) (Intent, error) {
 	v := b.Get(key)
 	if v == nil {
 		return Intent{}, fmt.Errorf("intent %d is indexed but missing", binary.BigEndian.Uint64(key))
 	}
-	return decodeIntent(key, v)
+	return tx.decodeIntent(key, v)
+}
+
+// decodesAsItself reports whether in's JSON decodes to in, field for
+// field: as Stored says of an instance, strings valid UTF-8 and times in
+// UTC without a monotonic reading.
+// TestIntentDecodesAsItself fails if a field of another kind is added.
+func (in Intent) decodesAsItself() bool {
+	return validUTF8(in.Group, in.Instance, string(in.Kind), in.Result) && plainUTC(in.Created, in.DoneAt)
 }
 
 func decodeIntent(key, v []byte) (Intent, error) {

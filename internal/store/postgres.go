@@ -452,9 +452,14 @@ func (r *replica) update(s *Store, fn func(*Tx) error) error {
 		}
 	}
 	var committed uint64
+	var states []string
+	defer func() { s.dec.statesWritten(states) }() // after the local commit
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		ch := newChanges()
-		if err := fn(&Tx{btx: btx, opt: s.opt, ch: ch, dec: s.dec}); err != nil {
+		tx := &Tx{btx: btx, opt: s.opt, ch: ch, dec: s.dec}
+		err := fn(tx)
+		states = tx.states
+		if err != nil {
 			return err
 		}
 		if ch.empty() {

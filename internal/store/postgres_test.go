@@ -530,6 +530,19 @@ func TestPostgresForeign(t *testing.T) {
 	if follower.Foreign() == ff {
 		t.Error("the follower's Foreign did not move with the change it followed")
 	}
+	// The group's StateVersion moves with the leader's write of its state,
+	// and with the follower's catch-up that brings it.
+	lv, fv := leader.StateVersion("web"), follower.StateVersion("web")
+	if err := leader.Update(func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 3}) }); err != nil {
+		t.Fatal(err)
+	}
+	if leader.StateVersion("web") == lv {
+		t.Error("the leader's StateVersion did not move with its write of the state")
+	}
+	follow(t, follower)
+	if follower.StateVersion("web") == fv {
+		t.Error("the follower's StateVersion did not move with the state it followed")
+	}
 
 	file := openTemp(t, Options{})
 	if err := file.Update(func(tx *Tx) error { return tx.PutInstance(put) }); err != nil {

@@ -27,10 +27,11 @@ var ErrScratchLost = errors.New("a failed write lost the scratch store's uncommi
 // and Views read from it, one at a time, until scratchBatch Updates are in
 // it or the store is closed, when it commits.
 type batch struct {
-	mu  sync.Mutex
-	tx  *bolt.Tx // nil when none is open
-	n   int      // Updates in tx
-	err error    // set once a failed fn lost the batch
+	mu    sync.Mutex
+	tx    *bolt.Tx        // nil when none is open
+	n     int             // Updates in tx
+	err   error           // set once a failed fn lost the batch
+	whole map[string]bool // Tx.whole of tx, shared by its Updates
 }
 
 // view runs fn on the open batch, or in a read-only transaction when none
@@ -61,6 +62,7 @@ func (b *batch) update(s *Store, fn func(*Tx) error) (err error) {
 			b.tx = nil
 			return err
 		}
+		b.whole = map[string]bool{}
 	}
 	done := false
 	defer func() {
@@ -70,7 +72,11 @@ func (b *batch) update(s *Store, fn func(*Tx) error) (err error) {
 			b.err = fmt.Errorf("store %s: %w", s.path, ErrScratchLost)
 		}
 	}()
-	if err := fn(&Tx{btx: b.tx, opt: s.opt, dec: s.dec}); err != nil {
+	tx := &Tx{btx: b.tx, opt: s.opt, dec: s.dec, whole: b.whole}
+	err = fn(tx)
+	// The batch's reads see its writes at once: they are in.
+	s.dec.statesWritten(tx.states)
+	if err != nil {
 		return err
 	}
 	done = true

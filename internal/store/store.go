@@ -200,7 +200,24 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.batch != nil {
 		return s.batch.update(s, fn)
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, opt: s.opt, dec: s.dec}) })
+	var tx *Tx
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		tx = &Tx{btx: btx, opt: s.opt, dec: s.dec}
+		return fn(tx)
+	})
+	if tx != nil {
+		s.dec.statesWritten(tx.states) // committed or not: after the commit
+	}
+	return err
+}
+
+// StateVersion moves whenever the group's state (GroupState) may have
+// changed: once a write of it by this process's Update is in (committed
+// or not), and whenever the store takes in changes from elsewhere
+// (Foreign). A reader that read StateVersion before reading the state and
+// finds it unchanged later has nothing new to read.
+func (s *Store) StateVersion(group string) uint64 {
+	return s.dec.stateWrites(group) + s.Foreign()
 }
 
 // Writes returns how many write transactions (Update calls) the store has
@@ -242,6 +259,24 @@ type Tx struct {
 	// dec decodes instances and group states, remembering them; nil
 	// decodes each read.
 	dec *decodeCache
+	// groupsRoot is the root bucket of groups once opened, and opened the
+	// group bucket last opened: a transaction's reads and writes open
+	// one group's bucket again and again, and nothing deletes either
+	// while it runs.
+	groupsRoot *bucket
+	opened     struct {
+		name   string
+		bucket *bucket
+	}
+	// states are the groups whose state the transaction wrote, for
+	// StateVersion.
+	states []string
+	// whole holds the groups writeGroup found with all their sub-buckets
+	// in this bbolt transaction (nil until one is): nothing deletes a
+	// group's sub-bucket, so they are there until it ends, and the next
+	// write to the group need not look again. The Updates of a scratch
+	// store, which share one bbolt transaction, share it too.
+	whole map[string]bool
 }
 
 // Root bucket and key names; see doc.go for the layout.
@@ -333,11 +368,29 @@ var (
 // readGroup returns the group's bucket, or nil when nothing was ever written
 // for it: readers treat that as empty.
 func (tx *Tx) readGroup(group string) *bucket {
-	groups := tx.root(bucketGroups)
-	if groups == nil || group == "" {
+	if group == "" {
 		return nil
 	}
-	return groups.Bucket([]byte(group))
+	if g := tx.opened.bucket; g != nil && tx.opened.name == group {
+		return g
+	}
+	groups := tx.groups()
+	if groups == nil {
+		return nil
+	}
+	g := groups.Bucket([]byte(group))
+	if g != nil {
+		tx.opened.name, tx.opened.bucket = group, g
+	}
+	return g
+}
+
+// groups returns the root bucket of groups, opened once per transaction.
+func (tx *Tx) groups() *bucket {
+	if tx.groupsRoot == nil {
+		tx.groupsRoot = tx.root(bucketGroups)
+	}
+	return tx.groupsRoot
 }
 
 // readSub returns a sub-bucket of the group's, or nil.
@@ -355,13 +408,23 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	if group == "" {
 		return nil, errEmptyGroupName
 	}
-	groups := tx.root(bucketGroups)
-	if groups == nil {
-		return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
+	g := tx.opened.bucket
+	if g == nil || tx.opened.name != group {
+		groups := tx.groups()
+		if groups == nil {
+			return nil, fmt.Errorf("bucket %s is missing", bucketGroups)
+		}
+		var err error
+		if g, err = groups.CreateBucketIfNotExists([]byte(group)); err != nil {
+			return nil, fmt.Errorf("create group %s: %w", group, err)
+		}
+		tx.opened.name, tx.opened.bucket = group, g
 	}
-	g, err := groups.CreateBucketIfNotExists([]byte(group))
-	if err != nil {
-		return nil, fmt.Errorf("create group %s: %w", group, err)
+	if tx.whole[group] {
+		return g, nil
+	}
+	if tx.whole == nil {
+		tx.whole = map[string]bool{}
 	}
 	// One pass over the group's keys finds its sub-buckets, which every
 	// write but a group's first finds all there, without opening each.
@@ -374,14 +437,14 @@ func (tx *Tx) writeGroup(group string) (*bucket, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("list buckets of group %s: %w", group, err)
 	}
-	if have == len(groupSubBuckets) {
-		return g, nil
-	}
-	for _, name := range groupSubBuckets {
-		if _, err := g.CreateBucketIfNotExists(name); err != nil {
-			return nil, fmt.Errorf("create bucket %s of group %s: %w", name, group, err)
+	if have < len(groupSubBuckets) {
+		for _, name := range groupSubBuckets {
+			if _, err := g.CreateBucketIfNotExists(name); err != nil {
+				return nil, fmt.Errorf("create bucket %s of group %s: %w", name, group, err)
+			}
 		}
 	}
+	tx.whole[group] = true
 	return g, nil
 }
 

@@ -294,9 +294,16 @@ func TestWritesCountsUpdates(t *testing.T) {
 }
 
 // A group written by an older ebb may lack sub-buckets added since: the
-// next write creates them, beside those there.
+// next write creates them, beside those there; in a scratch store too,
+// whose writes share a transaction.
 func TestWriteGroupCreatesMissingSubBuckets(t *testing.T) {
-	s := openTemp(t, Options{})
+	for _, opt := range []Options{{}, {Scratch: true}} {
+		t.Run(fmt.Sprintf("scratch=%v", opt.Scratch), func(t *testing.T) { testWriteGroupCreatesMissingSubBuckets(t, opt) })
+	}
+}
+
+func testWriteGroupCreatesMissingSubBuckets(t *testing.T, opt Options) {
+	s := openTemp(t, opt)
 	if err := s.db.Update(func(btx *bolt.Tx) error {
 		g, err := btx.Bucket(bucketGroups).CreateBucket([]byte("web"))
 		if err != nil {
@@ -361,4 +368,99 @@ func TestRegistrations(t *testing.T) {
 	if d := cmp.Diff([]string{`{"id":"a"}`, `{"id":"xa"}`}, got); d != "" {
 		t.Errorf("registrations (-want +got):\n%s", d)
 	}
+}
+
+// StateVersion moves with each Update that writes the group's state,
+// committed or rolled back, and with nothing else: another group's state,
+// the group's instances and reads leave it.
+func TestStateVersion(t *testing.T) {
+	for _, opt := range []Options{{}, {Scratch: true}} {
+		t.Run(fmt.Sprintf("scratch=%v", opt.Scratch), func(t *testing.T) {
+			s := openTemp(t, opt)
+			v := s.StateVersion("web")
+			check := func(what string, moves bool) {
+				t.Helper()
+				now := s.StateVersion("web")
+				if (now != v) != moves {
+					t.Errorf("%s: StateVersion %d, was %d: want it moved %v", what, now, v, moves)
+				}
+				v = now
+			}
+			mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("web", GroupState{Desired: 1}) })
+			check("state written", true)
+			mustUpdate(t, s, func(tx *Tx) error {
+				return tx.PutInstance(model.Instance{ID: "web-1", Group: "web", LaunchedAt: t0, StateSince: t0})
+			})
+			check("an instance written", false)
+			mustUpdate(t, s, func(tx *Tx) error { return tx.PutGroupState("api", GroupState{Desired: 1}) })
+			check("another group's state written", false)
+			mustView(t, s, func(tx *Tx) error { _, _, err := tx.GroupState("web"); return err })
+			check("state read", false)
+			if !opt.Scratch { // a scratch store's failed write loses it whole
+				_ = s.Update(func(tx *Tx) error {
+					if err := tx.PutGroupState("web", GroupState{Desired: 2}); err != nil {
+						return err
+					}
+					return errRollback
+				})
+				check("state written, rolled back", true)
+			}
+			mustUpdate(t, s, func(tx *Tx) error {
+				for i := range 3 {
+					if err := tx.PutGroupState("web", GroupState{Desired: i}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			check("state written thrice in one Update", true)
+		})
+	}
+}
+
+// One transaction reading and writing several groups, each missing at
+// first, reads what it wrote to each, in any order.
+func TestTransactionAcrossGroups(t *testing.T) {
+	s := openTemp(t, Options{})
+	inst := func(group string) model.Instance {
+		return model.Instance{ID: group + "-1", Group: group, LaunchedAt: t0, StateSince: t0}
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		for _, group := range []string{"web", "api", "web", "db", "api"} {
+			if _, ok, err := tx.Instance(group, group+"-1"); err != nil {
+				return err
+			} else if !ok {
+				if err := tx.PutInstance(inst(group)); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutGroupState(group, GroupState{Desired: len(group)}); err != nil {
+				return err
+			}
+		}
+		for _, group := range []string{"db", "web", "api"} {
+			all, err := tx.Instances(group)
+			if err != nil {
+				return err
+			}
+			gs, ok, err := tx.GroupState(group)
+			if err != nil {
+				return err
+			}
+			if len(all) != 1 || all[0].ID != group+"-1" || !ok || gs.Desired != len(group) {
+				t.Errorf("group %s read %+v and %+v (%v) in the transaction that wrote them", group, all, gs, ok)
+			}
+		}
+		return nil
+	})
+	mustView(t, s, func(tx *Tx) error {
+		names, err := tx.Groups()
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff([]string{"api", "db", "web"}, names); d != "" {
+			t.Errorf("groups (-want +got):\n%s", d)
+		}
+		return nil
+	})
 }

@@ -98,8 +98,9 @@ type System struct {
 }
 
 var (
-	_ provider.Capacity = (*System)(nil)
-	_ provider.Drainer  = (*System)(nil)
+	_ provider.Capacity  = (*System)(nil)
+	_ provider.Drainer   = (*System)(nil)
+	_ provider.Immediate = (*System)(nil)
 )
 
 // New makes a system for one group, with no instance; prefix starts the
@@ -172,6 +173,10 @@ func (s *System) Remove(ctx context.Context, victims []provider.Victim) error {
 	}
 	return nil
 }
+
+// Immediate says every call answers at once: the system is in memory, on
+// the simulation's own clock.
+func (s *System) Immediate() bool { return true }
 
 // Drains says the system drains instances itself: the workload finishes
 // the work a victim holds.
