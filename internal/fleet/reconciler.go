@@ -460,7 +460,9 @@ func (r *Reconciler) put(inst model.Instance) error {
 
 // move sets an instance's state and reason, stamping the time.
 func (r *Reconciler) move(inst *model.Instance, to model.InstanceState, reason string) {
-	r.opt.Log.Info("instance", "instance", inst.ID, "from", inst.State, "to", to, "reason", reason)
+	if r.opt.Log.Enabled(context.Background(), slog.LevelInfo) { // the arguments cost allocations otherwise
+		r.opt.Log.Info("instance", "instance", inst.ID, "from", inst.State, "to", to, "reason", reason)
+	}
 	r.leaveRegistry(*inst, to)
 	inst.State, inst.Reason, inst.StateSince = to, reason, r.opt.Clock.Now()
 }
