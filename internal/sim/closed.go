@@ -237,6 +237,7 @@ type closedGroup struct {
 	values  map[string]float64
 	samples []engine.Sample
 	insts   []workload.Instance
+	version uint64 // the system's Version when insts was listed
 
 	everyStep bool
 
@@ -303,14 +304,19 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 func (g *closedGroup) step(t, dt time.Duration, first bool, eg *engine.Group) error {
 	g.changed = g.sys.Step()
 	g.rate = g.cursor.At(t)
-	g.insts = g.insts[:0]
-	g.ready = 0
-	g.sys.Each(func(id string, serving, draining bool) {
-		g.insts = append(g.insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
-		if serving {
-			g.ready++
-		}
-	})
+	// What the system serves changes at events only (a launch ready, a
+	// drain, a removal): between them the last list stands.
+	if v := g.sys.Version(); first || v != g.version {
+		g.version = v
+		g.insts = g.insts[:0]
+		g.ready = 0
+		g.sys.Each(func(id string, serving, draining bool) {
+			g.insts = append(g.insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
+			if serving {
+				g.ready++
+			}
+		})
+	}
 	g.m.Step(t, dt, g.rate, g.insts)
 	if first {
 		names, err := modelSignals(g.gc, g.m)
