@@ -48,13 +48,15 @@ func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decis
 		st.seeded = true
 	}
 	st.recs = trim(st.recs, now, max(g.up.window, g.down.window))
+	// A recommendation is within a window when it is younger than it:
+	// made after the window's start.
+	upStart, downStart := now.Add(-g.up.window), now.Add(-g.down.window)
 	upRec, downRec := out, out
 	for _, x := range st.recs {
-		age := now.Sub(x.t)
-		if age < g.up.window {
+		if x.t.After(upStart) {
 			upRec = min(upRec, x.v)
 		}
-		if age < g.down.window {
+		if x.t.After(downStart) {
 			downRec = max(downRec, x.v)
 		}
 	}
@@ -155,8 +157,9 @@ func proposal(dir model.Direction, start int, l config.Limit) int {
 
 // changes sums capacity added and removed within the period before now.
 func (st *State) changes(now time.Time, per time.Duration) (added, removed int) {
+	start := now.Add(-per)
 	for _, e := range st.events {
-		if now.Sub(e.t) >= per {
+		if !e.t.After(start) {
 			continue
 		}
 		if e.v > 0 {

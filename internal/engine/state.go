@@ -152,8 +152,7 @@ func (e env) Series(name string) *signal.Series {
 // trim drops entries older than keep before now, in place.
 func trim(xs []timedValue, now time.Time, keep time.Duration) []timedValue {
 	cut := 0
-	for cut < len(xs) && now.Sub(xs[cut].t) > keep {
-		cut++
+	for start := now.Add(-keep); cut < len(xs) && xs[cut].t.Before(start); cut++ {
 	}
 	if cut == 0 {
 		return xs
