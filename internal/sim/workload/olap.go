@@ -66,9 +66,9 @@ func NewOLAP(cfg OLAPConfig, seed uint64) (*OLAP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mem := &dist{kind: distLognormal, mean: cfg.Memory.MeanGiB, sigma: cfg.Memory.Sigma}
+	mem := &dist{kind: shapeLognormal, mean: cfg.Memory.MeanGiB, sigma: cfg.Memory.Sigma}
 	if cfg.Memory.Sigma == 0 {
-		mem.kind = distFixed
+		mem.kind = shapeFixed
 	}
 	return &OLAP{cfg: cfg, s: newSlots(cfg.PerWorker, cfg.Batches, cfg.Duration.dist(), mem, cfg.Arrivals, seed)}, nil
 }
