@@ -234,6 +234,7 @@ type closedGroup struct {
 	interval time.Duration
 
 	reads   []signalRead
+	reader  workload.SignalReader // nil: the model's signals are read from Signals
 	values  map[string]float64
 	samples []engine.Sample
 	insts   []workload.Instance
@@ -252,11 +253,12 @@ type closedGroup struct {
 	wake time.Time
 }
 
-// signalRead is a signal the model reports and its index in the engine's
-// group.
+// signalRead is a signal the model reports, its index in the engine's
+// group and its index in the model's SignalNames.
 type signalRead struct {
 	name string
 	idx  int
+	at   int
 }
 
 // newClosedGroup builds the i-th group of a run: its system runs the
@@ -296,7 +298,7 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 		}
 	}
 	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, cursor: r.Trace.Cursor(),
-		values: map[string]float64{}, everyStep: opt.everyStep}, nil
+		everyStep: opt.everyStep}, nil
 }
 
 // step moves the group's system and workload to t. At the first step it
@@ -323,9 +325,14 @@ func (g *closedGroup) step(t, dt time.Duration, first bool, eg *engine.Group) er
 		if err != nil {
 			return err
 		}
+		g.reader, _ = g.m.(workload.SignalReader)
 		for _, n := range names {
 			idx, _ := eg.SignalIndex(n)
-			g.reads = append(g.reads, signalRead{n, idx})
+			at := -1
+			if g.reader != nil {
+				at = slices.Index(g.reader.SignalNames(), n)
+			}
+			g.reads = append(g.reads, signalRead{n, idx, at})
 		}
 	}
 	return nil
@@ -337,14 +344,18 @@ func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observatio
 	if t%g.interval != 0 {
 		return engine.Observation{}, false
 	}
-	if w, ok := g.m.(workload.SignalsWriter); ok {
-		w.SignalsInto(g.values)
-	} else {
+	if g.reader == nil {
 		g.values = g.m.Signals()
 	}
 	g.samples = g.samples[:0]
 	for _, r := range g.reads {
-		g.samples = append(g.samples, engine.Sample{Signal: r.idx, T: now, V: g.values[r.name]})
+		var v float64
+		if g.reader != nil {
+			v = g.reader.Signal(r.at)
+		} else {
+			v = g.values[r.name]
+		}
+		g.samples = append(g.samples, engine.Sample{Signal: r.idx, T: now, V: v})
 	}
 	return engine.Observation{Now: now, Ready: g.ready, Samples: g.samples}, true
 }

@@ -120,15 +120,21 @@ func TestBadRates(t *testing.T) {
 	}
 }
 
-// SignalsInto fills a reused map with what Signals returns.
-func TestSignalsInto(t *testing.T) {
+// Signal reads, by index, every signal Signals reports, and only those.
+func TestSignalReader(t *testing.T) {
 	for name, mk := range kinds(t) {
 		m := mk(1)
 		steps(m, 0, 30, 8, serving("a", "b", "c"))
-		dst := map[string]float64{}
-		m.(SignalsWriter).SignalsInto(dst)
-		if diff := cmp.Diff(m.Signals(), dst); diff != "" {
-			t.Errorf("%s (-Signals +SignalsInto):\n%s", name, diff)
+		r := m.(SignalReader)
+		got := map[string]float64{}
+		for i, n := range r.SignalNames() {
+			got[n] = r.Signal(i)
+		}
+		if len(got) != len(r.SignalNames()) {
+			t.Errorf("%s: a signal is named twice in %v", name, r.SignalNames())
+		}
+		if diff := cmp.Diff(m.Signals(), got); diff != "" {
+			t.Errorf("%s (-Signals +Signal):\n%s", name, diff)
 		}
 	}
 }

@@ -135,12 +135,24 @@ func mmcResponse(c int, lambda, mu float64) float64 {
 // Signals implements Model.
 func (s *Service) Signals() map[string]float64 { return newSignals(s) }
 
-// SignalsInto implements SignalsWriter.
-func (s *Service) SignalsInto(dst map[string]float64) {
-	dst["utilization"] = s.sig.util
-	dst["latency_ms"] = s.sig.latency
-	dst["rps"] = s.sig.rps
-	dst["rps_per_instance"] = s.sig.perInst
+// serviceSignals are the service's signals, in SignalReader's order.
+var serviceSignals = []string{"utilization", "latency_ms", "rps", "rps_per_instance"}
+
+// SignalNames implements SignalReader.
+func (s *Service) SignalNames() []string { return serviceSignals }
+
+// Signal implements SignalReader.
+func (s *Service) Signal(i int) float64 {
+	switch i {
+	case 0:
+		return s.sig.util
+	case 1:
+		return s.sig.latency
+	case 2:
+		return s.sig.rps
+	default:
+		return s.sig.perInst
+	}
 }
 
 // Busy implements Model.
