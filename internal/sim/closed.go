@@ -242,11 +242,15 @@ type closedGroup struct {
 
 	everyStep bool
 
-	rate    float64
-	ready   int
-	changed bool // the system changed in this step
-	before  int  // desired before this step's evaluation
-	out     *Outcome
+	rate  float64
+	ready int
+	// demand is the model's Demand at demandAt, when demandOK.
+	demand   int
+	demandAt float64
+	demandOK bool
+	changed  bool // the system changed in this step
+	before   int  // desired before this step's evaluation
+	out      *Outcome
 
 	// wake is the last reconcile's Status.Wake: when the reconciler next
 	// has something to do of its own.
@@ -389,7 +393,12 @@ func (g *closedGroup) reconcile(ctx context.Context, now time.Time) error {
 // record appends the step to the group's curves.
 func (g *closedGroup) record() {
 	o := g.out
-	o.Demand.V = append(o.Demand.V, float64(g.m.Demand(g.rate)))
+	// Demand is a function of the rate alone, and a trace's rate often
+	// holds for several steps.
+	if !g.demandOK || g.rate != g.demandAt {
+		g.demand, g.demandAt, g.demandOK = g.m.Demand(g.rate), g.rate, true
+	}
+	o.Demand.V = append(o.Demand.V, float64(g.demand))
 	o.Ready.V = append(o.Ready.V, float64(g.ready))
 	o.Running.V = append(o.Running.V, float64(g.sys.Running()))
 	o.Violating = append(o.Violating, g.m.Violating())
