@@ -65,7 +65,7 @@ type batch struct {
 	end  float64 // progress seconds at which its jobs finish
 	n    float64
 	mem  float64
-	inst *member[slotInst]
+	inst int32 // the member holding the jobs
 }
 
 // cohort is the jobs that arrived in one step, still waiting.
@@ -98,9 +98,9 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	f := s.speed
 	v0 := s.vclock
 	v1 := v0 + f*d
-	for _, m := range members {
-		if m.serving {
-			s.fill(m, v0)
+	for _, i := range members {
+		if s.fl.at(i).serving {
+			s.fill(i, v0)
 		}
 	}
 	for len(s.heap) > 0 && s.heap[0].end <= v1 {
@@ -108,7 +108,8 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 		// slots start (one sift instead of two), or is removed after.
 		b := s.heap[0]
 		s.hole = true
-		in := &b.inst.s
+		m := s.fl.at(b.inst)
+		in := &m.s
 		in.held -= b.n
 		in.mem -= b.mem
 		in.batches--
@@ -117,7 +118,7 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 		}
 		s.work.InFlight -= b.n
 		s.work.Completed += b.n
-		if b.inst.serving && s.work.Queued > 0 {
+		if m.serving && s.work.Queued > 0 {
 			s.fill(b.inst, b.end)
 		}
 		if s.hole {
@@ -128,8 +129,8 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	s.vclock = v1
 	s.end = t1
 	s.nServing, s.held, s.memUsed = 0, 0, 0
-	for _, m := range members {
-		if m.serving {
+	for _, i := range members {
+		if m := s.fl.at(i); m.serving {
 			s.nServing++
 			s.held += m.s.held
 			s.memUsed += m.s.mem
@@ -137,9 +138,9 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	}
 }
 
-// fill starts waiting jobs in m's free slots at progress time v.
-func (s *slots) fill(m *member[slotInst], v float64) {
-	in := &m.s
+// fill starts waiting jobs in member i's free slots at progress time v.
+func (s *slots) fill(i int32, v float64) {
+	in := &s.fl.at(i).s
 	n := min(s.k-in.held, s.work.Queued)
 	if n <= 0 {
 		return
@@ -159,7 +160,7 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 		if r := j + shift; r < extra || r >= nb && r-nb < extra {
 			c++
 		}
-		b := batch{end: v + s.draw(j, nb), n: c, inst: m}
+		b := batch{end: v + s.draw(j, nb), n: c, inst: i}
 		if s.mem != nil {
 			b.mem = c * s.mem.quantile(s.rng.Float64())
 			in.mem += b.mem
@@ -207,18 +208,18 @@ func (s *slots) age() float64 {
 }
 
 func (s *slots) busy(id string) bool {
-	m := s.fl.byID[id]
+	m := s.fl.get(id)
 	return m != nil && m.s.held > 0
 }
 
 func (s *slots) stopped(id string) {
-	m := s.fl.remove(id)
-	if m == nil || m.s.held == 0 {
+	i, m, ok := s.fl.remove(id)
+	if !ok || m.s.held == 0 {
 		return
 	}
 	s.work.Lost += m.s.held
 	s.work.InFlight -= m.s.held
-	s.heap = slices.DeleteFunc(s.heap, func(b batch) bool { return b.inst == m })
+	s.heap = slices.DeleteFunc(s.heap, func(b batch) bool { return b.inst == i })
 	for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
 		s.down(i)
 	}
@@ -231,7 +232,7 @@ func (s *slots) fullSpeed(dt time.Duration, rate float64, insts []Instance) floa
 	for _, in := range insts {
 		if in.Serving && !in.Draining {
 			free += s.k
-			if m := s.fl.byID[in.ID]; m != nil {
+			if m := s.fl.get(in.ID); m != nil {
 				free -= m.s.held
 			}
 		}
