@@ -44,15 +44,16 @@ func word(dir model.Direction) string {
 // window has recommended it.
 func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decision) int {
 	if !st.seeded {
-		st.recs = append(st.recs[:0], timedValue{t: now, v: cur})
+		st.recs.reset()
+		st.recs.add(timedValue{t: now, v: cur})
 		st.seeded = true
 	}
-	st.recs = trim(st.recs, now, max(g.up.window, g.down.window))
+	st.recs.trim(now, max(g.up.window, g.down.window))
 	// A recommendation is within a window when it is younger than it:
 	// made after the window's start.
 	upStart, downStart := now.Add(-g.up.window), now.Add(-g.down.window)
 	upRec, downRec := out, out
-	for _, x := range st.recs {
+	for _, x := range st.recs.all() {
 		if x.t.After(upStart) {
 			upRec = min(upRec, x.v)
 		}
@@ -60,7 +61,7 @@ func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decis
 			downRec = max(downRec, x.v)
 		}
 	}
-	st.recs = append(st.recs, timedValue{t: now, v: out})
+	st.recs.add(timedValue{t: now, v: out})
 	res := cur
 	if res < upRec {
 		res = upRec
@@ -158,7 +159,7 @@ func proposal(dir model.Direction, start int, l config.Limit) int {
 // changes sums capacity added and removed within the period before now.
 func (st *State) changes(now time.Time, per time.Duration) (added, removed int) {
 	start := now.Add(-per)
-	for _, e := range st.events {
+	for _, e := range st.events.all() {
 		if !e.t.After(start) {
 			continue
 		}

@@ -42,13 +42,13 @@ func (g *Group) Evaluate(st *State, obs Observation, d *model.Decision) {
 // cooldowns of later ticks, and a scale-out awaits its effectiveness
 // judgement. It may add a note to d (a scale-in lifting a block).
 func (g *Group) Commit(st *State, d *model.Decision) {
-	st.events = trim(st.events, d.Time, g.history)
+	st.events.trim(d.Time, g.history)
 	if d.Desired == st.Desired {
 		return
 	}
 	g.commitEffect(st, st.Desired, d)
 	delta := d.Desired - st.Desired
-	st.events = append(st.events, timedValue{t: d.Time, v: delta})
+	st.events.add(timedValue{t: d.Time, v: delta})
 	st.LastScale = d.Time
 	if delta > 0 {
 		st.LastUp = d.Time

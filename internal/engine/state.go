@@ -46,12 +46,12 @@ type State struct {
 	// and shrank; zero if never.
 	LastScale, LastUp, LastDown time.Time
 
-	recs []timedValue // recommendations, for stabilization windows
+	recs timeline // recommendations, for stabilization windows
 	// seeded is set once recs holds the capacity the group had when the
 	// engine first saw it (or a restored history), as Kubernetes records
 	// the current replica count as an HPA's first recommendation.
 	seeded     bool
-	events     []timedValue // capacity changes (signed), for rate limits
+	events     timeline // capacity changes (signed), for rate limits
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
@@ -116,7 +116,7 @@ func NewState(g *Group) *State {
 // addedSince sums the scale-outs committed after t.
 func (st *State) addedSince(t time.Time) int {
 	n := 0
-	for _, e := range st.events {
+	for _, e := range st.events.all() {
 		if e.v > 0 && e.t.After(t) {
 			n += e.v
 		}
@@ -149,14 +149,40 @@ func (e env) Series(name string) *signal.Series {
 	return e.st.series[i]
 }
 
-// trim drops entries older than keep before now, in place.
-func trim(xs []timedValue, now time.Time, keep time.Duration) []timedValue {
-	cut := 0
-	for start := now.Add(-keep); cut < len(xs) && xs[cut].t.Before(start); cut++ {
+// timeline is a list of timed values, in the order they were added, that
+// drops its oldest from the front. Dropping moves nothing: the list moves
+// back to the start of its buffer only once it reaches the end, and the
+// buffer keeps room for as many again, so a window that gains a value and
+// loses one every tick moves its values now and then, not every tick.
+type timeline struct {
+	buf []timedValue // the list is buf[lo:]
+	lo  int
+}
+
+// all is the list, oldest first; valid until the next add.
+func (l *timeline) all() []timedValue { return l.buf[l.lo:] }
+
+func (l *timeline) reset() { l.buf, l.lo = l.buf[:0], 0 }
+
+func (l *timeline) add(x timedValue) {
+	if len(l.buf) == cap(l.buf) && l.lo > 0 {
+		live := l.buf[l.lo:]
+		dst := l.buf
+		if 2*len(live) > cap(l.buf) {
+			dst = make([]timedValue, 2*len(live)+1)
+		}
+		n := copy(dst, live)
+		clear(dst[n:]) // drops what the moved values left behind
+		l.buf, l.lo = dst[:n], 0
 	}
-	if cut == 0 {
-		return xs
+	l.buf = append(l.buf, x)
+}
+
+// trim drops the values at the front older than keep before now.
+func (l *timeline) trim(now time.Time, keep time.Duration) {
+	for start := now.Add(-keep); l.lo < len(l.buf) && l.buf[l.lo].t.Before(start); l.lo++ {
 	}
-	n := copy(xs, xs[cut:])
-	return xs[:n]
+	if l.lo == len(l.buf) {
+		l.reset()
+	}
 }
