@@ -51,16 +51,8 @@ func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decis
 	st.recs.trim(now, max(g.up.window, g.down.window))
 	// A recommendation is within a window when it is younger than it:
 	// made after the window's start.
-	upStart, downStart := now.Add(-g.up.window), now.Add(-g.down.window)
-	upRec, downRec := out, out
-	for _, x := range st.recs.all() {
-		if x.t.After(upStart) {
-			upRec = min(upRec, x.v)
-		}
-		if x.t.After(downStart) {
-			downRec = max(downRec, x.v)
-		}
-	}
+	upRec := st.recs.minAfter(now.Add(-g.up.window), out)
+	downRec := st.recs.maxAfter(now.Add(-g.down.window), out)
 	st.recs.add(timedValue{t: now, v: out})
 	res := cur
 	if res < upRec {

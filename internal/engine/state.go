@@ -154,17 +154,29 @@ func (e env) Series(name string) *signal.Series {
 // back to the start of its buffer only once it reaches the end, and the
 // buffer keeps room for as many again, so a window that gains a value and
 // loses one every tick moves its values now and then, not every tick.
+//
+// A timeline knows when its times only go forward and all have a
+// monotonic clock reading or none (comparisons then follow one order):
+// the values after a time are then a suffix, found by a binary search.
 type timeline struct {
 	buf []timedValue // the list is buf[lo:]
 	lo  int
+	// sorted: the times never go back and mono says for all of them
+	// whether they carry a monotonic clock reading.
+	sorted, mono bool
 }
 
 // all is the list, oldest first; valid until the next add.
 func (l *timeline) all() []timedValue { return l.buf[l.lo:] }
 
-func (l *timeline) reset() { l.buf, l.lo = l.buf[:0], 0 }
+func (l *timeline) reset() { l.buf, l.lo, l.sorted = l.buf[:0], 0, true }
 
 func (l *timeline) add(x timedValue) {
+	if m := hasMono(x.t); l.lo == len(l.buf) {
+		l.sorted, l.mono = true, m
+	} else if l.sorted {
+		l.sorted = m == l.mono && !x.t.Before(l.buf[len(l.buf)-1].t)
+	}
 	if len(l.buf) == cap(l.buf) && l.lo > 0 {
 		live := l.buf[l.lo:]
 		dst := l.buf
@@ -186,3 +198,49 @@ func (l *timeline) trim(now time.Time, keep time.Duration) {
 		l.reset()
 	}
 }
+
+// minAfter is the least of v and the values added after start.
+func (l *timeline) minAfter(start time.Time, v int) int {
+	xs, all := l.after(start)
+	for _, x := range xs {
+		if all || x.t.After(start) {
+			v = min(v, x.v)
+		}
+	}
+	return v
+}
+
+// maxAfter is the greatest of v and the values added after start.
+func (l *timeline) maxAfter(start time.Time, v int) int {
+	xs, all := l.after(start)
+	for _, x := range xs {
+		if all || x.t.After(start) {
+			v = max(v, x.v)
+		}
+	}
+	return v
+}
+
+// after returns the values added after start, all true, when the
+// timeline is sorted in start's clock; otherwise the whole list, all
+// false, for the caller to compare each time.
+func (l *timeline) after(start time.Time) (xs []timedValue, all bool) {
+	xs = l.all()
+	if !l.sorted || hasMono(start) != l.mono {
+		return xs, false
+	}
+	lo, hi := 0, len(xs) // the first after start is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if xs[mid].t.After(start) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return xs[lo:], true
+}
+
+// hasMono reports whether t carries a monotonic clock reading: Round(0)
+// strips it and changes nothing else.
+func hasMono(t time.Time) bool { return t != t.Round(0) }
