@@ -98,7 +98,11 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	f := s.speed
 	v0 := s.vclock
 	v1 := v0 + f*d
+	// fill starts nothing once the queue is empty.
 	for _, i := range members {
+		if s.work.Queued <= 0 {
+			break
+		}
 		if s.fl.at(i).serving {
 			s.fill(i, v0)
 		}
