@@ -141,7 +141,7 @@ func (g *Group) pushedValue(st *State, i int, now time.Time) {
 		switch {
 		case !l.ok:
 			st.values[i], st.missing[i] = policy.Value{}, "no value yet"
-		case now.Sub(l.t) > g.signals[i].stale:
+		case l.t.Before(now.Add(-g.signals[i].stale)): // older than stale
 			st.values[i] = policy.Value{}
 			st.missing[i] = "last value " + model.FormatDuration(now.Sub(l.t).Round(time.Second)) +
 				" ago, stale after " + model.FormatDuration(g.signals[i].stale)
