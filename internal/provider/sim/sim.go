@@ -94,10 +94,11 @@ type System struct {
 	next    int
 	last    time.Time // the last Step
 	// Between events nothing changes: a Step before wake, with the count
-	// met and no removal since the last full Step, has nothing to do.
+	// met and no instance added or removed by others since the last full
+	// Step, has nothing to do.
 	wake    time.Time // the earliest ready time from the last full Step on
 	waking  bool      // some instance readies from the last full Step on
-	removed bool      // an instance was removed since the last full Step
+	touched bool      // an instance was added or removed outside Step
 	billed  int       // instances launched and not yet removed (Running)
 	version uint64    // counts changes to what Each reports
 	full    bool      // tests: every Step does the whole work
@@ -131,6 +132,7 @@ func (s *System) Warm(n int) {
 	if !now.IsZero() {
 		s.billed += n
 	}
+	s.touched = true
 	s.version++
 }
 
@@ -278,7 +280,7 @@ func (s *System) Step() bool {
 		in.fails = s.infra.LaunchFailure > 0 && s.rng.Float64() < s.infra.LaunchFailure
 		changed = true
 	}
-	s.removed, s.waking = false, false
+	s.touched, s.waking = false, false
 	for _, in := range s.insts {
 		// One launched now with no boot time is ready now; if it fails,
 		// the next Step removes it.
@@ -294,10 +296,10 @@ func (s *System) Step() bool {
 
 // quiet reports whether a Step at now would find nothing to do: no
 // instance readies (or fails) between the last Step and now, the count is
-// met and nothing was removed since. An instance waiting for a boot slot
-// gets one only when a booting one ends or is removed.
+// met and none was added or removed since. An instance waiting for a boot
+// slot gets one only when a booting one ends or is removed.
 func (s *System) quiet(now time.Time) bool {
-	return !s.full && !s.last.IsZero() && !s.removed && len(s.insts) == s.desired && !now.Before(s.last) &&
+	return !s.full && !s.last.IsZero() && !s.touched && len(s.insts) == s.desired && !now.Before(s.last) &&
 		(!s.waking || now.Before(s.wake))
 }
 
@@ -306,7 +308,7 @@ func (s *System) forget(in *instance) {
 	if !in.ready.IsZero() {
 		s.billed--
 	}
-	s.removed = true
+	s.touched = true
 	s.version++
 }
 
