@@ -44,21 +44,16 @@ func word(dir model.Direction) string {
 // window has recommended it.
 func (g *Group) stabilize(st *State, now time.Time, cur, out int, d *model.Decision) int {
 	if !st.seeded {
-		st.recs = append(st.recs[:0], timedValue{t: now, v: cur})
+		st.recs.reset()
+		st.recs.add(timedValue{t: now, v: cur})
 		st.seeded = true
 	}
-	st.recs = trim(st.recs, now, max(g.up.window, g.down.window))
-	upRec, downRec := out, out
-	for _, x := range st.recs {
-		age := now.Sub(x.t)
-		if age < g.up.window {
-			upRec = min(upRec, x.v)
-		}
-		if age < g.down.window {
-			downRec = max(downRec, x.v)
-		}
-	}
-	st.recs = append(st.recs, timedValue{t: now, v: out})
+	st.recs.trim(now, max(g.up.window, g.down.window))
+	// A recommendation is within a window when it is younger than it:
+	// made after the window's start.
+	upRec := st.recs.minAfter(now.Add(-g.up.window), out)
+	downRec := st.recs.maxAfter(now.Add(-g.down.window), out)
+	st.recs.add(timedValue{t: now, v: out})
 	res := cur
 	if res < upRec {
 		res = upRec
@@ -155,8 +150,9 @@ func proposal(dir model.Direction, start int, l config.Limit) int {
 
 // changes sums capacity added and removed within the period before now.
 func (st *State) changes(now time.Time, per time.Duration) (added, removed int) {
-	for _, e := range st.events {
-		if now.Sub(e.t) >= per {
+	start := now.Add(-per)
+	for _, e := range st.events.all() {
+		if !e.t.After(start) {
 			continue
 		}
 		if e.v > 0 {

@@ -130,3 +130,19 @@ func replaceOnce(s, old, repl string) string {
 	}
 	panic("replaceOnce: " + old + " not found")
 }
+
+// queueGroup is the closed-loop simulator's benchmark group: one queue
+// policy on a backlog (here drawn in [0, 1), so capacity swings between
+// 1 and 100), scale-in stabilized over five minutes.
+const queueGroup = `
+name: g
+capacity: {min: 1, max: 200, initial: 10}
+interval: 15s
+signals: {backlog: {stale: 1m}}
+policies: [{queue: {signal: backlog, per_instance: 0.01}}]
+behavior: {down: {window: 5m}}
+`
+
+// BenchmarkTickQueue is a tick of 1,000 queue groups, the simulator's
+// per-step engine work.
+func BenchmarkTickQueue(b *testing.B) { benchTicks(b, 1_000, queueGroup) }

@@ -42,13 +42,13 @@ func (g *Group) Evaluate(st *State, obs Observation, d *model.Decision) {
 // cooldowns of later ticks, and a scale-out awaits its effectiveness
 // judgement. It may add a note to d (a scale-in lifting a block).
 func (g *Group) Commit(st *State, d *model.Decision) {
-	st.events = trim(st.events, d.Time, g.history)
+	st.events.trim(d.Time, g.history)
 	if d.Desired == st.Desired {
 		return
 	}
 	g.commitEffect(st, st.Desired, d)
 	delta := d.Desired - st.Desired
-	st.events = append(st.events, timedValue{t: d.Time, v: delta})
+	st.events.add(timedValue{t: d.Time, v: delta})
 	st.LastScale = d.Time
 	if delta > 0 {
 		st.LastUp = d.Time
@@ -141,7 +141,7 @@ func (g *Group) pushedValue(st *State, i int, now time.Time) {
 		switch {
 		case !l.ok:
 			st.values[i], st.missing[i] = policy.Value{}, "no value yet"
-		case now.Sub(l.t) > g.signals[i].stale:
+		case l.t.Before(now.Add(-g.signals[i].stale)): // older than stale
 			st.values[i] = policy.Value{}
 			st.missing[i] = "last value " + model.FormatDuration(now.Sub(l.t).Round(time.Second)) +
 				" ago, stale after " + model.FormatDuration(g.signals[i].stale)

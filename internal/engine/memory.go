@@ -55,10 +55,10 @@ func (st *State) Memory() Memory {
 		c := p.Clone()
 		m.Profiles[i] = &c
 	}
-	for _, r := range st.recs {
+	for _, r := range st.recs.all() {
 		m.Recs = append(m.Recs, TimedValue{T: r.t, V: r.v})
 	}
-	for _, e := range st.events {
+	for _, e := range st.events.all() {
 		m.Events = append(m.Events, TimedValue{T: e.t, V: e.v})
 	}
 	return m
@@ -85,14 +85,14 @@ func (g *Group) Restore(st *State, m Memory) {
 			}
 		}
 	}
-	st.recs = st.recs[:0]
+	st.recs.reset()
 	st.seeded = true // the history goes on
 	for _, r := range m.Recs {
-		st.recs = append(st.recs, timedValue{t: r.T, v: r.V})
+		st.recs.add(timedValue{t: r.T, v: r.V})
 	}
-	st.events = st.events[:0]
+	st.events.reset()
 	for _, e := range m.Events {
-		st.events = append(st.events, timedValue{t: e.T, v: e.V})
+		st.events.add(timedValue{t: e.T, v: e.V})
 	}
 }
 

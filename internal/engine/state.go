@@ -46,12 +46,12 @@ type State struct {
 	// and shrank; zero if never.
 	LastScale, LastUp, LastDown time.Time
 
-	recs []timedValue // recommendations, for stabilization windows
+	recs timeline // recommendations, for stabilization windows
 	// seeded is set once recs holds the capacity the group had when the
 	// engine first saw it (or a restored history), as Kubernetes records
 	// the current replica count as an HPA's first recommendation.
 	seeded     bool
-	events     []timedValue // capacity changes (signed), for rate limits
+	events     timeline // capacity changes (signed), for rate limits
 	upPoints   model.Datapoints
 	downPoints model.Datapoints
 	memories   []model.Datapoints // one per policy
@@ -116,7 +116,7 @@ func NewState(g *Group) *State {
 // addedSince sums the scale-outs committed after t.
 func (st *State) addedSince(t time.Time) int {
 	n := 0
-	for _, e := range st.events {
+	for _, e := range st.events.all() {
 		if e.v > 0 && e.t.After(t) {
 			n += e.v
 		}
@@ -149,15 +149,98 @@ func (e env) Series(name string) *signal.Series {
 	return e.st.series[i]
 }
 
-// trim drops entries older than keep before now, in place.
-func trim(xs []timedValue, now time.Time, keep time.Duration) []timedValue {
-	cut := 0
-	for cut < len(xs) && now.Sub(xs[cut].t) > keep {
-		cut++
-	}
-	if cut == 0 {
-		return xs
-	}
-	n := copy(xs, xs[cut:])
-	return xs[:n]
+// timeline is a list of timed values, in the order they were added, that
+// drops its oldest from the front. Dropping moves nothing: the list moves
+// back to the start of its buffer only once it reaches the end, and the
+// buffer keeps room for as many again, so a window that gains a value and
+// loses one every tick moves its values now and then, not every tick.
+//
+// A timeline knows when its times only go forward and all have a
+// monotonic clock reading or none (comparisons then follow one order):
+// the values after a time are then a suffix, found by a binary search.
+type timeline struct {
+	buf []timedValue // the list is buf[lo:]
+	lo  int
+	// sorted: the times never go back and mono says for all of them
+	// whether they carry a monotonic clock reading.
+	sorted, mono bool
 }
+
+// all is the list, oldest first; valid until the next add.
+func (l *timeline) all() []timedValue { return l.buf[l.lo:] }
+
+func (l *timeline) reset() { l.buf, l.lo, l.sorted = l.buf[:0], 0, true }
+
+func (l *timeline) add(x timedValue) {
+	if m := hasMono(x.t); l.lo == len(l.buf) {
+		l.sorted, l.mono = true, m
+	} else if l.sorted {
+		l.sorted = m == l.mono && !x.t.Before(l.buf[len(l.buf)-1].t)
+	}
+	if len(l.buf) == cap(l.buf) && l.lo > 0 {
+		live := l.buf[l.lo:]
+		dst := l.buf
+		if 2*len(live) > cap(l.buf) {
+			dst = make([]timedValue, 2*len(live)+1)
+		}
+		n := copy(dst, live)
+		clear(dst[n:]) // drops what the moved values left behind
+		l.buf, l.lo = dst[:n], 0
+	}
+	l.buf = append(l.buf, x)
+}
+
+// trim drops the values at the front older than keep before now.
+func (l *timeline) trim(now time.Time, keep time.Duration) {
+	for start := now.Add(-keep); l.lo < len(l.buf) && l.buf[l.lo].t.Before(start); l.lo++ {
+	}
+	if l.lo == len(l.buf) {
+		l.reset()
+	}
+}
+
+// minAfter is the least of v and the values added after start.
+func (l *timeline) minAfter(start time.Time, v int) int {
+	xs, all := l.after(start)
+	for _, x := range xs {
+		if all || x.t.After(start) {
+			v = min(v, x.v)
+		}
+	}
+	return v
+}
+
+// maxAfter is the greatest of v and the values added after start.
+func (l *timeline) maxAfter(start time.Time, v int) int {
+	xs, all := l.after(start)
+	for _, x := range xs {
+		if all || x.t.After(start) {
+			v = max(v, x.v)
+		}
+	}
+	return v
+}
+
+// after returns the values added after start, all true, when the
+// timeline is sorted in start's clock; otherwise the whole list, all
+// false, for the caller to compare each time.
+func (l *timeline) after(start time.Time) (xs []timedValue, all bool) {
+	xs = l.all()
+	if !l.sorted || hasMono(start) != l.mono {
+		return xs, false
+	}
+	lo, hi := 0, len(xs) // the first after start is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if xs[mid].t.After(start) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return xs[lo:], true
+}
+
+// hasMono reports whether t carries a monotonic clock reading: Round(0)
+// strips it and changes nothing else.
+func hasMono(t time.Time) bool { return t != t.Round(0) }

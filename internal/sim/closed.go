@@ -337,39 +337,49 @@ func eachShard(shards []*shard, fn func(*shard) error) error {
 // closedGroup is one group of a closed-loop run: its simulated system,
 // workload and reconciler, and what the run measured of it so far.
 type closedGroup struct {
-	gc       config.Group
 	m        workload.Model
 	sys      *simprov.System
 	rec      *ebbfleet.Reconciler
 	state    *engine.State
-	index    int         // in the run, and in the engine
-	clk      *clock.Fake // the group's own: a shard may run it ahead of the others
-	cursor   *trace.Cursor
+	index    int          // in the run, and in the engine
+	clk      *clock.Fake  // the group's own: a shard may run it ahead of the others
+	cursor   trace.Cursor // by value: one pointer fewer to follow at every step
 	interval time.Duration
 
 	reads   []signalRead
+	reader  workload.SignalReader // nil: the model's signals are read from Signals
 	values  map[string]float64
 	samples []engine.Sample
 	insts   []workload.Instance
+	version uint64 // the system's Version when insts was listed
 
 	everyStep bool
 
-	rate    float64
-	ready   int
-	changed bool // the system changed in this step
-	before  int  // desired before this step's evaluation
-	out     *Outcome
+	rate  float64
+	ready int
+	// demand is the model's Demand at demandAt, when demandOK.
+	demand   int
+	demandAt float64
+	demandOK bool
+	changed  bool // the system changed in this step
+	before   int  // desired before this step's evaluation
+	out      *Outcome
 
 	// wake is the last reconcile's Status.Wake: when the reconciler next
 	// has something to do of its own.
 	wake time.Time
+
+	// gc is last: the first step and errors read it, and it is large
+	// (784 bytes), so it stays clear of the fields every step reads.
+	gc config.Group
 }
 
-// signalRead is a signal the model reports and its index in the engine's
-// group.
+// signalRead is a signal the model reports, its index in the engine's
+// group and its index in the model's SignalNames.
 type signalRead struct {
 	name string
 	idx  int
+	at   int
 }
 
 // newClosedGroup builds the i-th group of a run: its system runs the
@@ -408,8 +418,8 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 			return nil, fmt.Errorf("adopt the initial instances of %s: %w", r.Group, err)
 		}
 	}
-	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, clk: clk, cursor: r.Trace.Cursor(),
-		values: map[string]float64{}, everyStep: opt.everyStep}, nil
+	return &closedGroup{gc: gc, m: r.Model, sys: sys, rec: rec, state: state, clk: clk, cursor: *r.Trace.Cursor(),
+		everyStep: opt.everyStep}, nil
 }
 
 // step moves the group's system and workload to t. At the first step it
@@ -417,23 +427,33 @@ func newClosedGroup(ctx context.Context, gc config.Group, r GroupRun, state *eng
 func (g *closedGroup) step(t, dt time.Duration, first bool, eg *engine.Group) error {
 	g.changed = g.sys.Step()
 	g.rate = g.cursor.At(t)
-	g.insts = g.insts[:0]
-	g.ready = 0
-	g.sys.Each(func(id string, serving, draining bool) {
-		g.insts = append(g.insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
-		if serving {
-			g.ready++
-		}
-	})
+	// What the system serves changes at events only (a launch ready, a
+	// drain, a removal): between them the last list stands.
+	if v := g.sys.Version(); first || v != g.version {
+		g.version = v
+		g.insts = g.insts[:0]
+		g.ready = 0
+		g.sys.Each(func(id string, serving, draining bool) {
+			g.insts = append(g.insts, workload.Instance{ID: id, Serving: serving, Draining: draining})
+			if serving {
+				g.ready++
+			}
+		})
+	}
 	g.m.Step(t, dt, g.rate, g.insts)
 	if first {
 		names, err := modelSignals(g.gc, g.m)
 		if err != nil {
 			return err
 		}
+		g.reader, _ = g.m.(workload.SignalReader)
 		for _, n := range names {
 			idx, _ := eg.SignalIndex(n)
-			g.reads = append(g.reads, signalRead{n, idx})
+			at := -1
+			if g.reader != nil {
+				at = slices.Index(g.reader.SignalNames(), n)
+			}
+			g.reads = append(g.reads, signalRead{n, idx, at})
 		}
 	}
 	return nil
@@ -445,14 +465,18 @@ func (g *closedGroup) observe(t time.Duration, now time.Time) (engine.Observatio
 	if t%g.interval != 0 {
 		return engine.Observation{}, false
 	}
-	if w, ok := g.m.(workload.SignalsWriter); ok {
-		w.SignalsInto(g.values)
-	} else {
+	if g.reader == nil {
 		g.values = g.m.Signals()
 	}
 	g.samples = g.samples[:0]
 	for _, r := range g.reads {
-		g.samples = append(g.samples, engine.Sample{Signal: r.idx, T: now, V: g.values[r.name]})
+		var v float64
+		if g.reader != nil {
+			v = g.reader.Signal(r.at)
+		} else {
+			v = g.values[r.name]
+		}
+		g.samples = append(g.samples, engine.Sample{Signal: r.idx, T: now, V: v})
 	}
 	return engine.Observation{Now: now, Ready: g.ready, Samples: g.samples}, true
 }
@@ -486,7 +510,12 @@ func (g *closedGroup) reconcile(ctx context.Context, now time.Time) error {
 // record appends the step to the group's curves.
 func (g *closedGroup) record() {
 	o := g.out
-	o.Demand.V = append(o.Demand.V, float64(g.m.Demand(g.rate)))
+	// Demand is a function of the rate alone, and a trace's rate often
+	// holds for several steps.
+	if !g.demandOK || g.rate != g.demandAt {
+		g.demand, g.demandAt, g.demandOK = g.m.Demand(g.rate), g.rate, true
+	}
+	o.Demand.V = append(o.Demand.V, float64(g.demand))
 	o.Ready.V = append(o.Ready.V, float64(g.ready))
 	o.Running.V = append(o.Running.V, float64(g.sys.Running()))
 	o.Violating = append(o.Violating, g.m.Violating())

@@ -93,6 +93,15 @@ type System struct {
 	insts   []*instance
 	next    int
 	last    time.Time // the last Step
+	// Between events nothing changes: a Step before wake, with the count
+	// met and no instance added or removed by others since the last full
+	// Step, has nothing to do.
+	wake    time.Time // the earliest ready time from the last full Step on
+	waking  bool      // some instance readies from the last full Step on
+	touched bool      // an instance was added or removed outside Step
+	billed  int       // instances launched and not yet removed (Running)
+	version uint64    // counts changes to what Each reports
+	full    bool      // tests: every Step does the whole work
 	// Launches and Failures count what the system did.
 	Launches, Failures, Throttled int
 }
@@ -121,6 +130,11 @@ func (s *System) Warm(n int) {
 		s.next++
 		s.insts = append(s.insts, &instance{id: fmt.Sprintf("%s%d", s.prefix, s.next), launched: now, ready: now})
 	}
+	if !now.IsZero() {
+		s.billed += n
+	}
+	s.touched = true
+	s.version++
 }
 
 func (s *System) call(ctx context.Context) error {
@@ -166,6 +180,7 @@ func (s *System) Remove(ctx context.Context, victims []provider.Victim) error {
 	}
 	for _, v := range victims {
 		if i := slices.IndexFunc(s.insts, func(in *instance) bool { return in.id == v.ID }); i >= 0 {
+			s.forget(s.insts[i])
 			s.insts = slices.Delete(s.insts, i, i+1)
 			s.desired--
 			s.work.Stopped(v.ID)
@@ -188,8 +203,9 @@ func (s *System) Drain(ctx context.Context, id string) error {
 		return err
 	}
 	for _, in := range s.insts {
-		if in.id == id {
+		if in.id == id && !in.draining {
 			in.draining = true
+			s.version++
 		}
 	}
 	return nil
@@ -209,10 +225,15 @@ func (s *System) Busy(ctx context.Context, id string) (bool, error) {
 // since the last Step: an instance became ready, failed or was launched.
 func (s *System) Step() bool {
 	now := s.now()
+	if s.quiet(now) {
+		s.last = now
+		return false
+	}
 	changed := false
 	s.insts = slices.DeleteFunc(s.insts, func(in *instance) bool {
 		if in.fails && !in.ready.IsZero() && !now.Before(in.ready) {
 			s.Failures++
+			s.forget(in)
 			s.work.Stopped(in.id)
 			changed = true
 			return true
@@ -236,6 +257,7 @@ func (s *System) Step() bool {
 		// else's change): the newest go, as an Auto Scaling group's
 		// default termination policy would pick among equals.
 		for _, in := range s.insts[s.desired:] {
+			s.forget(in)
 			s.work.Stopped(in.id)
 		}
 		s.insts = s.insts[:s.desired]
@@ -257,10 +279,42 @@ func (s *System) Step() bool {
 		s.Launches++
 		in.launched = now
 		in.ready = now.Add(s.boot())
+		if !in.ready.IsZero() {
+			s.billed++
+		}
 		in.fails = s.infra.LaunchFailure > 0 && s.rng.Float64() < s.infra.LaunchFailure
 		changed = true
 	}
+	s.touched, s.waking = false, false
+	for _, in := range s.insts {
+		// One launched now with no boot time is ready now; if it fails,
+		// the next Step removes it.
+		if !in.ready.IsZero() && !in.ready.Before(now) && (!s.waking || in.ready.Before(s.wake)) {
+			s.wake, s.waking = in.ready, true
+		}
+	}
+	if changed {
+		s.version++
+	}
 	return changed
+}
+
+// quiet reports whether a Step at now would find nothing to do: no
+// instance readies (or fails) between the last Step and now, the count is
+// met and none was added or removed since. An instance waiting for a boot
+// slot gets one only when a booting one ends or is removed.
+func (s *System) quiet(now time.Time) bool {
+	return !s.full && !s.last.IsZero() && !s.touched && len(s.insts) == s.desired && !now.Before(s.last) &&
+		(!s.waking || now.Before(s.wake))
+}
+
+// forget accounts for an instance leaving the system.
+func (s *System) forget(in *instance) {
+	if !in.ready.IsZero() {
+		s.billed--
+	}
+	s.touched = true
+	s.version++
 }
 
 // sinceStep is the time since the last Step (all of it at the first).
@@ -297,12 +351,9 @@ func (s *System) Each(f func(id string, serving, draining bool)) {
 
 // Running counts what is billed: every instance launched and not yet
 // removed, booting and draining ones included.
-func (s *System) Running() int {
-	n := 0
-	for _, in := range s.insts {
-		if !in.ready.IsZero() {
-			n++
-		}
-	}
-	return n
-}
+func (s *System) Running() int { return s.billed }
+
+// Version changes whenever what Each reports may have changed: an instance
+// became ready, was drained or left. A caller that keeps what Each
+// reported need not ask again while Version stays the same.
+func (s *System) Version() uint64 { return s.version }

@@ -151,27 +151,39 @@ func (tr *Trace) Mean() float64 {
 
 // Cursor reads a trace at increasing times in O(1) amortized: it remembers
 // where the last read was. Going back in time is allowed and costs a search.
-// A Cursor is not safe for concurrent use; make one per reader.
+// A Cursor is not safe for concurrent use; make one per reader. A copy of a
+// Cursor is a cursor of its own, where the original was.
 type Cursor struct {
-	tr *Trace
-	i  int
+	pts []Point
+	i   int
+	// The point at i holds over [from, until), at rate: a read within it
+	// touches nothing else.
+	from, until time.Duration
+	rate        float64
 }
 
 // Cursor returns a cursor at the trace's start.
-func (tr *Trace) Cursor() *Cursor { return &Cursor{tr: tr} }
+func (tr *Trace) Cursor() *Cursor { return &Cursor{pts: tr.points, from: 1} }
 
 // At is the rate in force at t, as RateAt.
 func (c *Cursor) At(t time.Duration) float64 {
-	pts := c.tr.points
+	if t >= c.from && t < c.until {
+		return c.rate
+	}
+	pts := c.pts
 	if t < pts[c.i].T {
 		i := sort.Search(c.i, func(i int) bool { return pts[i].T > t })
 		c.i = max(i-1, 0)
-		return pts[c.i].Rate
+	} else {
+		for c.i+1 < len(pts) && pts[c.i+1].T <= t {
+			c.i++
+		}
 	}
-	for c.i+1 < len(pts) && pts[c.i+1].T <= t {
-		c.i++
+	c.from, c.until, c.rate = pts[c.i].T, time.Duration(math.MaxInt64), pts[c.i].Rate
+	if c.i+1 < len(pts) {
+		c.until = pts[c.i+1].T
 	}
-	return pts[c.i].Rate
+	return c.rate
 }
 
 // checkFactor validates a scaling or compression factor.

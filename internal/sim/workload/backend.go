@@ -3,6 +3,7 @@ package workload
 import (
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
@@ -46,25 +47,10 @@ type Throttleable interface {
 	// SetSpeed sets the fraction of full speed, in (0, 1], its work
 	// progresses at in the next Steps.
 	SetSpeed(f float64)
-	SignalsWriter
+	SignalReader
 }
 
-// SignalsWriter is a model that writes its signals into a map the driver
-// reuses from step to step, rather than a new map each Signals. Every model
-// here is one.
-type SignalsWriter interface {
-	// SignalsInto writes the values Signals returns into dst.
-	SignalsInto(dst map[string]float64)
-}
-
-var _ SignalsWriter = (*Backend)(nil)
-
-// newSignals is Signals for any model with SignalsInto.
-func newSignals(m SignalsWriter) map[string]float64 {
-	dst := make(map[string]float64, 8)
-	m.SignalsInto(dst)
-	return dst
-}
+var _ SignalReader = (*Backend)(nil)
 
 // Backend wraps a model whose work calls a rate-limited backend.
 //
@@ -90,6 +76,7 @@ type Backend struct {
 	cfg       BackendConfig
 	m         Throttleable
 	throttled float64
+	names     []string
 }
 
 // NewBackend wraps m.
@@ -97,7 +84,8 @@ func NewBackend(cfg BackendConfig, m Throttleable) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, m: m}, nil
+	names := append(slices.Clip(m.SignalNames()), "throttled_rate")
+	return &Backend{cfg: cfg, m: m, names: names}, nil
 }
 
 // Step implements Model.
@@ -152,10 +140,15 @@ func (b *Backend) accept(a float64) float64 {
 // Signals implements Model.
 func (b *Backend) Signals() map[string]float64 { return newSignals(b) }
 
-// SignalsInto implements SignalsWriter.
-func (b *Backend) SignalsInto(dst map[string]float64) {
-	b.m.SignalsInto(dst)
-	dst["throttled_rate"] = b.throttled
+// SignalNames implements SignalReader: the model's, then throttled_rate.
+func (b *Backend) SignalNames() []string { return b.names }
+
+// Signal implements SignalReader.
+func (b *Backend) Signal(i int) float64 {
+	if i == len(b.names)-1 {
+		return b.throttled
+	}
+	return b.m.Signal(i)
 }
 
 // Busy implements Model.

@@ -4,17 +4,40 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/ebb-autoscaler/ebb/internal/config"
 )
 
-// Distribution kinds.
+// Distribution kinds, as configs name them.
 const (
 	distFixed       = "fixed"
 	distExponential = "exponential"
 	distLognormal   = "lognormal"
 	distPareto      = "pareto"
 )
+
+// shape is a distribution's kind, decided once from its name so that
+// drawing a value does not compare strings.
+type shape uint8
+
+const (
+	shapeFixed shape = iota
+	shapeExponential
+	shapeLognormal
+	shapePareto
+)
+
+// shapeNames are the shapes' names, by shape.
+var shapeNames = [...]string{shapeFixed: distFixed, shapeExponential: distExponential, shapeLognormal: distLognormal, shapePareto: distPareto}
+
+func (k shape) String() string { return shapeNames[k] }
+
+// shapeOf is the shape a config names; false if none.
+func shapeOf(name string) (shape, bool) {
+	i := slices.Index(shapeNames[:], name)
+	return shape(max(i, 0)), i >= 0
+}
 
 // Durations is a distribution of service times.
 type Durations struct {
@@ -39,30 +62,31 @@ func (d *Durations) Validate() error {
 }
 
 func (d *Durations) dist() dist {
-	return dist{kind: d.Dist, mean: d.Mean.D().Seconds(), sigma: d.Sigma, alpha: d.Alpha, max: d.Max.D().Seconds()}
+	kind, _ := shapeOf(d.Dist) // validated
+	return dist{kind: kind, mean: d.Mean.D().Seconds(), sigma: d.Sigma, alpha: d.Alpha, max: d.Max.D().Seconds()}
 }
 
-func validateShape(kind string, sigma, alpha float64) error {
+func validateShape(name string, sigma, alpha float64) error {
+	kind, ok := shapeOf(name)
+	if !ok {
+		return config.Problem("dist", "must be fixed, exponential, lognormal or pareto, not %q", name)
+	}
 	switch kind {
-	case distFixed, distExponential:
-		return nil
-	case distLognormal:
+	case shapeLognormal:
 		if !(sigma > 0 && sigma <= 4) {
 			return config.Problem("sigma", "must be > 0 and ≤ 4, not %g", sigma)
 		}
-		return nil
-	case distPareto:
+	case shapePareto:
 		if !(alpha > 1 && alpha <= 100) {
 			return config.Problem("alpha", "must be > 1 (a finite mean) and ≤ 100, not %g", alpha)
 		}
-		return nil
 	}
-	return config.Problem("dist", "must be fixed, exponential, lognormal or pareto, not %q", kind)
+	return nil
 }
 
 // dist is a positive distribution given by its mean and shape.
 type dist struct {
-	kind  string
+	kind  shape
 	mean  float64
 	sigma float64
 	alpha float64
@@ -80,12 +104,12 @@ func (d dist) quantile(u float64) float64 {
 
 func (d dist) uncut(u float64) float64 {
 	switch d.kind {
-	case distExponential:
+	case shapeExponential:
 		return -d.mean * math.Log1p(-u)
-	case distLognormal:
+	case shapeLognormal:
 		mu := math.Log(d.mean) - d.sigma*d.sigma/2
 		return math.Exp(mu + d.sigma*math.Sqrt2*math.Erfinv(2*u-1))
-	case distPareto:
+	case shapePareto:
 		xm := d.mean * (d.alpha - 1) / d.alpha
 		return xm * math.Pow(1-u, -1/d.alpha)
 	}
@@ -98,11 +122,11 @@ func (d dist) uncut(u float64) float64 {
 func (d dist) cv2() float64 {
 	const maxCV2 = 10
 	switch d.kind {
-	case distExponential:
+	case shapeExponential:
 		return 1
-	case distLognormal:
+	case shapeLognormal:
 		return min(math.Expm1(d.sigma*d.sigma), maxCV2)
-	case distPareto:
+	case shapePareto:
 		if d.alpha <= 2 {
 			return maxCV2
 		}

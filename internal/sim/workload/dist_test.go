@@ -62,10 +62,10 @@ func TestDemandLargeRate(t *testing.T) {
 func TestDistributions(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, d := range []dist{
-		{kind: distExponential, mean: 3},
-		{kind: distLognormal, mean: 3, sigma: 1},
-		{kind: distPareto, mean: 3, alpha: 2.5},
-		{kind: distFixed, mean: 3},
+		{kind: shapeExponential, mean: 3},
+		{kind: shapeLognormal, mean: 3, sigma: 1},
+		{kind: shapePareto, mean: 3, alpha: 2.5},
+		{kind: shapeFixed, mean: 3},
 	} {
 		const n = 200000
 		sum := 0.0
@@ -76,7 +76,7 @@ func TestDistributions(t *testing.T) {
 			t.Errorf("%s: mean %v, want 3", d.kind, m)
 		}
 	}
-	capped := dist{kind: distPareto, mean: 3, alpha: 1.5, max: 60}
+	capped := dist{kind: shapePareto, mean: 3, alpha: 1.5, max: 60}
 	if got := capped.quantile(1 - 1e-12); got != 60 {
 		t.Errorf("capped quantile %v, want 60", got)
 	}
@@ -120,15 +120,21 @@ func TestBadRates(t *testing.T) {
 	}
 }
 
-// SignalsInto fills a reused map with what Signals returns.
-func TestSignalsInto(t *testing.T) {
+// Signal reads, by index, every signal Signals reports, and only those.
+func TestSignalReader(t *testing.T) {
 	for name, mk := range kinds(t) {
 		m := mk(1)
 		steps(m, 0, 30, 8, serving("a", "b", "c"))
-		dst := map[string]float64{}
-		m.(SignalsWriter).SignalsInto(dst)
-		if diff := cmp.Diff(m.Signals(), dst); diff != "" {
-			t.Errorf("%s (-Signals +SignalsInto):\n%s", name, diff)
+		r := m.(SignalReader)
+		got := map[string]float64{}
+		for i, n := range r.SignalNames() {
+			got[n] = r.Signal(i)
+		}
+		if len(got) != len(r.SignalNames()) {
+			t.Errorf("%s: a signal is named twice in %v", name, r.SignalNames())
+		}
+		if diff := cmp.Diff(m.Signals(), got); diff != "" {
+			t.Errorf("%s (-Signals +Signal):\n%s", name, diff)
 		}
 	}
 }

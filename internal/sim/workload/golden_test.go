@@ -99,9 +99,9 @@ func TestQueueStoppedBusyLoses(t *testing.T) {
 	}
 	held := 0.0
 	for _, id := range []string{"a", "b"} {
-		held += q.s.fl.byID[id].s.held
+		held += q.s.fl.get(id).s.held
 	}
-	aHeld := q.s.fl.byID["a"].s.held
+	aHeld := q.s.fl.get("a").s.held
 	q.Stopped("a")
 	w := q.Work()
 	if w.Lost != aHeld || w.InFlight != held-aHeld || aHeld == 0 {

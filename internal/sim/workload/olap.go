@@ -66,9 +66,9 @@ func NewOLAP(cfg OLAPConfig, seed uint64) (*OLAP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mem := &dist{kind: distLognormal, mean: cfg.Memory.MeanGiB, sigma: cfg.Memory.Sigma}
+	mem := &dist{kind: shapeLognormal, mean: cfg.Memory.MeanGiB, sigma: cfg.Memory.Sigma}
 	if cfg.Memory.Sigma == 0 {
-		mem.kind = distFixed
+		mem.kind = shapeFixed
 	}
 	return &OLAP{cfg: cfg, s: newSlots(cfg.PerWorker, cfg.Batches, cfg.Duration.dist(), mem, cfg.Arrivals, seed)}, nil
 }
@@ -81,17 +81,29 @@ func (o *OLAP) Step(now, dt time.Duration, rate float64, insts []Instance) {
 // Signals implements Model.
 func (o *OLAP) Signals() map[string]float64 { return newSignals(o) }
 
-// SignalsInto implements SignalsWriter.
-func (o *OLAP) SignalsInto(dst map[string]float64) {
-	mu := 0.0
-	if o.s.nServing > 0 {
-		mu = o.s.memUsed / (float64(o.s.nServing) * o.cfg.WorkerGiB)
+// olapSignals are the OLAP model's signals, in SignalReader's order.
+var olapSignals = []string{"arrival_rate", "running", "queued", "memory_util", "busy"}
+
+// SignalNames implements SignalReader.
+func (o *OLAP) SignalNames() []string { return olapSignals }
+
+// Signal implements SignalReader.
+func (o *OLAP) Signal(i int) float64 {
+	switch i {
+	case 0:
+		return o.s.rate
+	case 1:
+		return o.s.work.InFlight
+	case 2:
+		return o.s.work.Queued
+	case 3:
+		if o.s.nServing == 0 {
+			return 0
+		}
+		return o.s.memUsed / (float64(o.s.nServing) * o.cfg.WorkerGiB)
+	default:
+		return o.s.busyFraction()
 	}
-	dst["arrival_rate"] = o.s.rate
-	dst["running"] = o.s.work.InFlight
-	dst["queued"] = o.s.work.Queued
-	dst["memory_util"] = mu
-	dst["busy"] = o.s.busyFraction()
 }
 
 // Busy implements Model.

@@ -229,22 +229,23 @@ func slotsOf(m Model) *slots {
 // check verifies the engine's bookkeeping: the heap is ordered, and the
 // batches add up to each instance's jobs and to the jobs in flight.
 func (s *slots) check() error {
-	held := map[*member[slotInst]]float64{}
-	count := map[*member[slotInst]]int{}
+	held := map[int32]float64{}
+	count := map[int32]int{}
 	for i, b := range s.heap {
 		if i > 0 && s.heap[(i-1)/4].end > b.end {
 			return fmt.Errorf("heap out of order at %d", i)
 		}
-		if s.fl.byID[b.inst.id] != b.inst {
-			return fmt.Errorf("batch of stopped instance %s", b.inst.id)
+		if id := s.fl.at(b.inst).id; id == "" || s.fl.byID[id] != b.inst {
+			return fmt.Errorf("batch of stopped instance %d (%q)", b.inst, id)
 		}
 		held[b.inst] += b.n
 		count[b.inst]++
 	}
 	total := 0.0
-	for id, m := range s.fl.byID {
-		if m.s.held != held[m] || m.s.batches != count[m] || m.s.held > s.k {
-			return fmt.Errorf("%s holds %v jobs in %d batches; its batches: %v in %d", id, m.s.held, m.s.batches, held[m], count[m])
+	for id, i := range s.fl.byID {
+		m := s.fl.at(i)
+		if m.s.held != held[i] || m.s.batches != count[i] || m.s.held > s.k {
+			return fmt.Errorf("%s holds %v jobs in %d batches; its batches: %v in %d", id, m.s.held, m.s.batches, held[i], count[i])
 		}
 		total += m.s.held
 	}

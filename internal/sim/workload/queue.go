@@ -78,15 +78,29 @@ func (q *Queue) Step(now, dt time.Duration, rate float64, insts []Instance) {
 // Signals implements Model.
 func (q *Queue) Signals() map[string]float64 { return newSignals(q) }
 
-// SignalsInto implements SignalsWriter.
-func (q *Queue) SignalsInto(dst map[string]float64) {
-	w := q.s.work
-	dst["arrival_rate"] = q.s.rate
-	dst["queue"] = w.Queued
-	dst["in_flight"] = w.InFlight
-	dst["backlog"] = w.Queued + w.InFlight
-	dst["busy"] = q.s.busyFraction()
-	dst["age_s"] = q.s.age()
+// queueSignals are the queue's signals, in SignalReader's order.
+var queueSignals = []string{"arrival_rate", "queue", "in_flight", "backlog", "busy", "age_s"}
+
+// SignalNames implements SignalReader.
+func (q *Queue) SignalNames() []string { return queueSignals }
+
+// Signal implements SignalReader.
+func (q *Queue) Signal(i int) float64 {
+	w := &q.s.work
+	switch i {
+	case 0:
+		return q.s.rate
+	case 1:
+		return w.Queued
+	case 2:
+		return w.InFlight
+	case 3:
+		return w.Queued + w.InFlight
+	case 4:
+		return q.s.busyFraction()
+	default:
+		return q.s.age()
+	}
 }
 
 func (s *slots) busyFraction() float64 {

@@ -61,7 +61,7 @@ func (c *ServiceConfig) Validate() error {
 type Service struct {
 	cfg     ServiceConfig
 	fl      fleet[float64] // each member's requests in service
-	holders []*member[float64]
+	holders []int32        // the members serving at the last step
 	work    Work
 	speed   float64
 	backlog float64
@@ -86,13 +86,13 @@ func (s *Service) Step(now, dt time.Duration, rate float64, insts []Instance) {
 	// What was in service at the last step's end finishes now.
 	s.work.Completed += s.work.InFlight
 	s.work.InFlight = 0
-	for _, m := range s.holders {
-		m.s = 0
+	for _, i := range s.holders {
+		s.fl.at(i).s = 0
 	}
 	s.holders = s.holders[:0]
-	for _, m := range members {
-		if m.serving {
-			s.holders = append(s.holders, m)
+	for _, i := range members {
+		if s.fl.at(i).serving {
+			s.holders = append(s.holders, i)
 		}
 	}
 	c := float64(len(s.holders))
@@ -112,8 +112,8 @@ func (s *Service) Step(now, dt time.Duration, rate float64, insts []Instance) {
 	s.work.Queued = s.backlog
 	s.work.InFlight = inService
 	s.work.Completed += taken - inService
-	for _, m := range s.holders {
-		m.s = inService / c
+	for _, i := range s.holders {
+		s.fl.at(i).s = inService / c
 	}
 	s.signals(rate, c)
 }
@@ -135,17 +135,29 @@ func mmcResponse(c int, lambda, mu float64) float64 {
 // Signals implements Model.
 func (s *Service) Signals() map[string]float64 { return newSignals(s) }
 
-// SignalsInto implements SignalsWriter.
-func (s *Service) SignalsInto(dst map[string]float64) {
-	dst["utilization"] = s.sig.util
-	dst["latency_ms"] = s.sig.latency
-	dst["rps"] = s.sig.rps
-	dst["rps_per_instance"] = s.sig.perInst
+// serviceSignals are the service's signals, in SignalReader's order.
+var serviceSignals = []string{"utilization", "latency_ms", "rps", "rps_per_instance"}
+
+// SignalNames implements SignalReader.
+func (s *Service) SignalNames() []string { return serviceSignals }
+
+// Signal implements SignalReader.
+func (s *Service) Signal(i int) float64 {
+	switch i {
+	case 0:
+		return s.sig.util
+	case 1:
+		return s.sig.latency
+	case 2:
+		return s.sig.rps
+	default:
+		return s.sig.perInst
+	}
 }
 
 // Busy implements Model.
 func (s *Service) Busy(id string) bool {
-	m := s.fl.byID[id]
+	m := s.fl.get(id)
 	return m != nil && m.s > 0
 }
 
@@ -162,13 +174,12 @@ func (s *Service) Work() Work { return s.work }
 
 // Stopped implements Model.
 func (s *Service) Stopped(id string) {
-	m := s.fl.remove(id)
-	if m == nil || m.s == 0 {
+	_, m, ok := s.fl.remove(id)
+	if !ok || m.s == 0 {
 		return
 	}
 	s.work.Lost += m.s
 	s.work.InFlight -= m.s
-	m.s = 0
 }
 
 // Demand implements Model: the fewest instances with λ < c·μ whose M/M/c

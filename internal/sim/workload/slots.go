@@ -65,7 +65,7 @@ type batch struct {
 	end  float64 // progress seconds at which its jobs finish
 	n    float64
 	mem  float64
-	inst *member[slotInst]
+	inst int32 // the member holding the jobs
 }
 
 // cohort is the jobs that arrived in one step, still waiting.
@@ -98,9 +98,13 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	f := s.speed
 	v0 := s.vclock
 	v1 := v0 + f*d
-	for _, m := range members {
-		if m.serving {
-			s.fill(m, v0)
+	// fill starts nothing once the queue is empty.
+	for _, i := range members {
+		if s.work.Queued <= 0 {
+			break
+		}
+		if s.fl.at(i).serving {
+			s.fill(i, v0)
 		}
 	}
 	for len(s.heap) > 0 && s.heap[0].end <= v1 {
@@ -108,7 +112,8 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 		// slots start (one sift instead of two), or is removed after.
 		b := s.heap[0]
 		s.hole = true
-		in := &b.inst.s
+		m := s.fl.at(b.inst)
+		in := &m.s
 		in.held -= b.n
 		in.mem -= b.mem
 		in.batches--
@@ -117,7 +122,7 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 		}
 		s.work.InFlight -= b.n
 		s.work.Completed += b.n
-		if b.inst.serving && s.work.Queued > 0 {
+		if m.serving && s.work.Queued > 0 {
 			s.fill(b.inst, b.end)
 		}
 		if s.hole {
@@ -128,8 +133,8 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	s.vclock = v1
 	s.end = t1
 	s.nServing, s.held, s.memUsed = 0, 0, 0
-	for _, m := range members {
-		if m.serving {
+	for _, i := range members {
+		if m := s.fl.at(i); m.serving {
 			s.nServing++
 			s.held += m.s.held
 			s.memUsed += m.s.mem
@@ -137,9 +142,9 @@ func (s *slots) step(now, dt time.Duration, rate float64, insts []Instance) {
 	}
 }
 
-// fill starts waiting jobs in m's free slots at progress time v.
-func (s *slots) fill(m *member[slotInst], v float64) {
-	in := &m.s
+// fill starts waiting jobs in member i's free slots at progress time v.
+func (s *slots) fill(i int32, v float64) {
+	in := &s.fl.at(i).s
 	n := min(s.k-in.held, s.work.Queued)
 	if n <= 0 {
 		return
@@ -154,10 +159,12 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 	}
 	for j := 0.0; j < nb; j++ {
 		c := base
-		if math.Mod(j+shift, nb) < extra {
+		// (j + shift) mod nb, both whole numbers below nb: exact, as
+		// math.Mod is, without its loop.
+		if r := j + shift; r < extra || r >= nb && r-nb < extra {
 			c++
 		}
-		b := batch{end: v + s.draw(j, nb), n: c, inst: m}
+		b := batch{end: v + s.draw(j, nb), n: c, inst: i}
 		if s.mem != nil {
 			b.mem = c * s.mem.quantile(s.rng.Float64())
 			in.mem += b.mem
@@ -172,7 +179,7 @@ func (s *slots) fill(m *member[slotInst], v float64) {
 // draw is the service time of batch j of nb: the quantile at (j + U)/nb.
 // A lone exponential batch takes the ziggurat draw, cheaper than a log.
 func (s *slots) draw(j, nb float64) float64 {
-	if nb == 1 && s.dur.kind == distExponential && s.dur.max == 0 {
+	if nb == 1 && s.dur.kind == shapeExponential && s.dur.max == 0 {
 		return s.dur.mean * s.rng.ExpFloat64()
 	}
 	return s.dur.quantile((j + s.rng.Float64()) / nb)
@@ -205,18 +212,18 @@ func (s *slots) age() float64 {
 }
 
 func (s *slots) busy(id string) bool {
-	m := s.fl.byID[id]
+	m := s.fl.get(id)
 	return m != nil && m.s.held > 0
 }
 
 func (s *slots) stopped(id string) {
-	m := s.fl.remove(id)
-	if m == nil || m.s.held == 0 {
+	i, m, ok := s.fl.remove(id)
+	if !ok || m.s.held == 0 {
 		return
 	}
 	s.work.Lost += m.s.held
 	s.work.InFlight -= m.s.held
-	s.heap = slices.DeleteFunc(s.heap, func(b batch) bool { return b.inst == m })
+	s.heap = slices.DeleteFunc(s.heap, func(b batch) bool { return b.inst == i })
 	for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
 		s.down(i)
 	}
@@ -229,7 +236,7 @@ func (s *slots) fullSpeed(dt time.Duration, rate float64, insts []Instance) floa
 	for _, in := range insts {
 		if in.Serving && !in.Draining {
 			free += s.k
-			if m := s.fl.byID[in.ID]; m != nil {
+			if m := s.fl.get(in.ID); m != nil {
 				free -= m.s.held
 			}
 		}
@@ -270,25 +277,34 @@ func (s *slots) pop() {
 
 // down sifts heap[i] down. The heap is 4-ary: half as deep as a binary
 // one, and popping, the common operation, touches fewer cache lines.
+//
+// It moves the smaller children up into the place the batch leaves and
+// writes the batch once where it stops: the same heap as swapping at
+// each level, with a third of the writes.
 func (s *slots) down(i int) {
 	h := s.heap
+	if i >= len(h) {
+		return
+	}
+	x := h[i]
 	for {
 		l := 4*i + 1
 		if l >= len(h) {
-			return
+			break
 		}
-		c := l
-		for j := l + 1; j < min(l+4, len(h)); j++ {
-			if h[j].end < h[c].end {
-				c = j
+		c, ce := l, h[l].end
+		for j, end := l+1, min(l+4, len(h)); j < end; j++ {
+			if e := h[j].end; e < ce {
+				c, ce = j, e
 			}
 		}
-		if h[i].end <= h[c].end {
-			return
+		if x.end <= ce {
+			break
 		}
-		h[i], h[c] = h[c], h[i]
+		h[i] = h[c]
 		i = c
 	}
+	h[i] = x
 }
 
 // mgnWaitTail approximates P(wait > t) in an M/G/n queue: Erlang C times

@@ -129,13 +129,27 @@ func (s *Streaming) Restarts() int { return s.restarts }
 // Signals implements Model.
 func (s *Streaming) Signals() map[string]float64 { return newSignals(s) }
 
-// SignalsInto implements SignalsWriter.
-func (s *Streaming) SignalsInto(dst map[string]float64) {
-	dst["input_rate"] = s.sig.input
-	dst["throughput"] = s.sig.throughput
-	dst["backlog"] = s.work.Queued
-	dst["lag_s"] = s.sig.lag
-	dst["busy"] = s.sig.busy
+// streamingSignals are the streaming job's signals, in SignalReader's
+// order.
+var streamingSignals = []string{"input_rate", "throughput", "backlog", "lag_s", "busy"}
+
+// SignalNames implements SignalReader.
+func (s *Streaming) SignalNames() []string { return streamingSignals }
+
+// Signal implements SignalReader.
+func (s *Streaming) Signal(i int) float64 {
+	switch i {
+	case 0:
+		return s.sig.input
+	case 1:
+		return s.sig.throughput
+	case 2:
+		return s.work.Queued
+	case 3:
+		return s.sig.lag
+	default:
+		return s.sig.busy
+	}
 }
 
 // Busy implements Model: never.

@@ -32,7 +32,8 @@ type Model interface {
 	// Step).
 	Violating() bool
 	// Demand is the number of serving instances the model needs at `rate`
-	// to meet its SLO in steady state (for the measures and the oracle).
+	// to meet its SLO in steady state (for the measures and the oracle). It
+	// depends on rate alone: a driver may keep it while the rate holds.
 	Demand(rate float64) int
 	// Work accounts for every unit of work: Submitted == Completed +
 	// InFlight + Queued + Lost at every step.
