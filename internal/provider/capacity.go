@@ -18,6 +18,8 @@ import (
 //     instance ID), its address when it has one, its zone, and its state:
 //     model.Launching until the system says it is ready, model.InService
 //     after, model.Terminating once the system is removing it.
+//     The caller keeps the Observed's Instances only until its next call
+//     of Observe: a provider may reuse that slice for the next answer.
 //   - SetDesired sets the desired count and nothing else; setting what is
 //     already set is success.
 //   - Remove takes the named instances out and lowers the desired count by

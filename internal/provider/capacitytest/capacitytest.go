@@ -114,19 +114,20 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("an ended context acts on nothing", func(t *testing.T) {
 		before := observe(t)
+		beforeIDs := ids(before) // the next Observe may reuse before's slice
 		ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 		defer cancel()
 		<-ctx.Done()
 		if err := p.SetDesired(ctx, 9); err == nil {
 			t.Error("set desired with an ended context succeeded")
 		}
-		if err := p.Remove(ctx, []provider.Victim{{ID: ids(before)[0]}}); err == nil {
+		if err := p.Remove(ctx, []provider.Victim{{ID: beforeIDs[0]}}); err == nil {
 			t.Error("remove with an ended context succeeded")
 		}
 		h.Converge(t)
-		if after := observe(t); after.Desired != before.Desired || !slices.Equal(ids(after), ids(before)) {
+		if after := observe(t); after.Desired != before.Desired || !slices.Equal(ids(after), beforeIDs) {
 			t.Fatalf("calls with an ended context changed the group: %d %v → %d %v",
-				before.Desired, ids(before), after.Desired, ids(after))
+				before.Desired, beforeIDs, after.Desired, ids(after))
 		}
 	})
 }

@@ -91,8 +91,10 @@ type System struct {
 	prefix  string
 	desired int
 	insts   []*instance
-	next    int
-	last    time.Time // the last Step
+	// observed is the last Observe's answer, reused by the next.
+	observed []provider.Instance
+	next     int
+	last     time.Time // the last Step
 	// Between events nothing changes: a Step before wake, with the count
 	// met and no instance added or removed by others since the last full
 	// Step, has nothing to do.
@@ -148,19 +150,22 @@ func (s *System) call(ctx context.Context) error {
 	return nil
 }
 
-// Observe returns the count and the instances, ready once booted.
+// Observe returns the count and the instances, ready once booted. The
+// instances' slice is reused by the next Observe (provider.Capacity
+// allows it): a simulation observes at every reconcile.
 func (s *System) Observe(ctx context.Context) (provider.Observed, error) {
 	if err := s.call(ctx); err != nil {
 		return provider.Observed{}, err
 	}
 	now := s.now()
-	obs := provider.Observed{Desired: s.desired, Min: -1, Max: -1, Instances: make([]provider.Instance, 0, len(s.insts))}
+	obs := provider.Observed{Desired: s.desired, Min: -1, Max: -1, Instances: s.observed[:0]}
 	for _, in := range s.insts {
 		obs.Instances = append(obs.Instances, provider.Instance{
 			ID: in.id, LaunchedAt: in.launched,
 			Ready: !in.ready.IsZero() && !in.fails && !now.Before(in.ready),
 		})
 	}
+	s.observed = obs.Instances
 	return obs, nil
 }
 
