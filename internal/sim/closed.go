@@ -126,16 +126,26 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 	}
 	one := *cfg
 	one.Groups = make([]config.Group, len(runs))
+	byName := make(map[string]int, len(cfg.Groups))
+	for i, g := range cfg.Groups {
+		byName[g.Name] = i
+	}
+	run := make(map[string]bool, len(runs)) // the groups run so far
+	models := map[workload.Model]string{}   // their models, where comparable
 	for i, r := range runs {
-		gi := slices.IndexFunc(cfg.Groups, func(g config.Group) bool { return g.Name == r.Group })
-		if gi < 0 {
+		gi, ok := byName[r.Group]
+		if !ok {
 			return nil, fmt.Errorf("no group %q in the config", r.Group)
 		}
-		if slices.ContainsFunc(runs[:i], func(o GroupRun) bool { return o.Group == r.Group }) {
+		if run[r.Group] {
 			return nil, fmt.Errorf("group %q is run twice", r.Group)
 		}
-		if j := slices.IndexFunc(runs[:i], func(o GroupRun) bool { return sameModel(o.Model, r.Model) }); j >= 0 {
-			return nil, fmt.Errorf("groups %s and %s have the same workload model: each group needs one of its own", runs[j].Group, r.Group)
+		run[r.Group] = true
+		if t := reflect.TypeOf(r.Model); t != nil && t.Comparable() {
+			if other, ok := models[r.Model]; ok {
+				return nil, fmt.Errorf("groups %s and %s have the same workload model: each group needs one of its own", other, r.Group)
+			}
+			models[r.Model] = r.Group
 		}
 		if d, d0 := r.Trace.Duration(), runs[0].Trace.Duration(); d != d0 {
 			return nil, fmt.Errorf("the trace of group %s lasts %s, that of %s %s: they must last equally long", r.Group, d, runs[0].Group, d0)
@@ -565,12 +575,6 @@ const journalMax = 16
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.
 const maxAdoptTries = 100
-
-// sameModel reports whether a and b are the same model value.
-func sameModel(a, b workload.Model) bool {
-	ta := reflect.TypeOf(a)
-	return ta != nil && ta == reflect.TypeOf(b) && ta.Comparable() && a == b
-}
 
 // errNoTrace is returned for an empty trace.
 var errNoTrace = errors.New("the trace is empty")
