@@ -117,7 +117,7 @@ func (tx *Tx) PutInstance(inst model.Instance) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("put instance %q in group %q: %w", inst.ID, inst.Group, err)
 	}
-	v, err := json.Marshal(inst)
+	v, err := encodeInstance(inst)
 	if err != nil {
 		return fmt.Errorf("encode instance %s/%s: %w", inst.Group, inst.ID, err)
 	}
@@ -130,6 +130,37 @@ func (tx *Tx) PutInstance(inst model.Instance) error {
 	}
 	return nil
 }
+
+// encodeInstance is how the store writes an instance: model.Instance's
+// JSON, with the times written through time.Time's MarshalText instead of
+// its MarshalJSON, whose output encoding/json scans once more (a quarter
+// of the time an instance took to encode). The times come after the other
+// fields; a read takes the fields in any order, so it decodes exactly as
+// json.Marshal(inst) would.
+func encodeInstance(inst model.Instance) ([]byte, error) {
+	return json.Marshal(instanceJSON{plainInstance(inst),
+		textTime(inst.LaunchedAt), textTime(inst.ReadyAt), textTime(inst.StateSince), textTime(inst.HeartbeatAt)})
+}
+
+// instanceJSON is an instance as encodeInstance writes it: its fields
+// shadow model.Instance's times, with the same names and options
+// (TestInstanceEncoding holds them to it).
+type instanceJSON struct {
+	plainInstance
+	LaunchedAt  textTime `json:"launched_at"`
+	ReadyAt     textTime `json:"ready_at,omitzero"`
+	StateSince  textTime `json:"state_since"`
+	HeartbeatAt textTime `json:"heartbeat_at,omitzero"`
+}
+
+// plainInstance is model.Instance without its methods.
+type plainInstance model.Instance
+
+// textTime is a time encoded as its text, RFC 3339 as time.Time's JSON.
+type textTime time.Time
+
+func (t textTime) MarshalText() ([]byte, error) { return time.Time(t).MarshalText() }
+func (t textTime) IsZero() bool                 { return time.Time(t).IsZero() }
 
 // Stored returns inst as a read returns it once PutInstance recorded it:
 // decoded from its JSON, so times have lost their monotonic reading and
@@ -145,7 +176,7 @@ func Stored(inst model.Instance) (model.Instance, error) {
 		}
 		return inst, nil
 	}
-	v, err := json.Marshal(inst)
+	v, err := encodeInstance(inst)
 	if err != nil {
 		return model.Instance{}, fmt.Errorf("encode instance %s/%s: %w", inst.Group, inst.ID, err)
 	}

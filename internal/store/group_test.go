@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -374,5 +375,57 @@ func TestStoredIsTheDecodedRecord(t *testing.T) {
 				t.Fatal("Stored shares the process with its argument")
 			}
 		})
+	}
+}
+
+// The store writes an instance's times as text rather than through
+// time.Time's MarshalJSON: what it writes must decode exactly as the
+// instance's own JSON does, and its shadowing fields must keep
+// model.Instance's names and options.
+func TestInstanceEncoding(t *testing.T) {
+	inst := reflect.TypeFor[model.Instance]()
+	for f := range reflect.TypeFor[instanceJSON]().Fields() {
+		if f.Anonymous {
+			continue
+		}
+		orig, ok := inst.FieldByName(f.Name)
+		if !ok || orig.Tag != f.Tag || orig.Type != reflect.TypeFor[time.Time]() {
+			t.Errorf("instanceJSON.%s (%s) shadows no time of model.Instance with the same tag", f.Name, f.Tag)
+		}
+	}
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []time.Time{{}, t0, t0.Add(7), time.Now(), t0.In(paris), t0.In(time.FixedZone("", -3*3600-1800))}
+	strs := []string{"", "w-1", "<b>&", "exit \xff\xfe", "\u2028\u2029", "tab\tnl\n\x00", "日本語"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		s := func() string { return strs[r.IntN(len(strs))] }
+		tm := func() time.Time { return times[r.IntN(len(times))] }
+		in := model.Instance{ID: s(), Group: s(), Zone: s(), Addr: s(), State: model.InstanceState(s()), Protected: r.IntN(2) == 0,
+			LaunchedAt: tm(), ReadyAt: tm(), StateSince: tm(), HeartbeatAt: tm(), Reason: s(), Condition: s()}
+		if r.IntN(2) == 0 {
+			in.Process = &model.Process{PID: r.IntN(1 << 20), StartTime: r.Uint64()}
+		}
+		decode := func(v []byte, err error) model.Instance {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out model.Instance
+			if err := json.Unmarshal(v, &out); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if got, want := decode(encodeInstance(in)), decode(json.Marshal(in)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%#v\nstored as %#v\nits JSON  %#v", in, got, want)
+		}
+	}
+	// A time JSON cannot hold is refused as its JSON refuses it.
+	far := model.Instance{ID: "w-1", Group: "w", LaunchedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := encodeInstance(far); err == nil {
+		t.Error("an instance launched in the year 10000 was encoded")
 	}
 }
