@@ -138,8 +138,10 @@ behavior: {warmup: 2m, up: {limits: []}}
 	}
 }
 
-func TestBudget(t *testing.T) {
-	f := parse(t, `
+// apiAndWorkers are two groups sized by the signal want, and dbBudget a
+// budget they share.
+const (
+	apiAndWorkers = `
 groups:
   - name: api
     capacity: {min: 1, max: 50, initial: 4}
@@ -151,11 +153,17 @@ groups:
     signals: {want: {}}
     policies: [{queue: {signal: want, per_instance: 1}}]
     behavior: {up: {tolerance: 0, limits: []}, down: {tolerance: 0, window: 0s}}
+`
+	dbBudget = `
 budgets:
   - name: db_connections
     max: 100
     groups: {api: 10, workers: 5}
-`)
+`
+)
+
+func TestBudget(t *testing.T) {
+	f := parse(t, apiAndWorkers+dbBudget)
 	e, err := New(f)
 	if err != nil {
 		t.Fatal(err)
@@ -192,27 +200,8 @@ budgets:
 // the groups were evaluated in. Without budgets each group commits on its
 // own right after its evaluation.
 func TestEvaluateThenSettleOrCommit(t *testing.T) {
-	const groups = `
-groups:
-  - name: api
-    capacity: {min: 1, max: 50, initial: 4}
-    signals: {want: {}}
-    policies: [{queue: {signal: want, per_instance: 1}}]
-    behavior: {up: {tolerance: 0, limits: []}, down: {tolerance: 0, window: 0s}}
-  - name: workers
-    capacity: {min: 2, max: 50, initial: 2}
-    signals: {want: {}}
-    policies: [{queue: {signal: want, per_instance: 1}}]
-    behavior: {up: {tolerance: 0, limits: []}, down: {tolerance: 0, window: 0s}}
-`
-	const budget = `
-budgets:
-  - name: db_connections
-    max: 100
-    groups: {api: 10, workers: 5}
-`
 	wants := [][]float64{{12, 20}, {3, 20}, {30, 1}, {30, 1}, {2, 40}}
-	for _, cfg := range []string{groups + budget, groups} {
+	for _, cfg := range []string{apiAndWorkers + dbBudget, apiAndWorkers} {
 		step, split := mustNew(t, parse(t, cfg)), mustNew(t, parse(t, cfg))
 		if got, want := split.Budgeted(), strings.Contains(cfg, "budgets"); got != want {
 			t.Fatalf("Budgeted() = %v, want %v", got, want)

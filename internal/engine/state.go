@@ -200,22 +200,23 @@ func (l *timeline) trim(now time.Time, keep time.Duration) {
 }
 
 // minAfter is the least of v and the values added after start.
-func (l *timeline) minAfter(start time.Time, v int) int {
-	xs, all := l.after(start)
-	for _, x := range xs {
-		if all || x.t.After(start) {
-			v = min(v, x.v)
-		}
-	}
-	return v
-}
+func (l *timeline) minAfter(start time.Time, v int) int { return l.extremeAfter(start, v, false) }
 
 // maxAfter is the greatest of v and the values added after start.
-func (l *timeline) maxAfter(start time.Time, v int) int {
+func (l *timeline) maxAfter(start time.Time, v int) int { return l.extremeAfter(start, v, true) }
+
+// extremeAfter is the greatest (or least) of v and the values added after
+// start.
+func (l *timeline) extremeAfter(start time.Time, v int, greatest bool) int {
 	xs, all := l.after(start)
 	for _, x := range xs {
-		if all || x.t.After(start) {
+		if !all && !x.t.After(start) {
+			continue
+		}
+		if greatest {
 			v = max(v, x.v)
+		} else {
+			v = min(v, x.v)
 		}
 	}
 	return v

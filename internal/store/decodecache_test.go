@@ -35,25 +35,7 @@ func TestDecodeCacheInstances(t *testing.T) {
 			}
 			return tx.PutInstance(inst)
 		}
-		if rng.IntN(5) == 0 {
-			// Read inside a transaction that then rolls back.
-			err := s.Update(func(tx *Tx) error {
-				if err := write(tx); err != nil {
-					return err
-				}
-				checkDecoded(t, tx, group)
-				return errRollback
-			})
-			if err != errRollback {
-				t.Fatal(err)
-			}
-		} else {
-			mustUpdate(t, s, write)
-		}
-		mustView(t, s, func(tx *Tx) error {
-			checkDecoded(t, tx, group)
-			return nil
-		})
+		writeAndCheck(t, s, rng, write, func(tx *Tx) { checkDecoded(t, tx, group) })
 	}
 	mustView(t, s, func(tx *Tx) error {
 		for _, group := range []string{"web", "api"} {
@@ -220,24 +202,7 @@ func TestDecodeCacheIntents(t *testing.T) {
 			_, err = tx.AddIntent(Intent{Group: group, Instance: fmt.Sprintf("i-%d", rng.IntN(5)), Kind: kinds[rng.IntN(3)], Created: created})
 			return err
 		}
-		if rng.IntN(5) == 0 {
-			err := s.Update(func(tx *Tx) error {
-				if err := write(tx); err != nil {
-					return err
-				}
-				checkIntentsDecoded(t, tx, group)
-				return errRollback
-			})
-			if err != errRollback {
-				t.Fatal(err)
-			}
-		} else {
-			mustUpdate(t, s, write)
-		}
-		mustView(t, s, func(tx *Tx) error {
-			checkIntentsDecoded(t, tx, group)
-			return nil
-		})
+		writeAndCheck(t, s, rng, write, func(tx *Tx) { checkIntentsDecoded(t, tx, group) })
 	}
 	mustView(t, s, func(tx *Tx) error {
 		for seq := range s.dec.intents {
@@ -315,4 +280,28 @@ func TestIntentDecodesAsItself(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeAndCheck runs write in a transaction, committed, or one time in
+// five checked inside and then rolled back; then it checks in a read.
+func writeAndCheck(t *testing.T, s *Store, rng *rand.Rand, write func(*Tx) error, check func(*Tx)) {
+	t.Helper()
+	if rng.IntN(5) == 0 {
+		err := s.Update(func(tx *Tx) error {
+			if err := write(tx); err != nil {
+				return err
+			}
+			check(tx)
+			return errRollback
+		})
+		if err != errRollback {
+			t.Fatal(err)
+		}
+	} else {
+		mustUpdate(t, s, write)
+	}
+	mustView(t, s, func(tx *Tx) error {
+		check(tx)
+		return nil
+	})
 }
