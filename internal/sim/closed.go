@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/clock"
@@ -210,6 +212,10 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 		shards[k] = sh
 	}
 
+	var stop atomic.Bool // a shard failed: the others stop too
+	for _, sh := range shards {
+		sh.stop = &stop
+	}
 	if eng.Budgeted() {
 		// Budgets make each group's decision depend on the others': the
 		// shards run each step's work but the budgets at once, then the
@@ -222,9 +228,7 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 				break
 			}
 			for _, d := range eng.Settle() {
-				if d.Direction == model.Up || d.Direction == model.Down {
-					groups[index[d.Group]].out.Actions++
-				}
+				groups[index[d.Group]].count(d)
 			}
 			if opt.Progress != nil && k%max(steps/100, 1) == 0 {
 				opt.Progress(float64(k) / float64(steps))
@@ -233,13 +237,24 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 	} else {
 		// Without budgets every group decides on its own: each shard
 		// runs its groups one after the other, each from its first step
-		// to its last; the first shard reports the progress.
-		err := eachShard(shards, func(sh *shard) error {
-			if sh != shards[0] {
-				return sh.all(ctx, eng, steps, opt.Step, nil)
+		// to its last. The progress is the shards' mean.
+		if opt.Progress != nil {
+			var mu sync.Mutex
+			done := make([]float64, len(shards))
+			for k, sh := range shards {
+				sh.progress = func(f float64) {
+					mu.Lock()
+					defer mu.Unlock()
+					done[k] = f
+					sum := 0.0
+					for _, d := range done {
+						sum += d
+					}
+					opt.Progress(sum / float64(len(done)))
+				}
 			}
-			return sh.all(ctx, eng, steps, opt.Step, opt.Progress)
-		})
+		}
+		err := eachShard(shards, func(sh *shard) error { return sh.all(ctx, eng, steps, opt.Step) })
 		if err != nil {
 			return nil, err
 		}
@@ -261,6 +276,11 @@ func RunClosedGroups(cfg *config.File, runs []GroupRun, opt ClosedOptions) ([]*O
 // whatever order a shard runs them.
 type shard struct {
 	groups []*closedGroup
+	// progress, if set, is told the fraction of the shard's work done,
+	// now and then.
+	progress func(float64)
+	// stop is set once any shard of the run failed.
+	stop *atomic.Bool
 }
 
 // step runs step k of every group of the shard (see closedGroup.run).
@@ -276,17 +296,23 @@ func (sh *shard) step(ctx context.Context, eng *engine.Engine, k, steps int, ste
 // all runs each group of the shard from its first step to its last, one
 // group after the other, committing its decisions as it goes: for runs
 // without budgets, where no group waits for the others. A group's state
-// stays in the CPU's caches while it runs. progress, if not nil, is
-// called now and then with the fraction of the shard's work done.
-func (sh *shard) all(ctx context.Context, eng *engine.Engine, steps int, step time.Duration, progress func(float64)) error {
+// stays in the CPU's caches while it runs. It gives up once another
+// shard failed.
+func (sh *shard) all(ctx context.Context, eng *engine.Engine, steps int, step time.Duration) error {
 	every := max(steps/100, 1)
 	for i, g := range sh.groups {
 		for k := 0; k <= steps; k++ {
 			if err := g.run(ctx, eng, k, steps, step, true); err != nil {
 				return err
 			}
-			if progress != nil && k%every == 0 {
-				progress((float64(i) + float64(k)/float64(steps)) / float64(len(sh.groups)))
+			if k%every != 0 {
+				continue
+			}
+			if sh.stop.Load() {
+				return errStopped
+			}
+			if sh.progress != nil {
+				sh.progress((float64(i) + float64(k)/float64(steps)) / float64(len(sh.groups)))
 			}
 		}
 	}
@@ -316,32 +342,49 @@ func (g *closedGroup) run(ctx context.Context, eng *engine.Engine, k, steps int,
 	g.before = g.state.Desired
 	eng.Evaluate(g.index, now, func(int) (engine.Observation, bool) { return g.observe(t, now) })
 	if commit {
-		if d := eng.Commit(g.index); d != nil && (d.Direction == model.Up || d.Direction == model.Down) {
-			g.out.Actions++
+		if d := eng.Commit(g.index); d != nil {
+			g.count(d)
 		}
 	}
 	return nil
 }
 
-// eachShard runs fn for every shard at once, and returns the first
-// shard's error in their order.
+// count counts the group's decision d if it changed desired capacity.
+func (g *closedGroup) count(d *model.Decision) {
+	if d.Direction == model.Up || d.Direction == model.Down {
+		g.out.Actions++
+	}
+}
+
+// eachShard runs fn for every shard at once, and returns the error of
+// the first shard in their order that failed of itself (not one that
+// stopped because another failed). A shard that fails sets stop.
 func eachShard(shards []*shard, fn func(*shard) error) error {
+	run := func(sh *shard) error {
+		err := fn(sh)
+		if err != nil {
+			sh.stop.Store(true)
+		}
+		return err
+	}
 	if len(shards) == 1 {
-		return fn(shards[0])
+		return run(shards[0])
 	}
 	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
 	for k := 1; k < len(shards); k++ {
-		wg.Go(func() { errs[k] = fn(shards[k]) })
+		wg.Go(func() { errs[k] = run(shards[k]) })
 	}
-	errs[0] = fn(shards[0])
+	errs[0] = run(shards[0])
 	wg.Wait()
+	var first error
 	for _, err := range errs {
-		if err != nil {
+		if err != nil && !errors.Is(err, errStopped) {
 			return err
 		}
+		first = cmp.Or(first, err)
 	}
-	return nil
+	return first
 }
 
 // closedGroup is one group of a closed-loop run: its simulated system,
@@ -575,6 +618,9 @@ const journalMax = 16
 // maxAdoptTries bounds the tries to adopt a group's initial instances
 // from a throttled system.
 const maxAdoptTries = 100
+
+// errStopped is a shard's when it gave up because another failed.
+var errStopped = errors.New("stopped: another worker failed")
 
 // errNoTrace is returned for an empty trace.
 var errNoTrace = errors.New("the trace is empty")

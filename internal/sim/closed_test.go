@@ -231,6 +231,68 @@ func TestClosedLoopWorkersDecideAlike(t *testing.T) {
 	}
 }
 
+// The progress of a run on several workers is their mean: it only grows,
+// and it reaches the end only when every worker does.
+func TestClosedLoopWorkersProgress(t *testing.T) {
+	cfg, names, err := manyWorkers(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := trace.Grid{Step: 15 * time.Second, Duration: time.Hour}
+	traces, err := phased(g, len(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := make([]GroupRun, len(names))
+	for i := range runs {
+		m, err := queueModel(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
+	}
+	var seen []float64
+	_, err = RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Workers: 2, Dir: t.TempDir(),
+		Progress: func(f float64) { seen = append(seen, f) }}) // called under the run's lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 100 || !slices.IsSorted(seen) || seen[len(seen)-1] < 0.98 || seen[len(seen)-1] > 1 {
+		t.Errorf("%d progress reports, sorted %v, the last %v; want them growing to the end", len(seen), slices.IsSorted(seen), seen[len(seen)-1])
+	}
+}
+
+// A group that fails on one worker ends the whole run with its error,
+// whichever worker it ran on: the others stop rather than run on.
+func TestClosedLoopWorkerFailureEndsTheRun(t *testing.T) {
+	cfg, names, err := manyWorkers(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &cfg.Groups[3] // the last group, on the last worker
+	bad.Signals = map[string]config.Signal{"lag": bad.Signals["backlog"]}
+	bad.Policies[0].Queue.Signal = "lag"
+	g := trace.Grid{Step: 15 * time.Second, Duration: 6 * time.Hour}
+	traces, err := phased(g, len(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{1, 2, 4} {
+		runs := make([]GroupRun, len(names))
+		for i := range runs {
+			m, err := queueModel(uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
+		}
+		_, err = RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Workers: workers, Dir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "group w0003 reads lag, which the workload does not report") {
+			t.Errorf("%d workers: err = %v; want w0003's", workers, err)
+		}
+	}
+}
+
 // A run's groups are checked before anything runs.
 func TestClosedLoopGroupsInvalid(t *testing.T) {
 	cfg, names, err := manyWorkers(2)
