@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"time"
 
 	"github.com/ebb-autoscaler/ebb/internal/model"
@@ -230,16 +231,7 @@ func (l *timeline) after(start time.Time) (xs []timedValue, all bool) {
 	if !l.sorted || hasMono(start) != l.mono {
 		return xs, false
 	}
-	lo, hi := 0, len(xs) // the first after start is in [lo, hi]
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if xs[mid].t.After(start) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return xs[lo:], true
+	return xs[sort.Search(len(xs), func(i int) bool { return xs[i].t.After(start) }):], true
 }
 
 // hasMono reports whether t carries a monotonic clock reading: Round(0)
