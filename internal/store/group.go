@@ -144,7 +144,7 @@ func encodeInstance(inst model.Instance) ([]byte, error) {
 
 // instanceJSON is an instance as encodeInstance writes it: its fields
 // shadow model.Instance's times, with the same names and options
-// (TestInstanceEncoding holds them to it).
+// (TestTextTimesShadowTimes holds them to it).
 type instanceJSON struct {
 	plainInstance
 	LaunchedAt  textTime `json:"launched_at"`

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -380,19 +381,8 @@ func TestStoredIsTheDecodedRecord(t *testing.T) {
 
 // The store writes an instance's times as text rather than through
 // time.Time's MarshalJSON: what it writes must decode exactly as the
-// instance's own JSON does, and its shadowing fields must keep
-// model.Instance's names and options.
+// instance's own JSON does.
 func TestInstanceEncoding(t *testing.T) {
-	inst := reflect.TypeFor[model.Instance]()
-	for f := range reflect.TypeFor[instanceJSON]().Fields() {
-		if f.Anonymous {
-			continue
-		}
-		orig, ok := inst.FieldByName(f.Name)
-		if !ok || orig.Tag != f.Tag || orig.Type != reflect.TypeFor[time.Time]() {
-			t.Errorf("instanceJSON.%s (%s) shadows no time of model.Instance with the same tag", f.Name, f.Tag)
-		}
-	}
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		t.Fatal(err)
@@ -427,5 +417,65 @@ func TestInstanceEncoding(t *testing.T) {
 	far := model.Instance{ID: "w-1", Group: "w", LaunchedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if _, err := encodeInstance(far); err == nil {
 		t.Error("an instance launched in the year 10000 was encoded")
+	}
+}
+
+// The fields that write a record's times as text shadow the record's
+// times, with the same names and options.
+func TestTextTimesShadowTimes(t *testing.T) {
+	for _, c := range []struct{ record, written reflect.Type }{
+		{reflect.TypeFor[model.Instance](), reflect.TypeFor[instanceJSON]()},
+		{reflect.TypeFor[Intent](), reflect.TypeFor[intentJSON]()},
+	} {
+		shadowed := 0
+		for f := range c.written.Fields() {
+			if f.Anonymous {
+				continue
+			}
+			orig, ok := c.record.FieldByName(f.Name)
+			if !ok || orig.Tag != f.Tag || orig.Type != reflect.TypeFor[time.Time]() || f.Type != reflect.TypeFor[textTime]() {
+				t.Errorf("%s.%s (%s) shadows no time of %s with the same tag", c.written.Name(), f.Name, f.Tag, c.record)
+			}
+			shadowed++
+		}
+		for f := range c.record.Fields() {
+			if f.Type == reflect.TypeFor[time.Time]() {
+				shadowed--
+			}
+		}
+		if shadowed != 0 {
+			t.Errorf("%s leaves a time of %s to time.Time's JSON", c.written.Name(), c.record)
+		}
+	}
+}
+
+// What the store writes of an intent decodes exactly as its own JSON.
+func TestIntentEncoding(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []time.Time{{}, t0, t0.Add(7), time.Now(), t0.In(paris)}
+	strs := []string{"", "w", "<b>&", "exit \xff", "日本語"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 500 {
+		s := func() string { return strs[r.IntN(len(strs))] }
+		in := Intent{Seq: r.Uint64(), Group: s(), Instance: s(), Kind: IntentKind(s()), Created: times[r.IntN(len(times))],
+			Done: r.IntN(2) == 0, DoneAt: times[r.IntN(len(times))], Result: s()}
+		var got, want Intent
+		v, err := encodeIntent(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(json.Unmarshal(v, &got), json.Unmarshal(w, &want)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%#v\nstored as %#v\nits JSON  %#v", in, got, want)
+		}
 	}
 }

@@ -219,7 +219,7 @@ func (tx *Tx) Intents(group string, limit int) ([]Intent, error) {
 
 // putIntent stores in and returns the bytes it stored.
 func putIntent(b *bucket, in Intent) ([]byte, error) {
-	v, err := json.Marshal(in)
+	v, err := encodeIntent(in)
 	if err != nil {
 		return nil, fmt.Errorf("encode intent %d: %w", in.Seq, err)
 	}
@@ -244,6 +244,23 @@ func (tx *Tx) getIntent(b *bucket, key []byte) (Intent, error) {
 func (in Intent) decodesAsItself() bool {
 	return validUTF8(in.Group, in.Instance, string(in.Kind), in.Result) && plainUTC(in.Created, in.DoneAt)
 }
+
+// encodeIntent is how the store writes an intent: its JSON with its times
+// as text, as encodeInstance writes an instance's; it decodes exactly as
+// json.Marshal(in) would.
+func encodeIntent(in Intent) ([]byte, error) {
+	return json.Marshal(intentJSON{plainIntent(in), textTime(in.Created), textTime(in.DoneAt)})
+}
+
+// intentJSON is an intent as encodeIntent writes it.
+type intentJSON struct {
+	plainIntent
+	Created textTime `json:"created"`
+	DoneAt  textTime `json:"done_at,omitzero"`
+}
+
+// plainIntent is Intent without its methods.
+type plainIntent Intent
 
 func decodeIntent(key, v []byte) (Intent, error) {
 	var in Intent
