@@ -194,14 +194,7 @@ func TestClosedLoopWorkersDecideAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(workers int) []string {
-		runs := make([]GroupRun, len(names))
-		for i := range runs {
-			m, err := queueModel(uint64(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
-		}
+		runs := queueRuns(t, names, traces)
 		outs, err := RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Seed: 9, Infra: faulty, Workers: workers, Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
@@ -243,14 +236,7 @@ func TestClosedLoopWorkersProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := make([]GroupRun, len(names))
-	for i := range runs {
-		m, err := queueModel(uint64(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
-	}
+	runs := queueRuns(t, names, traces)
 	var seen []float64
 	_, err = RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Workers: 2, Dir: t.TempDir(),
 		Progress: func(f float64) { seen = append(seen, f) }}) // called under the run's lock
@@ -278,14 +264,7 @@ func TestClosedLoopWorkerFailureEndsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, workers := range []int{1, 2, 4} {
-		runs := make([]GroupRun, len(names))
-		for i := range runs {
-			m, err := queueModel(uint64(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
-		}
+		runs := queueRuns(t, names, traces)
 		_, err = RunClosedGroups(cfg, runs, ClosedOptions{Start: closedStart, Step: g.Step, Workers: workers, Dir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), "group w0003 reads lag, which the workload does not report") {
 			t.Errorf("%d workers: err = %v; want w0003's", workers, err)
@@ -339,4 +318,19 @@ func TestClosedLoopThrottledStart(t *testing.T) {
 	if out.Throttled == 0 || out.Ready.V[0] != 2 {
 		t.Errorf("%d calls throttled, %v ready at the start; want calls refused and the 2 initial instances serving", out.Throttled, out.Ready.V[0])
 	}
+}
+
+// queueRuns are the runs of the named groups on their traces, each with a
+// queue model of its own seed.
+func queueRuns(t *testing.T, names []string, traces []*trace.Trace) []GroupRun {
+	t.Helper()
+	runs := make([]GroupRun, len(names))
+	for i := range runs {
+		m, err := queueModel(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = GroupRun{Group: names[i], Trace: traces[i], Model: m}
+	}
+	return runs
 }
