@@ -134,17 +134,7 @@ func TestClosedLoopGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt := ClosedOptions{Start: closedStart, Step: g.Step, Seed: 9, Infra: faulty}
-	runs := func(n int) []GroupRun {
-		var out []GroupRun
-		for i := range n {
-			m, err := queueModel(uint64(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, GroupRun{Group: names[i], Trace: traces[i], Model: m})
-		}
-		return out
-	}
+	runs := func(n int) []GroupRun { return queueRuns(t, names[:n], traces[:n]) }
 	opt.Dir = t.TempDir()
 	all, err := RunClosedGroups(cfg, runs(3), opt)
 	if err != nil {
@@ -224,8 +214,9 @@ func TestClosedLoopWorkersDecideAlike(t *testing.T) {
 	}
 }
 
-// The progress of a run on several workers is their mean: it only grows,
-// and it reaches the end only when every worker does.
+// The progress of a run on several workers is their mean: reported by
+// each worker as its own, it would go back and forth; as their mean it
+// only grows, to the end.
 func TestClosedLoopWorkersProgress(t *testing.T) {
 	cfg, names, err := manyWorkers(4)
 	if err != nil {
